@@ -1,0 +1,46 @@
+"""A private MinIO server on a free port, with a data folder that survives a stop/start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .minio_build import minio_binary
+from .processes import ManagedProcess, ServiceError, free_port, http_ok
+
+ACCESS_KEY = "minioadmin"
+SECRET_KEY = "minioadmin"
+
+
+class MinioServer:
+    def __init__(self, workdir: Path, port: int | None = None) -> None:
+        binary = minio_binary()
+        if not binary.exists():
+            raise ServiceError(f"MinIO is not built at {binary}; run `make setup` (or python -m harness.minio_build)")
+        self.port = port or free_port()
+        console = free_port()
+        argv = [
+            str(binary), "server", str(workdir / "data"),
+            "--address", f"127.0.0.1:{self.port}",
+            "--console-address", f"127.0.0.1:{console}",
+            "--quiet",
+        ]  # fmt: skip
+        env = {"MINIO_ROOT_USER": ACCESS_KEY, "MINIO_ROOT_PASSWORD": SECRET_KEY, "MINIO_BROWSER": "off"}
+        probe = http_ok(f"{self.endpoint}/minio/health/live", accept=lambda status: status == 200)
+        self.process = ManagedProcess("minio", argv, workdir, env=env, ready=probe)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> MinioServer:
+        self.process.start(timeout_s=60)
+        return self
+
+    def stop(self) -> None:
+        self.process.stop()
+
+    def __enter__(self) -> MinioServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,135 @@
+"""Starting, health-checking and stopping a local service process, with no orphans.
+
+Every process gets its own session (so a kill reaches its children), a log file in
+its work folder, and is stopped by pid: SIGTERM, then SIGKILL after a grace period.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+
+class ServiceError(RuntimeError):
+    """A service did not start or become healthy; the message says which and why."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ManagedProcess:
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        workdir: Path,
+        env: Mapping[str, str] | None = None,
+        ready: Callable[[], bool] | None = None,
+    ) -> None:
+        self.name = name
+        self.argv = list(argv)
+        self.workdir = workdir
+        self.env = {**os.environ, **(env or {})}
+        self.ready = ready
+        self.log_path = workdir / f"{name}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout_s: float = 30.0) -> ManagedProcess:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                self.argv, cwd=self.workdir, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        self.wait_ready(timeout_s)
+        return self
+
+    def wait_ready(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise ServiceError(f"{self.name} exited with {self.proc.returncode}; log:\n{self.log_tail()}")
+            if self.ready is None or self._probe():
+                return
+            if time.monotonic() > deadline:
+                self.stop()
+                raise ServiceError(f"{self.name} not ready after {timeout_s:g} s; log:\n{self.log_tail()}")
+            time.sleep(0.05)
+
+    def _probe(self) -> bool:
+        assert self.ready is not None
+        try:
+            return self.ready()
+        except OSError:
+            return False
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no log)"
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def signal(self, sig: int) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, sig)
+
+    def kill(self) -> None:
+        """SIGKILL at once: the crash a service must survive."""
+        self.signal(signal.SIGKILL)
+        if self.proc is not None:
+            self.proc.wait()
+
+    def stop(self, grace_s: float = 5.0) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.signal(signal.SIGTERM)
+        try:
+            self.proc.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def __enter__(self) -> ManagedProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def http_ok(url: str, accept: Callable[[int], bool] = lambda status: status < 500) -> Callable[[], bool]:
+    """A readiness probe: the URL answers with an accepted status."""
+    import urllib.error
+    import urllib.request
+
+    def probe() -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as resp:
+                return accept(resp.status)
+        except urllib.error.HTTPError as exc:
+            return accept(exc.code)
+        except (urllib.error.URLError, TimeoutError, ConnectionError):
+            return False
+
+    return probe
+
+
+def tcp_open(port: int) -> Callable[[], bool]:
+    def probe() -> bool:
+        with socket.socket() as sock:
+            sock.settimeout(0.5)
+            return sock.connect_ex(("127.0.0.1", port)) == 0
+
+    return probe

@@ -1,0 +1,50 @@
+"""A private redis-server on a free port, persisting with an fsync'd append-only file so a
+restart mid-test loses nothing (the tests restart it on purpose)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from .processes import ManagedProcess, ServiceError, free_port, tcp_open
+
+
+class RedisServer:
+    def __init__(self, workdir: Path, port: int | None = None) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise ServiceError("redis-server is not installed; run `make setup` (Debian package redis-server)")
+        self.port = port or free_port()
+        self.workdir = workdir
+        argv = [
+            binary,
+            "--port", str(self.port),
+            "--bind", "127.0.0.1",
+            "--dir", str(workdir),
+            "--appendonly", "yes",
+            "--appendfsync", "always",
+            "--save", "",
+            "--protected-mode", "no",
+        ]  # fmt: skip
+        self.process = ManagedProcess("redis", argv, workdir, ready=tcp_open(self.port))
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        self.process.start()
+        return self
+
+    def stop(self) -> None:
+        self.process.stop()
+
+    def restart(self) -> None:
+        self.process.stop()
+        self.process.start()
+
+    def __enter__(self) -> RedisServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,37 @@
+"""One JSON error shape for every failure: {"error", "message", "requestId"}."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aiohttp import web
+
+REQUEST_ID = "request_id"
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, error: str, message: str, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error = error
+        self.message = message
+        self.headers = dict(headers or {})
+
+
+def error_response(request: web.Request, err: ApiError) -> web.Response:
+    body = {"error": err.error, "message": err.message, "requestId": request.get(REQUEST_ID)}
+    return web.json_response(body, status=err.status, headers=err.headers)
+
+
+# Errors aiohttp raises itself (routing, body size) mapped to our shape.
+HTTP_EXCEPTION_CODES = {
+    404: ("not_found", "No such resource: {method} {path}"),
+    405: ("method_not_allowed", "{method} is not allowed on {path}"),
+    413: ("body_too_large", "Request body is larger than the server accepts"),
+}
+
+
+def from_http_exception(request: web.Request, exc: web.HTTPException) -> ApiError:
+    code, template = HTTP_EXCEPTION_CODES.get(exc.status, ("http_error", exc.reason))
+    headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
+    return ApiError(exc.status, code, template.format(method=request.method, path=request.path), headers)

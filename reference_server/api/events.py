@@ -1,0 +1,135 @@
+"""Server-Sent Events: one job's stream, and one stream for several jobs.
+
+Every event carries an `id` (the job's event sequence number; for several jobs, one
+number per job joined by dots), so `Last-Event-ID` resumes with exactly the missed
+events from the job's stored log. Without it a client gets a `snapshot` of the current
+state first, or the terminal event at once if the job is over. Comment heartbeats keep
+idle proxies from cutting the stream; the stream ends after the terminal events.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from aiohttp import web
+from aiohttp_sse import EventSourceResponse, sse_response
+
+from ..jobs.model import TERMINAL, Event, Job
+from . import validation
+from .context import Context, context
+from .errors import ApiError
+from .jobs import origin
+from .middleware import streaming
+from .representation import BASE, download_url
+
+routes = web.RouteTableDef()
+MAX_STREAM_JOBS = 50
+NO_HEARTBEAT_S = 10**9  # aiohttp-sse needs a positive interval; this one never fires
+
+
+class Follower:
+    """One job's position in a stream."""
+
+    def __init__(self, job: Job, cursor: int) -> None:
+        self.job_id = job.id
+        self.cursor = cursor
+        self.done = False
+
+
+async def _load(ctx: Context, job_ids: list[str]) -> list[Job]:
+    jobs = []
+    for job_id in job_ids:
+        job = await ctx.store.get(job_id)
+        if job is None:
+            raise ApiError(404, "job_not_found", f"No job with id {job_id!r}")
+        jobs.append(job)
+    return jobs
+
+
+def _payload(ctx: Context, request: web.Request, job_id: str, event: Event, job: Job | None) -> str:
+    data: dict[str, Any] = {"jobId": job_id, **event.data}
+    if event.type == "completed" and job is not None:
+        link = download_url(job, ctx.settings, ctx.artifacts, origin(request), time.time())
+        if link is not None:
+            data["downloadUrl"] = link[0]
+    return json.dumps(data, separators=(",", ":"))
+
+
+async def _stream(request: web.Request, job_ids: list[str]) -> web.StreamResponse:
+    ctx = context(request)
+    s = ctx.settings
+    jobs = await _load(ctx, job_ids)
+    resume = validation.last_event_id(request, len(jobs))
+    if resume is not None:
+        for job, seq in zip(jobs, resume, strict=True):
+            if seq > job.seq:
+                raise ApiError(400, "invalid_last_event_id", f"Last-Event-ID is ahead of job {job.id}'s events")
+    followers = [Follower(job, resume[i] if resume else job.seq) for i, job in enumerate(jobs)]
+    heartbeat = s.scaled(s.sse_heartbeat_s) or NO_HEARTBEAT_S
+    recheck_s = min(heartbeat, max(0.05, s.scaled(5.0)))
+    await ctx.metrics.inc("dl_event_streams_opened_total")
+    sent = 0
+    resp: EventSourceResponse | None = None
+    try:
+        async with sse_response(request, ping_interval=heartbeat, response_cls=EventSourceResponse) as resp:
+
+            async def send(follower: Follower, event: Event, name: str, job: Job | None) -> None:
+                nonlocal sent
+                follower.cursor = max(follower.cursor, event.seq)
+                follower.done = follower.done or event.type in TERMINAL
+                cursor = ".".join(str(f.cursor) for f in followers)
+                retry = s.sse_retry_ms if sent == 0 else None
+                await resp.send(_payload(ctx, request, follower.job_id, event, job), id=cursor, event=name, retry=retry)
+                sent += 1
+
+            if resume is None:
+                for follower, job in zip(followers, jobs, strict=True):
+                    if job.state in TERMINAL:
+                        last = (await ctx.store.events(job.id, job.seq - 1))[-1]
+                        await send(follower, last, last.type, job)
+                    else:
+                        snapshot = Event(job.seq, "snapshot", {"state": job.state, "progress": job.progress})
+                        await send(follower, snapshot, "snapshot", job)
+            while not all(f.done for f in followers) and resp.is_connected():
+                for follower in followers:
+                    if follower.done:
+                        continue
+                    events = await ctx.store.events(follower.job_id, follower.cursor)
+                    job = await ctx.store.get(follower.job_id) if any(e.type == "completed" for e in events) else None
+                    for event in events:
+                        await send(follower, event, event.type, job)
+                if not all(f.done for f in followers):
+                    await ctx.store.notifier.wait([f.job_id for f in followers if not f.done], recheck_s)
+    except ConnectionResetError:
+        pass  # the client left; it resumes with Last-Event-ID
+    finally:
+        await ctx.metrics.inc("dl_event_streams_closed_total")
+        await ctx.metrics.inc("dl_events_sent_total", sent)
+    if resp is None:  # the client left before the stream started
+        return web.Response(status=499)
+    return resp
+
+
+@routes.get(BASE + "/{job_id}/events")
+@streaming
+async def job_events(request: web.Request) -> web.StreamResponse:
+    return await _stream(request, [validation.job_id(request)])
+
+
+@routes.get("/v1/download/events")
+@streaming
+async def many_job_events(request: web.Request) -> web.StreamResponse:
+    raw = request.query.get("jobs", "")
+    ids = [part.strip() for part in raw.split(",") if part.strip()]
+    if not ids:
+        raise validation.invalid("jobs must list one or more job ids, comma-separated")
+    if len(ids) > MAX_STREAM_JOBS:
+        raise validation.invalid(f"jobs may list at most {MAX_STREAM_JOBS} ids, got {len(ids)}")
+    if len(set(ids)) != len(ids):
+        raise validation.invalid("jobs must not repeat an id")
+    for job_id in ids:
+        if not validation.UUID.match(job_id):
+            raise ApiError(404, "job_not_found", f"No job with id {job_id!r}")
+    return await _stream(request, ids)

@@ -1,0 +1,155 @@
+"""The async request-reply API: start a job, read its status, fetch its result, cancel it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+
+from aiohttp import web
+
+from ..jobs import transitions
+from ..jobs.model import ACTIVE, FileResult, Job, Webhook
+from ..jobs.workload import mean_delay_s
+from ..store.base import StoredResponse
+from . import validation
+from .context import context
+from .errors import ApiError
+from .middleware import client_key
+from .representation import BASE, etag, job_body, links, retry_after_headers
+
+routes = web.RouteTableDef()
+
+
+def origin(request: web.Request) -> str:
+    proto = request.headers.get("X-Forwarded-Proto", request.scheme).split(",")[0].strip()
+    return f"{proto}://{request.host}"
+
+
+def _fingerprint(file_ids: list[int], callback: str | None) -> str:
+    return hashlib.sha256(json.dumps([file_ids, callback]).encode()).hexdigest()
+
+
+def _dedupe_key(client: str, file_ids: list[int], callback: str | None) -> str:
+    return hashlib.sha256(json.dumps([client, sorted(file_ids), callback]).encode()).hexdigest()
+
+
+def _accepted_body(job: Job) -> dict[str, object]:
+    return {
+        "jobId": job.id,
+        "status": job.state,
+        "totalFileIds": len(job.file_ids),
+        "estimatedTime": round(job.estimated_s, 3),
+        "links": links(job.id),
+    }
+
+
+@routes.post("/v1/download/initiate")
+async def initiate(request: web.Request) -> web.Response:
+    ctx = context(request)
+    s = ctx.settings
+    body = await validation.json_object(request)
+    file_ids = validation.file_ids(body)
+    callback = validation.callback_url(body, s.webhook_allowed_hosts)
+    key = validation.idempotency_key(request)
+    client = client_key(request)
+    now = time.time()
+    job_id = str(uuid.uuid4())
+    job = Job(
+        id=job_id,
+        file_ids=file_ids,
+        client=client,
+        created_at=now,
+        files=[FileResult(f) for f in file_ids],
+        estimated_s=s.scaled(mean_delay_s(s.delay)) * len(file_ids),
+        webhook=Webhook(url=callback, id=f"msg_{job_id.replace('-', '')}") if callback else None,
+        # Without a key, the same client asking for the same files while a job runs gets that job.
+        dedupe_key=None if key else _dedupe_key(client, file_ids, callback),
+        request_id=request.get("request_id"),
+    )
+    response = StoredResponse(_fingerprint(file_ids, callback), 202, _accepted_body(job))
+    outcome = await ctx.store.create(
+        job,
+        f"{client}\n{key}" if key else None,
+        response,
+        ttl_s=s.scaled(s.job_ttl_s),
+        idem_ttl_s=s.scaled(s.idempotency_ttl_s),
+    )
+    if outcome.kind == "payload_mismatch":
+        raise ApiError(422, "idempotency_key_reused", "This Idempotency-Key was used with a different request body")
+    if outcome.kind == "queue_full":
+        raise ApiError(503, "queue_full", "Queue is full. Please try again later.", retry_after_headers(s))
+    if outcome.kind == "active":
+        assert outcome.job is not None
+        await ctx.metrics.inc("dl_initiate_replays_total", reason="active_job")
+        headers = {"Location": links(outcome.job.id)["status"], "X-Job-Reused": "active-job", **retry_after_headers(s)}
+        return web.json_response(_accepted_body(outcome.job), status=200, headers=headers)
+    assert outcome.response is not None
+    stored = outcome.response
+    headers = {"Location": links(stored.body["jobId"])["status"], **retry_after_headers(s)}
+    if outcome.kind == "replayed":
+        await ctx.metrics.inc("dl_initiate_replays_total", reason="idempotency_key")
+        headers["Idempotent-Replayed"] = "true"
+    else:
+        await ctx.metrics.inc("dl_jobs_created_total")
+    return web.json_response(stored.body, status=stored.status, headers=headers)
+
+
+async def _job(request: web.Request) -> Job:
+    job_id = validation.job_id(request)
+    job = await context(request).store.get(job_id)
+    if job is None:
+        raise ApiError(404, "job_not_found", f"No job with id {job_id!r} (it may have been removed after expiry)")
+    return job
+
+
+@routes.get(BASE + "/{job_id}")
+async def status(request: web.Request) -> web.Response:
+    ctx = context(request)
+    job = await _job(request)
+    now = time.time()
+    tag = etag(job, ctx.settings, now)
+    headers = {"ETag": tag, "Cache-Control": "public, max-age=0, s-maxage=1"}
+    if job.state_at(now) in ACTIVE:
+        headers.update(retry_after_headers(ctx.settings))
+    if tag in {t.strip() for t in request.headers.get("If-None-Match", "").split(",")}:
+        await ctx.metrics.inc("dl_status_requests_total", result="304")
+        return web.Response(status=304, headers=headers)
+    await ctx.metrics.inc("dl_status_requests_total", result="200")
+    return web.json_response(job_body(job, ctx.settings, ctx.artifacts, origin(request), now), headers=headers)
+
+
+@routes.get(BASE + "/{job_id}/download")
+async def download(request: web.Request) -> web.Response:
+    ctx = context(request)
+    job = await _job(request)
+    now = time.time()
+    state = job.state_at(now)
+    if state == "expired":
+        raise ApiError(410, "job_expired", "The result of this job has expired; start a new job")
+    if state in ACTIVE:
+        raise ApiError(
+            409, "job_not_ready", f"The job is {state}; follow its status or events", retry_after_headers(ctx.settings)
+        )
+    if state != "completed":
+        raise ApiError(409, f"job_{state}", f"The job is {state}; there is nothing to download")
+    body = job_body(job, ctx.settings, ctx.artifacts, origin(request), now)
+    # 303: the client fetches the presigned URL with GET whatever it sent here. Built by
+    # hand because aiohttp's redirect classes re-encode the URL, and a signature covers its bytes.
+    return web.Response(status=303, headers={"Location": body["downloadUrl"], "Cache-Control": "no-store"})
+
+
+@routes.delete(BASE + "/{job_id}")
+async def cancel(request: web.Request) -> web.Response:
+    ctx = context(request)
+    job = await _job(request)
+    ttl = ctx.settings.scaled(ctx.settings.job_ttl_s)
+    change = await ctx.store.update(job.id, lambda j: transitions.cancel(j, time.time(), ttl))
+    if change is None:
+        current = await ctx.store.get(job.id) or job
+        raise ApiError(
+            409, "job_finished", f"The job is already {current.state_at(time.time())}; it cannot be cancelled"
+        )
+    await ctx.metrics.inc("dl_jobs_finished_total", state="cancelled")
+    return web.json_response({"jobId": job.id, "status": "cancelled", "message": "Job cancelled successfully"})

@@ -1,0 +1,177 @@
+"""Cross-cutting HTTP behaviour, in the original's order: request id, security headers,
+CORS, request timeout, rate limit, and the JSON error shape for anything that goes wrong.
+
+Headers are added in `on_response_prepare`, so streamed responses (SSE) and error
+responses get them too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from ..config import Settings
+from .errors import REQUEST_ID, ApiError, error_response, from_http_exception
+
+log = logging.getLogger(__name__)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+SECURITY_HEADERS = {
+    "Strict-Transport-Security": "max-age=15552000; includeSubDomains",
+    "X-Frame-Options": "SAMEORIGIN",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-XSS-Protection": "0",
+    "X-DNS-Prefetch-Control": "off",
+    "X-Download-Options": "noopen",
+    "X-Permitted-Cross-Domain-Policies": "none",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Origin-Agent-Cluster": "?1",
+}
+CORS_METHODS = "GET, POST, DELETE, OPTIONS"
+CORS_ALLOW_HEADERS = "Content-Type, Authorization, X-Request-ID, Idempotency-Key, Last-Event-ID, If-None-Match"
+# The original exposed X-RateLimit-* while sending RateLimit-*; expose what is sent.
+CORS_EXPOSE = (
+    "X-Request-ID, RateLimit-Policy, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, Retry-After, "
+    "X-Retry-After-Ms, Location, ETag, Idempotent-Replayed, X-Job-Reused"
+)
+_REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+RATE = "rate_limit"
+# Probes and scrapes must not eat a client budget or be refused under load.
+UNLIMITED_PATHS = frozenset({"/health", "/metrics"})
+
+
+def streaming(handler: Handler) -> Handler:
+    """Mark a handler whose response is a long-lived stream: no request timeout."""
+    handler.streaming = True  # type: ignore[attr-defined]
+    return handler
+
+
+def client_key(request: web.Request) -> str:
+    forwarded = request.headers.get("X-Forwarded-For", "").split(",")[0].strip()
+    return forwarded or request.headers.get("X-Real-IP", "").strip() or request.remote or "anonymous"
+
+
+class FixedWindowLimiter:
+    """The original's limiter: N requests per fixed window per client, in this process."""
+
+    def __init__(self, limit: int, window_s: float) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self._windows: dict[str, tuple[float, int]] = {}
+
+    def hit(self, key: str, now: float) -> tuple[int, float]:
+        """Count one request; return (remaining, seconds until the window resets)."""
+        start, count = self._windows.get(key, (now, 0))
+        if now - start >= self.window_s:
+            start, count = now, 0
+            if len(self._windows) > 10_000:  # drop finished windows so the table stays small
+                self._windows = {k: v for k, v in self._windows.items() if now - v[0] < self.window_s}
+        count += 1
+        self._windows[key] = (start, count)
+        return self.limit - count, start + self.window_s - now
+
+
+def build_middlewares(
+    settings: Settings, limiter: FixedWindowLimiter
+) -> list[Callable[..., Awaitable[web.StreamResponse]]]:
+    timeout_s = settings.scaled(settings.request_timeout_s)
+
+    @web.middleware
+    async def request_id(request: web.Request, handler: Handler) -> web.StreamResponse:
+        given = request.headers.get("X-Request-ID", "")
+        request[REQUEST_ID] = given if _REQUEST_ID_OK.match(given) else str(uuid.uuid4())
+        return await handler(request)
+
+    @web.middleware
+    async def cors_preflight(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+            return web.Response(status=204)
+        return await handler(request)
+
+    @web.middleware
+    async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except ApiError as err:
+            return error_response(request, err)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            return error_response(request, from_http_exception(request, exc))
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            log.warning("job store unavailable: %s", exc)
+            err = ApiError(
+                503, "store_unavailable", "The job store is unreachable; retry shortly", {"Retry-After": "1"}
+            )
+            return error_response(request, err)
+
+    @web.middleware
+    async def rate_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path in UNLIMITED_PATHS:
+            return await handler(request)
+        remaining, reset = limiter.hit(client_key(request), time.monotonic())
+        request[RATE] = (max(remaining, 0), reset)
+        if remaining < 0:
+            raise ApiError(
+                429,
+                "rate_limited",
+                "Too many requests, please try again later.",
+                {"Retry-After": str(max(1, math.ceil(reset)))},
+            )
+        return await handler(request)
+
+    @web.middleware
+    async def request_timeout(request: web.Request, handler: Handler) -> web.StreamResponse:
+        match = request.match_info
+        if getattr(match.handler, "streaming", False):
+            return await handler(request)
+        try:
+            async with asyncio.timeout(timeout_s):
+                return await handler(request)
+        except TimeoutError:
+            # The original answered 500 here; a timeout is a 504, and the work may go on.
+            raise ApiError(504, "request_timeout", f"The request took longer than {timeout_s:g} s") from None
+
+    return [request_id, cors_preflight, errors, rate_limit, request_timeout]
+
+
+def add_response_headers(settings: Settings, limiter: FixedWindowLimiter):  # type: ignore[no-untyped-def]
+    origins = settings.cors_origins
+
+    async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
+        h = response.headers
+        h["X-Request-ID"] = request.get(REQUEST_ID) or str(uuid.uuid4())
+        for name, value in SECURITY_HEADERS.items():
+            h.setdefault(name, value)
+        h.popall("Server", None)
+        origin = request.headers.get("Origin")
+        if "*" in origins:
+            h["Access-Control-Allow-Origin"] = "*"
+        elif origin in origins:
+            h["Access-Control-Allow-Origin"] = origin
+            h.add("Vary", "Origin")
+        h["Access-Control-Expose-Headers"] = CORS_EXPOSE
+        if request.method == "OPTIONS":
+            h["Access-Control-Allow-Methods"] = CORS_METHODS
+            h["Access-Control-Allow-Headers"] = CORS_ALLOW_HEADERS
+            h["Access-Control-Max-Age"] = "86400"
+        rate = request.get(RATE)
+        if rate is not None:
+            remaining, reset = rate
+            h["RateLimit-Policy"] = f"{limiter.limit};w={math.ceil(limiter.window_s)}"
+            h["RateLimit-Limit"] = str(limiter.limit)
+            h["RateLimit-Remaining"] = str(remaining)
+            h["RateLimit-Reset"] = str(max(0, math.ceil(reset)))
+
+    return on_prepare

@@ -1,0 +1,263 @@
+"""The OpenAPI 3.1 document served at /openapi.json. Tests validate real responses
+against the schemas here, so it cannot drift from the behaviour unnoticed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .validation import FILE_ID_MAX, FILE_ID_MIN, MAX_FILE_IDS
+
+NULLABLE_STR = {"type": ["string", "null"]}
+TIMESTAMP = {"type": ["string", "null"], "format": "date-time"}
+FILE_ID = {"type": "integer", "minimum": FILE_ID_MIN, "maximum": FILE_ID_MAX}
+JOB_STATES = ["queued", "processing", "completed", "failed", "cancelled", "expired"]
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error", "message", "requestId"],
+        "properties": {"error": {"type": "string"}, "message": {"type": "string"}, "requestId": {"type": "string"}},
+    },
+    "Links": {
+        "type": "object",
+        "required": ["status", "events", "download"],
+        "properties": {k: {"type": "string"} for k in ("status", "events", "download")},
+    },
+    "InitiateRequest": {
+        "type": "object",
+        "required": ["file_ids"],
+        "properties": {
+            "file_ids": {
+                "type": "array",
+                "items": FILE_ID,
+                "minItems": 1,
+                "maxItems": MAX_FILE_IDS,
+                "uniqueItems": True,
+            },
+            "callback_url": {
+                "type": "string",
+                "format": "uri",
+                "description": "Webhook target; host must be allow-listed",
+            },
+        },
+    },
+    "Accepted": {
+        "type": "object",
+        "required": ["jobId", "status", "totalFileIds", "estimatedTime", "links"],
+        "properties": {
+            "jobId": {"type": "string", "format": "uuid"},
+            "status": {"enum": JOB_STATES},
+            "totalFileIds": {"type": "integer"},
+            "estimatedTime": {"type": "number", "description": "expected seconds of work (time-scaled)"},
+            "links": {"$ref": "#/components/schemas/Links"},
+        },
+    },
+    "Job": {
+        "type": "object",
+        "required": ["jobId", "status", "progress", "totalFileIds", "files", "createdAt", "executions", "links"],
+        "properties": {
+            "jobId": {"type": "string", "format": "uuid"},
+            "status": {"enum": JOB_STATES},
+            "progress": {"type": "integer", "minimum": 0, "maximum": 100},
+            "totalFileIds": {"type": "integer"},
+            "files": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["fileId", "status", "size"],
+                    "properties": {
+                        "fileId": FILE_ID,
+                        "status": {"enum": ["pending", "ready", "not_found"]},
+                        "size": {"type": ["integer", "null"]},
+                    },
+                },
+            },
+            "createdAt": {"type": "string", "format": "date-time"},
+            "startedAt": TIMESTAMP,
+            "completedAt": TIMESTAMP,
+            "expiresAt": TIMESTAMP,
+            "estimatedCompletion": TIMESTAMP,
+            "executions": {"type": "integer", "description": "executions started (more than 1 after a worker died)"},
+            "downloadUrl": {"type": "string", "description": "presigned GET URL, at least half its lifetime left"},
+            "downloadUrlExpiresAt": {"type": "string", "format": "date-time"},
+            "artifact": {
+                "type": "object",
+                "required": ["size", "sha256"],
+                "properties": {"size": {"type": "integer"}, "sha256": {"type": "string"}},
+            },
+            "error": {
+                "type": "object",
+                "required": ["code", "message", "retryable"],
+                "properties": {
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                    "retryable": {"type": "boolean"},
+                },
+            },
+            "webhook": {
+                "type": "object",
+                "required": ["status", "attempts"],
+                "properties": {
+                    "status": {"enum": ["idle", "pending", "delivered", "failed"]},
+                    "attempts": {"type": "integer"},
+                    "lastStatus": {"type": ["integer", "null"]},
+                    "lastError": NULLABLE_STR,
+                    "deliveredAt": TIMESTAMP,
+                },
+            },
+            "links": {"$ref": "#/components/schemas/Links"},
+        },
+    },
+    "Cancelled": {
+        "type": "object",
+        "required": ["jobId", "status", "message"],
+        "properties": {"jobId": {"type": "string"}, "status": {"const": "cancelled"}, "message": {"type": "string"}},
+    },
+    "FileRequest": {"type": "object", "required": ["file_id"], "properties": {"file_id": FILE_ID}},
+    "CheckResponse": {
+        "type": "object",
+        "required": ["file_id", "available", "s3Key", "size"],
+        "properties": {
+            "file_id": FILE_ID,
+            "available": {"type": "boolean"},
+            "s3Key": NULLABLE_STR,
+            "size": {"type": ["integer", "null"]},
+        },
+    },
+    "StartResponse": {
+        "type": "object",
+        "required": ["file_id", "status", "downloadUrl", "size", "processingTimeMs", "message"],
+        "properties": {
+            "file_id": FILE_ID,
+            "status": {"enum": ["completed", "failed"]},
+            "downloadUrl": NULLABLE_STR,
+            "size": {"type": ["integer", "null"]},
+            "processingTimeMs": {"type": "integer"},
+            "message": {"type": "string"},
+        },
+    },
+    "Health": {
+        "type": "object",
+        "required": ["status", "checks"],
+        "properties": {
+            "status": {"enum": ["healthy", "unhealthy"]},
+            "checks": {"type": "object", "additionalProperties": {"enum": ["ok", "error"]}},
+        },
+    },
+    "Root": {"type": "object", "required": ["message"], "properties": {"message": {"type": "string"}}},
+}
+
+
+def _json(schema: str, description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
+    }
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    return {str(code): _json("Error", "error") for code in codes}
+
+
+JOB_ID_PARAM = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+BODY = {"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/FileRequest"}}}}
+COMMON = (400, 413, 415, 429)
+
+PATHS: dict[str, Any] = {
+    "/": {"get": {"summary": "Liveness greeting (original contract)", "responses": {"200": _json("Root", "greeting")}}},
+    "/health": {
+        "get": {
+            "summary": "Health of every real dependency in use",
+            "responses": {"200": _json("Health", "healthy"), "503": _json("Health", "unhealthy")},
+        }
+    },
+    "/v1/download/check": {
+        "post": {
+            "summary": "Whether a file exists",
+            "requestBody": BODY,
+            "responses": {"200": _json("CheckResponse", "availability"), **_errors(*COMMON)},
+        }
+    },
+    "/v1/download/start": {
+        "post": {
+            "summary": "Prepare one file while the client waits (the synchronous baseline)",
+            "requestBody": BODY,
+            "responses": {"200": _json("StartResponse", "prepared or not found"), **_errors(*COMMON, 503, 504)},
+        }
+    },
+    "/v1/download/initiate": {
+        "post": {
+            "summary": "Start a job for 1-1000 files",
+            "parameters": [
+                {
+                    "name": "Idempotency-Key",
+                    "in": "header",
+                    "required": False,
+                    "schema": {"type": "string", "maxLength": 257},
+                }
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/InitiateRequest"}}},
+            },
+            "responses": {
+                "202": _json("Accepted", "job created (or replayed for a repeated Idempotency-Key)"),
+                "200": _json("Accepted", "an active job for the same client and files, returned instead of a new one"),
+                **_errors(*COMMON, 422, 503),
+            },
+        }
+    },
+    "/v1/download/jobs/{job_id}": {
+        "parameters": [JOB_ID_PARAM],
+        "get": {
+            "summary": "Job status (ETag / If-None-Match, Retry-After while pending)",
+            "responses": {"200": _json("Job", "status"), "304": {"description": "unchanged"}, **_errors(404, 429)},
+        },
+        "delete": {
+            "summary": "Cancel a queued or running job",
+            "responses": {"200": _json("Cancelled", "cancelled"), **_errors(404, 409, 429)},
+        },
+    },
+    "/v1/download/jobs/{job_id}/download": {
+        "parameters": [JOB_ID_PARAM],
+        "get": {
+            "summary": "Redirect to the presigned artifact URL",
+            "responses": {"303": {"description": "see the Location header"}, **_errors(404, 409, 410, 429)},
+        },
+    },
+    "/v1/download/jobs/{job_id}/events": {
+        "parameters": [JOB_ID_PARAM],
+        "get": {
+            "summary": "Server-Sent Events for one job (snapshot, progress, terminal; Last-Event-ID resumes)",
+            "responses": {
+                "200": {"description": "text/event-stream", "content": {"text/event-stream": {}}},
+                **_errors(400, 404, 429),
+            },
+        },
+    },
+    "/v1/download/events": {
+        "get": {
+            "summary": "One event stream for several jobs (ids joined by dots per job)",
+            "parameters": [{"name": "jobs", "in": "query", "required": True, "schema": {"type": "string"}}],
+            "responses": {
+                "200": {"description": "text/event-stream", "content": {"text/event-stream": {}}},
+                **_errors(400, 404, 429),
+            },
+        }
+    },
+    "/metrics": {
+        "get": {
+            "summary": "Prometheus counters",
+            "responses": {"200": {"description": "text", "content": {"text/plain": {}}}},
+        }
+    },
+}
+
+
+def document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Long-running download reference server", "version": "1.0.0"},
+        "paths": PATHS,
+        "components": {"schemas": SCHEMAS},
+    }

@@ -1,0 +1,38 @@
+"""The application factory: `create_app(settings)` wires routes, middlewares and services."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from .api import events, jobs, legacy, ops
+from .api.context import CONTEXT, Context
+from .api.middleware import FixedWindowLimiter, add_response_headers, build_middlewares
+from .api.validation import MAX_BODY_BYTES
+from .config import Settings
+from .metrics import Metrics
+from .services import build_artifacts, build_store, running_workers
+
+
+def create_app(settings: Settings) -> web.Application:
+    limiter = FixedWindowLimiter(settings.rate_limit_max, settings.rate_limit_window_s)
+    app = web.Application(middlewares=build_middlewares(settings, limiter), client_max_size=MAX_BODY_BYTES)
+    store = build_store(settings)
+    ctx = Context(settings, store, build_artifacts(settings), Metrics(store))
+    app[CONTEXT] = ctx
+    app.on_response_prepare.append(add_response_headers(settings, limiter))
+    for table in (ops.routes, legacy.routes, jobs.routes, events.routes):
+        app.add_routes(table)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        await ctx.store.start()
+        try:
+            async with running_workers(settings, ctx.store, ctx.artifacts, ctx.metrics):
+                yield
+        finally:
+            await ctx.artifacts.close()
+            await ctx.store.close()
+
+    app.cleanup_ctx.append(lifecycle)
+    return app

@@ -1,0 +1,151 @@
+"""Every change a job can go through, as pure functions on a `Job`.
+
+Both stores run these same functions, inside one atomic step each (a lock in memory,
+WATCH/MULTI in Redis), so the rules live in one place. A function returns None when the
+change does not apply (wrong state, stale lease); the caller then writes nothing.
+Writes from a worker carry the fencing token it got when it claimed the job: after a
+lease was taken over, the old holder's writes are refused.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+from .model import ACTIVE, Artifact, Event, FileResult, Job, JobError, Lease
+
+
+@dataclass
+class Change:
+    job: Job
+    events: list[Event] = field(default_factory=list)
+    terminal: bool = False  # leaves the active set; a webhook may be due
+
+    def emit(self, type_: str, **data: object) -> None:
+        self.job.seq += 1
+        self.events.append(Event(self.job.seq, type_, {"state": self.job.state, "progress": self.job.progress, **data}))
+
+
+def _begin(job: Job) -> Change:
+    return Change(copy.deepcopy(job))
+
+
+def created(job: Job) -> Change:
+    change = Change(job)
+    change.emit("queued")
+    return change
+
+
+def claim(job: Job, owner: str, now: float, lease_s: float) -> Change | None:
+    """Take the job for one execution: fresh from the queue, or after its holder's lease ran out."""
+    if job.state == "queued":
+        reclaimed = False
+    elif job.state == "processing" and job.lease is not None and job.lease.until <= now:
+        reclaimed = True
+    else:
+        return None
+    change = _begin(job)
+    j = change.job
+    j.state = "processing"
+    j.executions += 1
+    j.lease = Lease(token=j.executions, owner=owner, until=now + lease_s)
+    if j.started_at is None:
+        j.started_at = now
+    change.emit("processing", attempt=j.executions, reclaimed=reclaimed)
+    return change
+
+
+def holds(job: Job, token: int) -> bool:
+    return job.state == "processing" and job.lease is not None and job.lease.token == token
+
+
+def renew(job: Job, token: int, now: float, lease_s: float) -> Change | None:
+    if not holds(job, token):
+        return None
+    change = _begin(job)
+    assert change.job.lease is not None
+    change.job.lease.until = now + lease_s
+    return change
+
+
+def report_progress(job: Job, token: int, files: list[FileResult], progress: int) -> Change | None:
+    if not holds(job, token):
+        return None
+    change = _begin(job)
+    change.job.files = copy.deepcopy(files)
+    # A re-execution after a lost lease starts over; progress shown to clients never goes back.
+    if progress > change.job.progress:
+        change.job.progress = progress
+        change.emit("progress")
+    return change
+
+
+def finish(
+    job: Job,
+    token: int,
+    now: float,
+    ttl_s: float,
+    files: list[FileResult],
+    artifact: Artifact | None,
+    error: JobError | None,
+) -> Change | None:
+    if not holds(job, token):
+        return None
+    change = _begin(job)
+    j = change.job
+    j.files = copy.deepcopy(files)
+    j.lease = None
+    j.completed_at = now
+    j.expires_at = now + ttl_s
+    if error is None:
+        assert artifact is not None
+        j.state = "completed"
+        j.progress = 100
+        j.artifact = artifact
+    else:
+        j.state = "failed"
+        j.error = error
+    _terminal(change)
+    change.emit(j.state, **({"error": _error_dict(error)} if error else {}))
+    return change
+
+
+def cancel(job: Job, now: float, ttl_s: float) -> Change | None:
+    if job.state not in ACTIVE:
+        return None
+    change = _begin(job)
+    j = change.job
+    j.state = "cancelled"
+    j.lease = None
+    j.completed_at = now
+    j.expires_at = now + ttl_s
+    _terminal(change)
+    change.emit("cancelled")
+    return change
+
+
+def _terminal(change: Change) -> None:
+    change.terminal = True
+    if change.job.webhook is not None:
+        change.job.webhook.status = "pending"
+
+
+def webhook_attempt(
+    job: Job, status: int | None, error: str | None, delivered: bool, gave_up: bool, now: float
+) -> Change:
+    change = _begin(job)
+    hook = change.job.webhook
+    assert hook is not None
+    hook.attempts += 1
+    hook.last_status = status
+    hook.last_error = error
+    if delivered:
+        hook.status = "delivered"
+        hook.delivered_at = now
+    elif gave_up:
+        hook.status = "failed"
+    return change
+
+
+def _error_dict(error: JobError) -> dict[str, object]:
+    return {"code": error.code, "message": error.message, "retryable": error.retryable}

@@ -1,0 +1,53 @@
+"""The simulated work: which files exist, how long preparing one takes, what it produces."""
+
+from __future__ import annotations
+
+import io
+import random
+import zipfile
+
+from ..config import DelayProfile
+
+# The fast/medium/slow mix of the design brief: (share, min s, max s).
+MIX: tuple[tuple[float, float, float], ...] = ((0.5, 10, 15), (0.3, 30, 60), (0.2, 60, 120))
+
+
+def file_exists(file_id: int) -> bool:
+    """The original's catalogue rule in mock mode: ids divisible by 7 exist."""
+    return file_id % 7 == 0
+
+
+def draw_delay_s(profile: DelayProfile, rng: random.Random) -> float:
+    """Unscaled preparation time of one file."""
+    if not profile.enabled:
+        return 0.0
+    if profile.kind == "mix":
+        pick = rng.random()
+        for share, low, high in MIX:
+            if pick < share:
+                return rng.uniform(low, high)
+            pick -= share
+        return rng.uniform(MIX[-1][1], MIX[-1][2])
+    return rng.uniform(profile.min_s, profile.max_s)
+
+
+def mean_delay_s(profile: DelayProfile) -> float:
+    if not profile.enabled:
+        return 0.0
+    if profile.kind == "mix":
+        return sum(share * (low + high) / 2 for share, low, high in MIX)
+    return (profile.min_s + profile.max_s) / 2
+
+
+def file_bytes(file_id: int, size: int) -> bytes:
+    return random.Random(file_id).randbytes(size)
+
+
+def build_artifact(file_ids: list[int], size_per_file: int) -> bytes:
+    """A zip with one entry per prepared file; the same input always gives the same bytes."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:
+        for file_id in file_ids:
+            info = zipfile.ZipInfo(f"file-{file_id}.bin", date_time=(2025, 1, 1, 0, 0, 0))
+            archive.writestr(info, file_bytes(file_id, size_per_file))
+    return out.getvalue()

@@ -1,0 +1,81 @@
+"""Exact counters, kept in the job store so every process adds to the same numbers,
+rendered in Prometheus text format at /metrics. The harness counts duplicate work from
+these, so each one is incremented exactly where the thing happens."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from .store.base import JobStore
+
+HELP: dict[str, tuple[str, str]] = {
+    "dl_jobs_created_total": ("counter", "Jobs created by POST /v1/download/initiate."),
+    "dl_jobs_finished_total": ("counter", "Jobs that reached a terminal state, by state."),
+    "dl_initiate_replays_total": (
+        "counter",
+        "Initiates answered from an earlier one, by reason (idempotency_key, active_job).",
+    ),
+    "dl_executions_started_total": ("counter", "Executions of work started, by api (async job, sync /start)."),
+    "dl_executions_completed_total": ("counter", "Executions of work that ran to the end, by api."),
+    "dl_executions_reclaimed_total": (
+        "counter",
+        "Async executions started on a job whose previous holder lost its lease.",
+    ),
+    "dl_duplicate_executions_total": (
+        "counter",
+        "Executions of work that another execution was doing or had done: for async jobs, an execution fenced off "
+        "after its lease was taken over; for sync /start, a start for a file already being prepared.",
+    ),
+    "dl_wasted_worker_seconds_total": ("counter", "Worker seconds whose result no client received, by api."),
+    "dl_sync_undelivered_total": ("counter", "Sync /start results finished after the client had gone."),
+    "dl_webhook_attempts_total": ("counter", "Webhook HTTP attempts."),
+    "dl_webhook_attempt_failures_total": ("counter", "Webhook attempts that failed (non-2xx, timeout, refused)."),
+    "dl_webhook_deliveries_total": ("counter", "Logical webhook deliveries (one per job), by result."),
+    "dl_status_requests_total": ("counter", "GET /v1/download/jobs/{id} requests, by result (200, 304)."),
+    "dl_event_streams_opened_total": ("counter", "Event streams opened."),
+    "dl_event_streams_closed_total": ("counter", "Event streams closed."),
+    "dl_events_sent_total": ("counter", "Events written to event streams."),
+}
+
+
+def metric(name: str, **labels: str) -> str:
+    if name not in HELP:
+        raise KeyError(f"unknown metric {name}")
+    if not labels:
+        return name
+    inner = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    return f"{name}{{{inner}}}"
+
+
+class Metrics:
+    def __init__(self, store: JobStore) -> None:
+        self._store = store
+
+    async def inc(self, name: str, by: float = 1, **labels: str) -> None:
+        await self._store.incr(metric(name, **labels), by)
+
+    async def values(self) -> dict[str, float]:
+        return await self._store.counters()
+
+    async def render(self) -> str:
+        values = await self.values()
+        by_name: dict[str, list[tuple[str, float]]] = defaultdict(list)
+        for series, value in values.items():
+            by_name[series.split("{", 1)[0]].append((series, value))
+        opened = values.get("dl_event_streams_opened_total", 0.0)
+        closed = values.get("dl_event_streams_closed_total", 0.0)
+        lines: list[str] = []
+        for name, (kind, text) in HELP.items():
+            lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}"]
+            for series, value in sorted(by_name.get(name, [(name, 0.0)])):
+                lines.append(f"{series} {_fmt(value)}")
+        lines += [
+            "# HELP dl_event_streams_open Event streams open now, across all server processes.",
+            "# TYPE dl_event_streams_open gauge",
+            f"dl_event_streams_open {_fmt(opened - closed)}",
+        ]
+        return "\n".join(lines) + "\n"
+
+
+def _fmt(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(value)

@@ -1,0 +1,277 @@
+"""Jobs, event logs and queues in Redis, shared by every server and worker process.
+
+- `dl:job:{id}`: the job as JSON; every change goes through WATCH/MULTI, so a change
+  computed from a stale copy is retried, never written.
+- `dl:events:{id}`: a stream whose entry ids are `0-<seq>`, the SSE event ids.
+- `dl:queue:jobs`, `dl:queue:webhooks`: streams read by the consumer group `workers`;
+  an entry stays pending until acknowledged, and one idle longer than the lease is
+  claimed by another worker (XAUTOCLAIM), so a dead worker loses nothing.
+- `dl:idem:{key}` and `dl:active:{hash}`: idempotency records and the active-job index.
+- `dl:notify`: pub/sub channel carrying job ids, a wake-up hint for event streams.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import redis.asyncio as redis
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError, WatchError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
+
+from ..jobs.model import ACTIVE, Event, Job
+from ..jobs.transitions import Change, created
+from .base import CreateOutcome, Message, Notifier, StoredResponse, decide_create
+
+log = logging.getLogger(__name__)
+
+GROUP = "workers"
+NOTIFY = "dl:notify"
+QUEUED = "dl:queued"
+METRICS = "dl:metrics"
+TRANSIENT = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
+
+
+def _job_key(job_id: str) -> str:
+    return f"dl:job:{job_id}"
+
+
+def _events_key(job_id: str) -> str:
+    return f"dl:events:{job_id}"
+
+
+def connect(url: str) -> redis.Redis:
+    # Retries ride out a dropped connection or a short restart; callers handle longer outages.
+    return redis.Redis.from_url(
+        url,
+        decode_responses=True,
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.02), retries=8),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+        health_check_interval=5,
+    )
+
+
+class RedisQueue:
+    def __init__(self, client: redis.Redis, stream: str) -> None:
+        self._r = client
+        self.stream = stream
+
+    async def ensure_group(self) -> None:
+        try:
+            await self._r.xgroup_create(self.stream, GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def get(self, consumer: str, block_s: float, reclaim_idle_s: float) -> Message | None:
+        reply = await self._r.xautoclaim(
+            self.stream, GROUP, consumer, min_idle_time=max(1, int(reclaim_idle_s * 1000)), start_id="0-0", count=1
+        )
+        entries = reply[1]
+        if entries:
+            return self._message(entries[0])
+        try:
+            got = await self._r.xreadgroup(
+                GROUP, consumer, {self.stream: ">"}, count=1, block=max(1, int(block_s * 1000))
+            )
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            await self.ensure_group()  # the stream was lost with a Redis restart without persistence
+            return None
+        for _stream, stream_entries in got or ():
+            if stream_entries:
+                return self._message(stream_entries[0])
+        return None
+
+    @staticmethod
+    def _message(entry: Any) -> Message:
+        entry_id, fields = entry
+        return Message(entry_id, fields["job"])
+
+    async def ack(self, message: Message) -> None:
+        async with self._r.pipeline(transaction=True) as pipe:
+            pipe.xack(self.stream, GROUP, message.id)
+            pipe.xdel(self.stream, message.id)
+            await pipe.execute()
+
+    async def touch(self, consumer: str, message: Message) -> None:
+        # Resets the entry's idle time so nobody reclaims it while we are working on it.
+        await self._r.xclaim(self.stream, GROUP, consumer, min_idle_time=0, message_ids=[message.id], justid=True)
+
+
+class RedisStore:
+    def __init__(self, url: str, max_queued: int) -> None:
+        self.r = connect(url)
+        self.max_queued = max_queued
+        self.jobs = RedisQueue(self.r, "dl:queue:jobs")
+        self.webhooks = RedisQueue(self.r, "dl:queue:webhooks")
+        self.notifier = Notifier()
+        self._listener: asyncio.Task[None] | None = None
+
+    async def start(self, listen: bool = True) -> None:
+        await self.jobs.ensure_group()
+        await self.webhooks.ensure_group()
+        if listen:
+            self._listener = asyncio.create_task(self._listen())
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+        await self.r.aclose()
+
+    async def ping(self) -> None:
+        await self.r.ping()
+
+    async def _listen(self) -> None:
+        while True:
+            pubsub = self.r.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(NOTIFY)
+                async for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        self.notifier.notify(message["data"])
+            except TRANSIENT as exc:
+                log.warning("event notifications interrupted (%s); streams fall back to polling the log", exc)
+                await asyncio.sleep(0.2)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+
+    async def create(
+        self, job: Job, idempotency_key: str | None, response: StoredResponse, ttl_s: float, idem_ttl_s: float
+    ) -> CreateOutcome:
+        idem_k = f"dl:idem:{idempotency_key}" if idempotency_key else None
+        active_k = f"dl:active:{job.dedupe_key}" if job.dedupe_key else None
+        watched = [k for k in (idem_k, active_k) if k]
+        async with self.r.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    if watched:
+                        await pipe.watch(*watched)
+                    stored = None
+                    if idem_k:
+                        raw = await pipe.get(idem_k)
+                        stored = _stored_from_json(raw) if raw else None
+                    active = None
+                    if active_k:
+                        active_id = await pipe.get(active_k)
+                        active = await self._get_with(pipe, active_id) if active_id else None
+                        if active is not None and active.state not in ACTIVE:
+                            active = None
+                    # Approximate on purpose: watching one shared key would serialise every initiate.
+                    queued = await pipe.scard(QUEUED)
+                    kind = decide_create(stored, response.fingerprint, active, queued, self.max_queued)
+                    if kind != "created":
+                        await pipe.unwatch()
+                        if kind == "replayed":
+                            assert stored is not None
+                            return CreateOutcome(kind, await self.get(stored.body["jobId"]), stored)
+                        return CreateOutcome(kind, active)
+                    change = created(job)
+                    pipe.multi()
+                    pipe.set(_job_key(job.id), job.to_json())
+                    self._append(pipe, change)
+                    pipe.sadd(QUEUED, job.id)
+                    pipe.xadd(self.jobs.stream, {"job": job.id})
+                    if idem_k:
+                        pipe.set(idem_k, _stored_to_json(response), px=int(idem_ttl_s * 1000))
+                    if active_k:
+                        # Cleared when the job ends; the TTL only bounds a leak if that never happens.
+                        pipe.set(active_k, job.id, px=int(ttl_s * 1000))
+                    await pipe.execute()
+                    return CreateOutcome("created", job, response)
+                except WatchError:
+                    continue
+
+    @staticmethod
+    async def _get_with(client: Any, job_id: str) -> Job | None:
+        raw = await client.get(_job_key(job_id))
+        return Job.from_json(raw) if raw else None
+
+    async def get(self, job_id: str) -> Job | None:
+        return await self._get_with(self.r, job_id)
+
+    async def events(self, job_id: str, after_seq: int) -> list[Event]:
+        entries = await self.r.xrange(_events_key(job_id), min=f"0-{after_seq + 1}")
+        return [Event.from_json(fields["e"]) for _id, fields in entries]
+
+    @staticmethod
+    def _append(pipe: Any, change: Change) -> None:
+        for event in change.events:
+            pipe.xadd(_events_key(change.job.id), {"e": event.to_json()}, id=f"0-{event.seq}")
+        if change.events:
+            pipe.publish(NOTIFY, change.job.id)
+
+    async def update(self, job_id: str, fn: Callable[[Job], Change | None]) -> Change | None:
+        key = _job_key(job_id)
+        async with self.r.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(key)
+                    job = await self._get_with(pipe, job_id)
+                    change = fn(job) if job is not None else None
+                    if change is None:
+                        await pipe.unwatch()
+                        return None
+                    new = change.job
+                    active_k = f"dl:active:{new.dedupe_key}" if new.dedupe_key else None
+                    release = False
+                    if change.terminal and active_k:
+                        await pipe.watch(active_k)
+                        release = await pipe.get(active_k) == job_id
+                    pipe.multi()
+                    pipe.set(key, new.to_json())
+                    self._append(pipe, change)
+                    if new.state != "queued":
+                        pipe.srem(QUEUED, job_id)
+                    if change.terminal:
+                        assert new.expires_at is not None
+                        # Kept one more TTL past expiry so a late client learns "expired", not "unknown".
+                        keep_ms = int(max(1.0, 2 * new.expires_at - time.time() - (new.completed_at or 0)) * 1000)
+                        pipe.pexpire(key, keep_ms)
+                        pipe.pexpire(_events_key(job_id), keep_ms)
+                        if release:
+                            pipe.delete(active_k)
+                        if new.webhook is not None:
+                            pipe.xadd(self.webhooks.stream, {"job": job_id})
+                    await pipe.execute()
+                    return change
+                except WatchError:
+                    continue
+
+    async def incr(self, name: str, by: float = 1) -> None:
+        await self.r.hincrbyfloat(METRICS, name, by)
+
+    async def counters(self) -> dict[str, float]:
+        return {k: float(v) for k, v in (await self.r.hgetall(METRICS)).items()}
+
+    async def sync_started(self, file_id: int) -> int:
+        key = f"dl:sync:{file_id}"
+        async with self.r.pipeline(transaction=True) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, 86400)
+            running, _ = await pipe.execute()
+        return int(running)
+
+    async def sync_finished(self, file_id: int) -> None:
+        await self.r.decr(f"dl:sync:{file_id}")
+
+
+def _stored_to_json(stored: StoredResponse) -> str:
+    return json.dumps({"fingerprint": stored.fingerprint, "status": stored.status, "body": stored.body})
+
+
+def _stored_from_json(raw: str) -> StoredResponse:
+    d = json.loads(raw)
+    return StoredResponse(d["fingerprint"], d["status"], d["body"])

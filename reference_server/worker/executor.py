@@ -1,0 +1,181 @@
+"""Runs queued jobs: claim with a lease, do the simulated work, upload the artifact, finish.
+
+At-least-once delivery from the queue plus a fenced lease gives "completed once": a
+worker that dies leaves its queue entry pending and its lease running out; another
+worker reclaims both and starts over, and anything the first one might still write is
+refused because its fencing token is stale.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import math
+import random
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from ..artifacts.base import ArtifactStore, StorageUnavailable
+from ..config import Settings
+from ..jobs import transitions
+from ..jobs.model import TERMINAL, Artifact, FileResult, Job, JobError
+from ..jobs.transitions import Change
+from ..jobs.workload import build_artifact, draw_delay_s, file_exists
+from ..metrics import Metrics
+from ..store.base import JobStore, Message
+from ..store.redis import TRANSIENT
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+STEPS_PER_FILE = 10
+STORAGE_ATTEMPTS = 3
+
+
+class Fenced(Exception):
+    """This execution no longer holds the job (lease taken over, or job cancelled)."""
+
+
+class Executor:
+    def __init__(
+        self, settings: Settings, store: JobStore, artifacts: ArtifactStore, metrics: Metrics, owner: str
+    ) -> None:
+        self.s = settings
+        self.store = store
+        self.artifacts = artifacts
+        self.metrics = metrics
+        self.owner = owner
+        self.lease_s = settings.scaled(settings.lease_s)
+        self._rng = random.Random()
+
+    async def run(self, concurrency: int) -> None:
+        await asyncio.gather(*(self._loop(f"{self.owner}-{i}") for i in range(concurrency)))
+
+    async def _loop(self, consumer: str) -> None:
+        block_s = min(1.0, max(0.05, self.lease_s / 2))
+        while True:
+            try:
+                message = await self.store.jobs.get(consumer, block_s, reclaim_idle_s=self.lease_s)
+                if message is not None:
+                    await self.handle(consumer, message)
+            except asyncio.CancelledError:
+                raise
+            except TRANSIENT as exc:
+                log.warning("worker %s: store unavailable (%s); retrying", consumer, exc)
+                await asyncio.sleep(0.2)
+            except Exception:
+                log.exception("worker %s: unexpected error; the job stays queued for another try", consumer)
+                await asyncio.sleep(0.2)
+
+    async def _retry(self, fn: Callable[[], Awaitable[T]]) -> T:
+        """Keep trying a store call through a dropped connection or a Redis restart."""
+        delay = 0.05
+        deadline = time.monotonic() + max(30.0, 4 * self.lease_s)
+        while True:
+            try:
+                return await fn()
+            except TRANSIENT:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(1.0, delay * 2)
+
+    async def _update(self, job_id: str, fn: Callable[[Job], Change | None]) -> Change | None:
+        return await self._retry(lambda: self.store.update(job_id, fn))
+
+    async def handle(self, consumer: str, message: Message) -> None:
+        change = await self._update(message.job_id, lambda j: transitions.claim(j, consumer, time.time(), self.lease_s))
+        if change is None:
+            job = await self.store.get(message.job_id)
+            if job is None or job.state in TERMINAL:
+                await self.store.jobs.ack(message)
+            # Otherwise another execution holds a live lease; the entry comes back if it dies.
+            return
+        job = change.job
+        assert job.lease is not None
+        token = job.lease.token
+        await self.metrics.inc("dl_executions_started_total", api="async")
+        if change.events and change.events[-1].data.get("reclaimed"):
+            await self.metrics.inc("dl_executions_reclaimed_total")
+        keeper = asyncio.create_task(self._keep_lease(consumer, message, job.id, token))
+        started = time.monotonic()
+        try:
+            await self._execute(job, token)
+            await self.metrics.inc("dl_executions_completed_total", api="async")
+        except Fenced:
+            current = await self.store.get(job.id)
+            if current is not None and current.state != "cancelled":
+                await self.metrics.inc("dl_duplicate_executions_total", api="async")
+                await self.metrics.inc("dl_wasted_worker_seconds_total", time.monotonic() - started, api="async")
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+        await self._retry(lambda: self.store.jobs.ack(message))
+
+    async def _keep_lease(self, consumer: str, message: Message, job_id: str, token: int) -> None:
+        while True:
+            await asyncio.sleep(self.lease_s / 3)
+            with contextlib.suppress(*TRANSIENT):
+                await self.store.jobs.touch(consumer, message)
+                await self.store.update(job_id, lambda j: transitions.renew(j, token, time.time(), self.lease_s))
+
+    async def _write(self, job_id: str, token: int, fn: Callable[[Job], Change | None]) -> None:
+        if await self._update(job_id, fn) is None:
+            raise Fenced(job_id)
+
+    async def _execute(self, job: Job, token: int) -> None:
+        files = [FileResult(f.file_id) for f in job.files]
+        total = len(files) * STEPS_PER_FILE
+        done = 0
+        shown = job.progress
+        for item in files:
+            step_s = self.s.scaled(draw_delay_s(self.s.delay, self._rng)) / STEPS_PER_FILE
+            for _ in range(STEPS_PER_FILE):
+                await asyncio.sleep(step_s)
+                done += 1
+                # Whole tens only: about ten progress events per job, whatever its size.
+                progress = min(99, 10 * math.floor(10 * done / total))
+                if progress > shown:
+                    shown = progress
+                    await self._write(
+                        job.id, token, lambda j, p=progress: transitions.report_progress(j, token, files, p)
+                    )
+            item.status = "ready" if file_exists(item.file_id) else "not_found"
+            item.size = self.s.artifact_bytes_per_file if item.status == "ready" else None
+        ready = [f.file_id for f in files if f.status == "ready"]
+        artifact, error = None, None
+        if not ready:
+            error = JobError("FILE_NOT_FOUND", "None of the requested files exists", retryable=False)
+        else:
+            try:
+                artifact = await self._upload(job.id, ready)
+            except StorageUnavailable as exc:
+                error = JobError("STORAGE_UNAVAILABLE", f"Could not store the artifact: {exc}", retryable=True)
+        ttl = self.s.scaled(self.s.job_ttl_s)
+        change = await self._update(
+            job.id, lambda j: transitions.finish(j, token, time.time(), ttl, files, artifact, error)
+        )
+        if change is None and not await self._landed_earlier(job.id, token):
+            raise Fenced(job.id)
+        await self.metrics.inc("dl_jobs_finished_total", state="completed" if error is None else "failed")
+
+    async def _landed_earlier(self, job_id: str, token: int) -> bool:
+        # A retried write after a lost reply may find its own first attempt already applied.
+        job = await self.store.get(job_id)
+        return job is not None and job.state in ("completed", "failed") and job.executions == token
+
+    async def _upload(self, job_id: str, file_ids: list[int]) -> Artifact:
+        data = await asyncio.to_thread(build_artifact, file_ids, self.s.artifact_bytes_per_file)
+        key = f"downloads/{job_id}.zip"
+        for attempt in range(1, STORAGE_ATTEMPTS + 1):
+            try:
+                await self.artifacts.put(key, data)
+                break
+            except StorageUnavailable:
+                if attempt == STORAGE_ATTEMPTS:
+                    raise
+                await asyncio.sleep(self.s.scaled(2.0) * attempt)
+        return Artifact(key=key, size=len(data), sha256=hashlib.sha256(data).hexdigest())
