@@ -24,7 +24,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     # handler_cancellation: a handler whose client left is cancelled, so abandoned event
     # streams do not linger; the sync /start work is shielded and still runs to its end.
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None, handler_cancellation=True)
+    web.run_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        print=None,
+        handler_cancellation=True,
+        access_log=logging.getLogger("aiohttp.access") if settings.access_log else None,
+    )
     return 0
 
 

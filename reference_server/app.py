@@ -31,6 +31,7 @@ def create_app(settings: Settings) -> web.Application:
             async with running_workers(settings, ctx.store, ctx.artifacts, ctx.metrics):
                 yield
         finally:
+            await ctx.metrics.flush()
             await ctx.artifacts.close()
             await ctx.store.close()
 

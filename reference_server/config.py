@@ -82,11 +82,16 @@ class Settings:
     lease_s: float = 30.0
     max_queued_jobs: int = 10_000
     storage_timeout_s: float = 10.0
+    access_log: bool = False  # one log line per request costs about a third of a status poll
     public_url: str = ""  # how clients reach this server; default http://host:port
     instance: str = field(default_factory=lambda: secrets.token_hex(4))
 
     def scaled(self, seconds: float) -> float:
         return seconds * self.time_scale
+
+    @property
+    def base_url(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.port}"
 
     @property
     def embedded(self) -> bool:
@@ -161,6 +166,8 @@ def from_env(env: Mapping[str, str]) -> Settings:
         except ValueError:
             raise ConfigError("WEBHOOK_SCHEDULE_S must be comma-separated seconds") from None
 
+    if env.get("ACCESS_LOG") is not None:
+        updates["access_log"] = parse_bool("ACCESS_LOG", env["ACCESS_LOG"])
     delay = s.delay
     min_ms = number("DOWNLOAD_DELAY_MIN_MS", float, 0)
     max_ms = number("DOWNLOAD_DELAY_MAX_MS", float, 0)
@@ -187,8 +194,6 @@ def validate(s: Settings) -> Settings:
         raise ConfigError("WEBHOOK_SCHEDULE_S needs at least one attempt")
     if s.embedded and s.workers < 1:
         raise ConfigError("embedded mode (no Redis) needs WORKERS >= 1: no other process can run its jobs")
-    if not s.public_url:
-        s = replace(s, public_url=f"http://{s.host}:{s.port}")
     if not s.webhook_secret:
         # One process can sign with a throwaway secret; several processes must share one.
         s = replace(s, webhook_secret="whsec_" + base64.b64encode(secrets.token_bytes(32)).decode())
@@ -207,6 +212,7 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--s3-bucket")
     parser.add_argument("--data-dir", help="artifact folder in embedded mode")
     parser.add_argument("--public-url", help="base URL clients use to reach this server (for links in webhooks)")
+    parser.add_argument("--access-log", action="store_true", default=None, help="log every request")
     parser.add_argument("--workers", type=int, help="in-process worker concurrency (0: only separate workers)")
 
 
@@ -223,6 +229,7 @@ _CLI_TO_FIELD = {
     "data_dir": "data_dir",
     "workers": "workers",
     "public_url": "public_url",
+    "access_log": "access_log",
 }
 
 

@@ -4,7 +4,9 @@ these, so each one is incremented exactly where the thing happens."""
 
 from __future__ import annotations
 
-from collections import defaultdict
+import asyncio
+import contextlib
+from collections import Counter, defaultdict
 
 from .store.base import JobStore
 
@@ -47,14 +49,43 @@ def metric(name: str, **labels: str) -> str:
     return f"{name}{{{inner}}}"
 
 
+# Counted on every poll or event: buffered in the process and written in batches, so a
+# status poll costs one store round trip, not two. Everything else is written at once, so
+# a process killed mid-job has already counted what it started.
+BUFFERED = frozenset({"dl_status_requests_total", "dl_events_sent_total"})
+FLUSH_EVERY_S = 0.2
+
+
 class Metrics:
     def __init__(self, store: JobStore) -> None:
         self._store = store
+        self._pending: Counter[str] = Counter()
+        self._flusher: asyncio.Task[None] | None = None
 
     async def inc(self, name: str, by: float = 1, **labels: str) -> None:
-        await self._store.incr(metric(name, **labels), by)
+        series = metric(name, **labels)
+        if name not in BUFFERED:
+            await self._store.incr(series, by)
+            return
+        self._pending[series] += by
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_later())
+
+    async def _flush_later(self) -> None:
+        await asyncio.sleep(FLUSH_EVERY_S)
+        with contextlib.suppress(Exception):  # kept for the next flush; see flush()
+            await self.flush()
+
+    async def flush(self) -> None:
+        pending, self._pending = self._pending, Counter()
+        try:
+            for series in list(pending):
+                await self._store.incr(series, pending.pop(series))
+        finally:
+            self._pending.update(pending)  # what could not be written waits for the next flush
 
     async def values(self) -> dict[str, float]:
+        await self.flush()
         return await self._store.counters()
 
     async def render(self) -> str:

@@ -78,10 +78,13 @@ class S3Artifacts:
         self._bucket_ready = True
 
     async def put(self, key: str, data: bytes) -> None:
-        await self.ensure_bucket()
-        await self._call(
-            self._client.put_object, self.bucket, key, io.BytesIO(data), len(data), content_type="application/zip"
-        )
+        try:
+            await self.ensure_bucket()
+            await self._call(
+                self._client.put_object, self.bucket, key, io.BytesIO(data), len(data), content_type="application/zip"
+            )
+        except S3Error as exc:  # refused by the store (permissions, quota): the job cannot finish
+            raise StorageUnavailable(f"{exc.code}: {exc.message}") from exc
 
     def url(self, key: str, window: SigningWindow, origin: str) -> str:
         return self._signer.presigned_get_object(

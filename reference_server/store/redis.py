@@ -21,11 +21,11 @@ from collections.abc import Callable
 from typing import Any
 
 import redis.asyncio as redis
+from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError, WatchError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.retry import Retry
 
 from ..jobs.model import ACTIVE, Event, Job
 from ..jobs.transitions import Change, created
@@ -37,6 +37,7 @@ GROUP = "workers"
 NOTIFY = "dl:notify"
 QUEUED = "dl:queued"
 METRICS = "dl:metrics"
+POOL_SIZE = 256
 TRANSIENT = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
 
 
@@ -50,13 +51,15 @@ def _events_key(job_id: str) -> str:
 
 def connect(url: str) -> redis.Redis:
     # Retries ride out a dropped connection or a short restart; callers handle longer outages.
-    return redis.Redis.from_url(
-        url,
-        decode_responses=True,
-        retry=Retry(ExponentialBackoff(cap=0.5, base=0.02), retries=8),
-        retry_on_error=[RedisConnectionError, RedisTimeoutError],
-        health_check_interval=5,
+    # A blocking pool: a burst of requests waits for a free connection instead of failing.
+    retry = {
+        "retry": Retry(ExponentialBackoff(cap=0.5, base=0.02), retries=8),
+        "retry_on_error": [RedisConnectionError, RedisTimeoutError],
+    }
+    pool = redis.BlockingConnectionPool.from_url(
+        url, max_connections=POOL_SIZE, timeout=10, decode_responses=True, health_check_interval=5, **retry
     )
+    return redis.Redis(connection_pool=pool, **retry)
 
 
 class RedisQueue:

@@ -66,7 +66,7 @@ class WebhookDispatcher:
                 await asyncio.sleep(0.2)
 
     def payload(self, job: Job) -> bytes:
-        data: dict[str, Any] = job_body(job, self.s, self.artifacts, self.s.public_url, time.time())
+        data: dict[str, Any] = job_body(job, self.s, self.artifacts, self.s.base_url, time.time())
         event = {"type": f"download.job.{job.state}", "timestamp": datetime.now(UTC).isoformat(), "data": data}
         return json.dumps(event, separators=(",", ":")).encode()
 

@@ -1,0 +1,53 @@
+# Two commands do everything on a fresh Debian machine: `make test` and `make bench`.
+# Both run `setup` first, which installs only what is missing.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+APT_PACKAGES := redis-server wrk
+SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
+
+.PHONY: setup python-deps system-deps minio test bench serve lint clean
+
+setup: python-deps system-deps minio
+
+python-deps: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@echo "==> Python packages into $(VENV) (pip, a minute on a fresh machine)"
+	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --upgrade pip
+	@$(PY) -m pip install --quiet -e '.[test]'
+	@touch $@
+
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "==> Debian packages:$$missing (apt-get)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	else echo "==> Debian packages: present ($(APT_PACKAGES))"; fi
+
+minio: python-deps
+	@$(PY) -c 'from harness.minio_build import minio_binary as b; import sys; sys.exit(0 if b().exists() else 1)' \
+	  && echo "==> MinIO: built ($$($(PY) -c 'from harness.minio_build import minio_binary; print(minio_binary())'))" \
+	  || { echo "==> MinIO: building from its Go module (several minutes, once per machine)"; $(PY) -m harness.minio_build; }
+
+test: setup
+	$(PY) -m pytest
+
+bench: setup
+	@echo "==> Reference-server benchmarks (status polls/s, memory per open event stream)"
+	$(PY) -m pytest -m bench -s tests/bench
+	@echo "==> The simulation sweep, load tests and decision-matrix report are not built yet (issues 4-6);"
+	@echo "    this target runs only the benchmarks that exist."
+
+serve: python-deps
+	$(PY) -m reference_server
+
+lint: python-deps
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache results

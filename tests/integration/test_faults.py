@@ -1,0 +1,178 @@
+"""Crashes and outages on the real services: a worker killed mid-job, a worker frozen
+past its lease, Redis dropping connections and restarting, MinIO going away."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+import redis
+
+from harness.minio_server import MinioServer
+from harness.redis_server import RedisServer
+from harness.reference_process import ReferenceServer, ReferenceWorker, service_env
+from tests.conftest import FAST_ENV
+from tests.helpers import initiate, job, metrics, wait_state
+
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
+TWO_SECOND_JOBS = {"DOWNLOAD_DELAY_MIN_MS": "200000", "DOWNLOAD_DELAY_MAX_MS": "200000"}
+
+
+class Stack:
+    """A server (and optional separate workers) on private Redis and MinIO, all stopped at the end."""
+
+    def __init__(self, tmp: Path, redis_server: RedisServer, minio: MinioServer, **env: str) -> None:
+        self.tmp = tmp
+        self.redis = redis_server
+        self.minio = minio
+        self.env = {**FAST_ENV, **TWO_SECOND_JOBS, **service_env(redis_server.url, minio), **env}
+        self.server = ReferenceServer(tmp / "server", self.env).start()
+        self.workers: list[ReferenceWorker] = []
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def worker(self, name: str) -> ReferenceWorker:
+        worker = ReferenceWorker(self.tmp / name, {**self.env, "WORKERS": "1"}, name=name).start()
+        self.workers.append(worker)
+        return worker
+
+    def close(self) -> None:
+        for worker in self.workers:
+            worker.process.signal(signal.SIGCONT)
+            worker.stop()
+        self.server.stop()
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    with RedisServer(tmp_path / "redis") as server:
+        yield server
+
+
+@pytest.fixture
+def private_minio(tmp_path: Path) -> Iterator[MinioServer]:
+    with MinioServer(tmp_path / "minio") as server:
+        yield server
+
+
+@pytest.fixture
+def make_stack(tmp_path: Path, private_redis: RedisServer, private_minio: MinioServer) -> Iterator:
+    stacks: list[Stack] = []
+
+    def make(**env: str) -> Stack:
+        stack = Stack(tmp_path / f"stack{len(stacks)}", private_redis, private_minio, **env)
+        stacks.append(stack)
+        return stack
+
+    yield make
+    for stack in stacks:
+        stack.close()
+
+
+async def _wait_progress(http: aiohttp.ClientSession, url: str, job_id: str, at_least: int) -> None:
+    for _ in range(500):
+        if (await job(http, url, job_id))["progress"] >= at_least:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"job {job_id} made no progress")
+
+
+async def _download_matches(http: aiohttp.ClientSession, done: dict) -> None:
+    import hashlib
+
+    async with http.get(done["downloadUrl"]) as resp:
+        assert resp.status == 200
+        assert hashlib.sha256(await resp.read()).hexdigest() == done["artifact"]["sha256"]
+
+
+async def test_worker_killed_mid_job_is_completed_once_by_another(http: aiohttp.ClientSession, make_stack) -> None:
+    stack = make_stack(WORKERS="0")
+    doomed = stack.worker("worker-a")
+    _, body, _ = await initiate(http, stack.url, [70000])
+    await _wait_progress(http, stack.url, body["jobId"], 30)
+    doomed.process.kill()
+    stack.worker("worker-b")
+    done = await wait_state(http, stack.url, body["jobId"], {"completed"})
+    assert done["executions"] == 2
+    await _download_matches(http, done)
+    m = await metrics(http, stack.url)
+    assert m['dl_executions_started_total{api="async"}'] == 2
+    assert m['dl_executions_completed_total{api="async"}'] == 1
+    assert m["dl_executions_reclaimed_total"] == 1
+    assert m["dl_duplicate_executions_total"] == 0
+    assert m['dl_jobs_finished_total{state="completed"}'] == 1
+
+
+async def test_frozen_worker_is_fenced_off_and_counted_as_duplicate_work(
+    http: aiohttp.ClientSession, make_stack
+) -> None:
+    """The duplicate counter can fail: a worker that wakes after losing its lease did
+    duplicate work, and /metrics must say so while the job still completes once."""
+    stack = make_stack(WORKERS="0")
+    frozen = stack.worker("worker-a")
+    _, body, _ = await initiate(http, stack.url, [70007])
+    await _wait_progress(http, stack.url, body["jobId"], 20)
+    frozen.process.signal(signal.SIGSTOP)
+    stack.worker("worker-b")
+    done = await wait_state(http, stack.url, body["jobId"], {"completed"})
+    frozen.process.signal(signal.SIGCONT)
+    for _ in range(300):
+        m = await metrics(http, stack.url)
+        if m.get('dl_duplicate_executions_total{api="async"}', 0):
+            break
+        await asyncio.sleep(0.02)
+    assert m['dl_duplicate_executions_total{api="async"}'] == 1
+    assert m['dl_executions_completed_total{api="async"}'] == 1
+    assert m['dl_jobs_finished_total{state="completed"}'] == 1
+    assert (await job(http, stack.url, body["jobId"]))["completedAt"] == done["completedAt"]
+
+
+async def test_redis_connections_dropped_and_restart_lose_no_job(
+    http: aiohttp.ClientSession, make_stack, private_redis: RedisServer
+) -> None:
+    stack = make_stack(LEASE_S="1000")  # 10 s: longer than the outage, so nobody reclaims
+    ids = [(await initiate(http, stack.url, [f]))[1]["jobId"] for f in (70000, 70007, 70014)]
+    await _wait_progress(http, stack.url, ids[0], 10)
+    admin = redis.Redis(port=private_redis.port)
+    assert admin.client_kill_filter(_type="normal", skipme=True) >= 1
+    admin.close()
+    await _wait_progress(http, stack.url, ids[0], 40)
+    private_redis.process.stop()
+    status, err, _ = await initiate(http, stack.url, [70021])
+    assert (status, err["error"]) == (503, "store_unavailable")
+    await asyncio.sleep(0.3)
+    private_redis.process.start()
+    for job_id in ids:
+        done = await wait_state(http, stack.url, job_id, {"completed"})
+        assert done["executions"] == 1
+    status, body, _ = await initiate(http, stack.url, [70021])
+    assert status == 202
+    await wait_state(http, stack.url, body["jobId"], {"completed"})
+    m = await metrics(http, stack.url)
+    assert m["dl_jobs_created_total"] == 4 and m['dl_jobs_finished_total{state="completed"}'] == 4
+    assert m["dl_duplicate_executions_total"] == 0
+
+
+async def test_minio_down_fails_jobs_cleanly_and_health_says_so(
+    http: aiohttp.ClientSession, make_stack, private_minio: MinioServer
+) -> None:
+    stack = make_stack(DOWNLOAD_DELAY_MIN_MS="10000", DOWNLOAD_DELAY_MAX_MS="10000")
+    private_minio.stop()
+    async with http.get(f"{stack.url}/health") as resp:
+        assert resp.status == 503
+        assert await resp.json() == {"status": "unhealthy", "checks": {"storage": "error", "redis": "ok"}}
+    _, body, _ = await initiate(http, stack.url, [70000])
+    failed = await wait_state(http, stack.url, body["jobId"], {"failed"}, timeout_s=30)
+    assert failed["error"]["code"] == "STORAGE_UNAVAILABLE" and failed["error"]["retryable"] is True
+    private_minio.start()
+    async with http.get(f"{stack.url}/health") as resp:
+        assert resp.status == 200
+    _, body, _ = await initiate(http, stack.url, [70000])
+    done = await wait_state(http, stack.url, body["jobId"], {"completed"})
+    await _download_matches(http, done)

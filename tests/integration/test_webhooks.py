@@ -1,0 +1,90 @@
+"""Signed webhooks: retried until the receiver accepts, one logical delivery per job,
+the same webhook-id on every attempt, signatures that verify (Standard Webhooks)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import aiohttp
+import pytest
+from aiohttp import web
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
+
+from harness.processes import free_port
+from tests.conftest import FAST_ENV, Running
+from tests.helpers import initiate, metrics, wait_state
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass
+class Receiver:
+    url: str
+    fail_first: int = 2
+    calls: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    port = free_port()
+    rec = Receiver(url=f"http://127.0.0.1:{port}/hook")
+
+    async def hook(request: web.Request) -> web.Response:
+        rec.calls.append((dict(request.headers), await request.read()))
+        return web.Response(status=500 if len(rec.calls) <= rec.fail_first else 204)
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    yield rec
+    await runner.cleanup()
+
+
+async def test_receiver_fails_twice_then_succeeds(
+    http: aiohttp.ClientSession, server: Running, receiver: Receiver
+) -> None:
+    before = await metrics(http, server.url)
+    _, body, _ = await initiate(http, server.url, [70000], callback=receiver.url)
+    await wait_state(http, server.url, body["jobId"], {"completed"})
+    for _ in range(200):
+        job = await wait_state(http, server.url, body["jobId"], {"completed"})
+        if job["webhook"]["status"] != "pending":
+            break
+        await asyncio.sleep(0.02)
+    assert job["webhook"]["status"] == "delivered" and job["webhook"]["attempts"] == 3
+    assert len(receiver.calls) == 3
+    ids = {headers["webhook-id"] for headers, _ in receiver.calls}
+    assert len(ids) == 1
+    verifier = Webhook(FAST_ENV["WEBHOOK_SECRET"])
+    for headers, raw in receiver.calls:
+        event = verifier.verify(raw, headers)
+        assert event["type"] == "download.job.completed"
+        assert event["data"]["jobId"] == body["jobId"] and event["data"]["downloadUrl"]
+    after = await metrics(http, server.url)
+
+    def delta(name: str) -> float:
+        return after.get(name, 0) - before.get(name, 0)
+
+    assert delta('dl_webhook_deliveries_total{result="delivered"}') == 1
+    assert delta("dl_webhook_attempts_total") == 3
+    assert delta("dl_webhook_attempt_failures_total") == 2
+
+
+async def test_tampered_payload_does_not_verify(
+    http: aiohttp.ClientSession, server: Running, receiver: Receiver
+) -> None:
+    receiver.fail_first = 0
+    _, body, _ = await initiate(http, server.url, [70007], callback=receiver.url)
+    await wait_state(http, server.url, body["jobId"], {"completed"})
+    for _ in range(200):
+        if receiver.calls:
+            break
+        await asyncio.sleep(0.02)
+    headers, raw = receiver.calls[0]
+    with pytest.raises(WebhookVerificationError, match=r"(?i)signature"):
+        Webhook(FAST_ENV["WEBHOOK_SECRET"]).verify(raw.replace(b"completed", b"failed"), headers)
