@@ -85,6 +85,14 @@ class Job:
                 data[name] = kind(**data[name])
         return cls(**data)
 
+    @property
+    def forget_at(self) -> float | None:
+        """When an ended job's record may go: one TTL past expiry, so late clients learn
+        "expired" rather than "unknown"."""
+        if self.expires_at is None or self.completed_at is None:
+            return None
+        return 2 * self.expires_at - self.completed_at
+
     def state_at(self, now: float) -> State:
         if self.state == "completed" and self.expires_at is not None and now >= self.expires_at:
             return "expired"

@@ -15,6 +15,8 @@ from ..jobs.model import ACTIVE, Event, Job
 from ..jobs.transitions import Change, created
 from .base import CreateOutcome, Message, Notifier, StoredResponse, decide_create
 
+PRUNE_EVERY = 1024  # creates between sweeps of ended jobs
+
 
 class MemoryQueue:
     def __init__(self) -> None:
@@ -86,6 +88,8 @@ class MemoryStore:
             if kind != "created":
                 return CreateOutcome(kind)
             change = created(job)
+            if len(self._jobs) % PRUNE_EVERY == 0:
+                self._prune(now)
             self._jobs[job.id] = job
             self._events[job.id] = list(change.events)
             if idempotency_key is not None:
@@ -96,6 +100,16 @@ class MemoryStore:
             self.jobs.put(job.id)
         self.notifier.notify(job.id)
         return CreateOutcome("created", job, response)
+
+    def _prune(self, now: float) -> None:
+        """Forget what Redis would have expired: ended jobs one TTL past expiry, old keys."""
+        for job_id, job in list(self._jobs.items()):
+            if job.forget_at is not None and now >= job.forget_at:
+                del self._jobs[job_id]
+                del self._events[job_id]
+        for key, (_, until) in list(self._idempotency.items()):
+            if until <= now:
+                del self._idempotency[key]
 
     async def get(self, job_id: str) -> Job | None:
         return self._jobs.get(job_id)

@@ -239,9 +239,8 @@ class RedisStore:
                     if new.state != "queued":
                         pipe.srem(QUEUED, job_id)
                     if change.terminal:
-                        assert new.expires_at is not None
-                        # Kept one more TTL past expiry so a late client learns "expired", not "unknown".
-                        keep_ms = int(max(1.0, 2 * new.expires_at - time.time() - (new.completed_at or 0)) * 1000)
+                        assert new.forget_at is not None
+                        keep_ms = int(max(1.0, new.forget_at - time.time()) * 1000)
                         pipe.pexpire(key, keep_ms)
                         pipe.pexpire(_events_key(job_id), keep_ms)
                         if release:

@@ -4,6 +4,7 @@ server's own OpenAPI document."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import json
@@ -310,3 +311,27 @@ async def test_bad_last_event_id(http: aiohttp.ClientSession, server: Running) -
         async with http.get(url, headers={"Last-Event-ID": value}) as resp:
             assert resp.status == 400, value
             assert (await resp.json())["error"] == "invalid_last_event_id"
+
+
+async def test_idempotency_keys_expire(http: aiohttp.ClientSession, servers: ServerFactory, server: Running) -> None:
+    short = servers.start(server.mode, IDEMPOTENCY_TTL_S="50")  # 0.5 s at this time scale
+    key = str(uuid.uuid4())
+    first = await initiate(http, short.url, [70000], key=key)
+    await wait_state(http, short.url, first[1]["jobId"], {"completed"})
+    await asyncio.sleep(0.6)
+    later = await initiate(http, short.url, [70000], key=key)
+    assert later[0] == 202 and later[1]["jobId"] != first[1]["jobId"] and "Idempotent-Replayed" not in later[2]
+
+
+async def test_links_are_signed_for_the_public_endpoint(http: aiohttp.ClientSession, servers: ServerFactory) -> None:
+    internal = servers.env_for("redis+minio")["S3_ENDPOINT"]
+    public = internal.replace("127.0.0.1", "localhost")
+    signed = servers.start("redis+minio", S3_PUBLIC_ENDPOINT=public)
+    _, body, _ = await initiate(http, signed.url, [70000])
+    done = await wait_state(http, signed.url, body["jobId"], {"completed"})
+    assert done["downloadUrl"].startswith(public + "/downloads/")
+    async with http.get(done["downloadUrl"]) as resp:
+        assert resp.status == 200
+    # The same signature through another host name is refused: links are bound to their host.
+    async with http.get(done["downloadUrl"].replace(public, internal)) as resp:
+        assert resp.status == 403

@@ -24,6 +24,7 @@ pytestmark = pytest.mark.integration
 class Receiver:
     url: str
     fail_first: int = 2
+    stall_s: float = 0.0  # how long a failing attempt hangs before answering
     calls: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
 
 
@@ -34,7 +35,10 @@ async def receiver() -> AsyncIterator[Receiver]:
 
     async def hook(request: web.Request) -> web.Response:
         rec.calls.append((dict(request.headers), await request.read()))
-        return web.Response(status=500 if len(rec.calls) <= rec.fail_first else 204)
+        failing = len(rec.calls) <= rec.fail_first
+        if failing and rec.stall_s:
+            await asyncio.sleep(rec.stall_s)
+        return web.Response(status=500 if failing else 204)
 
     app = web.Application()
     app.router.add_post("/hook", hook)
@@ -88,3 +92,18 @@ async def test_tampered_payload_does_not_verify(
     headers, raw = receiver.calls[0]
     with pytest.raises(WebhookVerificationError, match=r"(?i)signature"):
         Webhook(FAST_ENV["WEBHOOK_SECRET"]).verify(raw.replace(b"completed", b"failed"), headers)
+
+
+async def test_a_receiver_that_hangs_is_timed_out_and_retried(
+    http: aiohttp.ClientSession, server: Running, receiver: Receiver
+) -> None:
+    receiver.fail_first, receiver.stall_s = 1, 2.0  # far past WEBHOOK_TIMEOUT_S (15 s x 0.01)
+    _, body, _ = await initiate(http, server.url, [70014], callback=receiver.url)
+    for _ in range(300):
+        job = await wait_state(http, server.url, body["jobId"], {"completed"})
+        if job["webhook"]["status"] == "delivered":
+            break
+        await asyncio.sleep(0.02)
+    assert job["webhook"]["status"] == "delivered" and job["webhook"]["attempts"] == 2
+    assert job["webhook"]["lastStatus"] == 204
+    assert len({headers["webhook-id"] for headers, _ in receiver.calls}) == 1
