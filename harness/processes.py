@@ -20,6 +20,15 @@ class ServiceError(RuntimeError):
     """A service did not start or become healthy; the message says which and why."""
 
 
+def wait_until(probe: Callable[[], bool], what: str, timeout_s: float, describe: Callable[[], str]) -> None:
+    """Poll a readiness probe; on timeout, fail with what the service said."""
+    deadline = time.monotonic() + timeout_s
+    while not probe():
+        if time.monotonic() > deadline:
+            raise ServiceError(f"{what} not ready after {timeout_s:g} s:\n{describe()}")
+        time.sleep(0.05)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -32,9 +32,10 @@ class ReferenceServer:
         env: Mapping[str, str],
         port: int | None = None,
         name: str = "server",
+        host: str = "127.0.0.1",
     ) -> None:
         self.port = port or free_port()
-        argv = [sys.executable, "-m", "reference_server", "--port", str(self.port)]
+        argv = [sys.executable, "-m", "reference_server", "--host", host, "--port", str(self.port)]
         # /health may be 503 while a dependency is down; any answer means the server is up.
         self.process = ManagedProcess(name, argv, workdir, env=dict(env), ready=http_ok(f"{self.url}/health"))
 

@@ -1,0 +1,172 @@
+"""Two ways to run the stack's services, behind one interface.
+
+- `ProcessBackend`: binaries from `make setup` as local processes, configs in a temp dir.
+- `ContainerBackend`: testcontainers (RedisContainer, MinioContainer, generic containers
+  for nginx and HAProxy) on locally built images; the reference servers stay on the
+  host and the proxies reach them through the host gateway.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from proxies.render import Hop, Profile, ProxyConfig, render
+
+from .engine import engine_answers, use_engine
+from .minio_server import ACCESS_KEY, SECRET_KEY, MinioServer
+from .processes import ManagedProcess, ServiceError, free_port, tcp_open, wait_until
+from .redis_server import RedisServer
+
+CONTAINER_CONFIG_DIR = "/etc/proxy"
+CONTAINER_LISTEN_PORT = 8080
+NOFILE = 16384
+
+
+@dataclass
+class Service:
+    name: str
+    url: str
+    port: int
+    stop: Callable[[], None]
+
+
+class Backend(Protocol):
+    name: str
+    upstream_host: str  # how a proxy reaches a service published on the host
+    server_bind: str  # where reference servers listen so that proxies can reach them
+
+    def redis(self, workdir: Path) -> Service: ...
+    def minio(self, workdir: Path) -> Service: ...
+    def proxy(self, config: ProxyConfig, workdir: Path) -> Service: ...
+    def close(self) -> None: ...
+
+
+def proxy_argv(profile: Profile, main: str, root: str) -> list[str]:
+    if profile.engine == "nginx":
+        return ["nginx", "-p", root, "-c", main, "-g", "daemon off;"]
+    return ["haproxy", "-db", "-f", main]
+
+
+class ProcessBackend:
+    name = "processes"
+    upstream_host = "127.0.0.1"
+    server_bind = "127.0.0.1"
+
+    def redis(self, workdir: Path) -> Service:
+        server = RedisServer(workdir).start()
+        return Service("redis", server.url, server.port, server.stop)
+
+    def minio(self, workdir: Path) -> Service:
+        server = MinioServer(workdir).start()
+        return Service("minio", server.endpoint, server.port, server.stop)
+
+    def proxy(self, config: ProxyConfig, workdir: Path) -> Service:
+        main = render(config, workdir)
+        argv = proxy_argv(config.profile, str(main), str(workdir))
+        process = ManagedProcess(config.profile.name, argv, workdir, ready=tcp_open(config.listen.port)).start()
+        return Service(config.profile.name, f"http://127.0.0.1:{config.listen.port}", config.listen.port, process.stop)
+
+    def close(self) -> None:
+        return None
+
+
+class ContainerBackend:
+    name = "containers"
+    upstream_host = "host.containers.internal"
+    server_bind = "0.0.0.0"  # containers reach the host through the gateway, not loopback
+
+    def __init__(self, workdir: Path) -> None:
+        self._engine = use_engine(workdir)  # must run before testcontainers is imported
+        from .images import MINIO_IMAGE, SERVICES_IMAGE, image_exists
+
+        self.services_image = os.environ.get("PROXYBENCH_SERVICES_IMAGE", SERVICES_IMAGE)
+        self.minio_image = os.environ.get("PROXYBENCH_MINIO_IMAGE", MINIO_IMAGE)
+        for image in (self.services_image, self.minio_image):
+            if not image_exists(image):
+                raise ServiceError(f"container image {image} is missing; run `make setup` (python -m harness.images)")
+
+    def redis(self, workdir: Path) -> Service:
+        from testcontainers.redis import RedisContainer
+
+        container = RedisContainer(self.services_image).with_command(
+            "redis-server --bind 0.0.0.0 --protected-mode no --save '' --appendonly no"
+        )
+        container.start()
+        port = int(container.get_exposed_port(6379))
+        return Service("redis", f"redis://127.0.0.1:{port}/0", port, container.stop)
+
+    def minio(self, workdir: Path) -> Service:
+        from testcontainers.minio import MinioContainer
+
+        container = MinioContainer(self.minio_image, access_key=ACCESS_KEY, secret_key=SECRET_KEY)
+        # The testcontainers module sets MinIO's legacy variable names; this build reads these.
+        container.with_env("MINIO_ROOT_USER", ACCESS_KEY).with_env("MINIO_ROOT_PASSWORD", SECRET_KEY)
+        container.start()
+        port = int(container.get_exposed_port(9000))
+        return Service("minio", f"http://127.0.0.1:{port}", port, container.stop)
+
+    def proxy(self, config: ProxyConfig, workdir: Path) -> Service:
+        from docker.types import Ulimit
+        from testcontainers.core.container import DockerContainer
+
+        inside = ProxyConfig(
+            config.profile,
+            Hop("0.0.0.0", CONTAINER_LISTEN_PORT),
+            config.upstreams,
+            config.time_scale,
+            config.heartbeat_s,
+            config.micro_cache,
+        )
+        main = render(inside, workdir, root=CONTAINER_CONFIG_DIR)
+        argv = proxy_argv(config.profile, f"{CONTAINER_CONFIG_DIR}/{main.name}", CONTAINER_CONFIG_DIR)
+        container = (
+            DockerContainer(self.services_image)
+            .with_volume_mapping(str(workdir), CONTAINER_CONFIG_DIR, "rw")
+            .with_bind_ports(CONTAINER_LISTEN_PORT, config.listen.port)
+            .with_command(argv)
+            # Podman's defaults here are 1024 files (machines.md); a proxy needs more. Giving
+            # any ulimit replaces the configured defaults, so nproc is restated.
+            .with_kwargs(
+                ulimits=[Ulimit(name="nofile", soft=NOFILE, hard=NOFILE), Ulimit(name="nproc", soft=1024, hard=1024)]
+            )
+        )
+        container.start()
+        port_open = tcp_open(config.listen.port)
+
+        def ready() -> bool:
+            wrapped = container.get_wrapped_container()
+            wrapped.reload()
+            if wrapped.status == "exited":
+                raise ServiceError(f"{config.profile.name} container exited: {container.get_logs()}")
+            return port_open()
+
+        try:
+            wait_until(ready, f"{config.profile.name} container", 30, lambda: str(container.get_logs()))
+        except BaseException:
+            container.stop()
+            raise
+        url = f"http://127.0.0.1:{config.listen.port}"
+        return Service(config.profile.name, url, config.listen.port, container.stop)
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.stop()
+
+
+def make_backend(name: str, workdir: Path) -> Backend:
+    """`auto` takes containers when a Docker-compatible engine already answers."""
+    if name == "auto":
+        name = "containers" if engine_answers(os.environ.get("DOCKER_HOST")) else "processes"
+    if name == "processes":
+        return ProcessBackend()
+    if name == "containers":
+        return ContainerBackend(workdir)
+    raise ValueError(f"unknown backend {name!r}: choose auto, processes or containers")
+
+
+def free_listen() -> Hop:
+    return Hop("127.0.0.1", free_port())

@@ -1,0 +1,154 @@
+"""Renders a proxy profile's template into a config folder, with time-scaled limits.
+
+A profile names a real engine (nginx or HAProxy) and a template beside this file.
+`render()` fills in the listen address, the upstream hops and every timeout multiplied
+by the scenario's time scale, and writes any extra files (Cloudflare's error pages as
+raw HTTP responses). The folder can be used in place or mounted into a container.
+"""
+
+from __future__ import annotations
+
+import os
+import string
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).parent
+TEMPLATES = HERE / "templates"
+PAGES = HERE / "pages"
+MAX_BODY_BYTES = 100 * 1024 * 1024  # Cloudflare Free/Pro upload limit; not scaled
+
+
+class _Template(string.Template):
+    """Only `${name}` is ours: nginx's `$variables` and HAProxy's `%[...]` pass through."""
+
+    pattern = r"\$(?:(?P<escaped>\$\$)|\{(?P<braced>[a-z_]+)\}|(?P<named>(?!))|(?P<invalid>(?!)))"
+
+
+@dataclass(frozen=True)
+class Hop:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    engine: str  # "nginx" or "haproxy"
+    template: str
+    read_s: float  # the limit this profile is known for, unscaled
+    summary: str
+
+
+PROFILES: dict[str, Profile] = {
+    p.name: p
+    for p in (
+        Profile(
+            "nginx-default", "nginx", "nginx-default.conf", 60, "stock nginx: 60 s read timeout -> 504, buffering on"
+        ),
+        Profile("nginx-tuned", "nginx", "nginx-tuned.conf", 120, "keep-alive upstream, unbuffered streams"),
+        Profile("cloudflare", "haproxy", "cloudflare.cfg", 100, "100 s without a byte -> 524, cf-ray"),
+        Profile("alb", "haproxy", "alb.cfg", 60, "60 s idle -> 504, reset -> 502"),
+    )
+}
+
+
+@dataclass(frozen=True)
+class ProxyConfig:
+    profile: Profile
+    listen: Hop
+    upstreams: tuple[Hop, ...]
+    time_scale: float
+    heartbeat_s: float = 15.0  # the server's SSE heartbeat, unscaled: sizes the tuned stream timeout
+    micro_cache: bool = False
+
+
+def parse_chain(spec: str) -> list[Profile]:
+    """`cloudflare+nginx-tuned` -> the profiles from the client inwards."""
+    names = [part.strip() for part in spec.split("+") if part.strip()]
+    unknown = [n for n in names if n not in PROFILES]
+    if not names or unknown:
+        raise ValueError(f"unknown proxy profile(s) {unknown or spec!r}; known: {', '.join(PROFILES)}")
+    return [PROFILES[n] for n in names]
+
+
+def _ms(seconds: float, scale: float) -> int:
+    return max(1, round(seconds * scale * 1000))
+
+
+def _raw_response(status: int, reason: str, html: str) -> str:
+    body = html.encode()
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\n"
+        "Content-Type: text/html; charset=UTF-8\r\n"
+        "Cache-Control: private, max-age=0, no-store, no-cache, must-revalidate\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        "Connection: close\r\n\r\n"
+    )
+    return head + html
+
+
+def _cloudflare_pages() -> dict[str, str]:
+    reasons = {524: "A Timeout Occurred", 521: "Web Server Is Down", 520: "Unknown Error", 413: "Payload Too Large"}
+    return {
+        f"{code}.http": _raw_response(code, reason, (PAGES / f"cloudflare-{code}.html").read_text())
+        for code, reason in reasons.items()
+    }
+
+
+def render(config: ProxyConfig, folder: Path, root: str | None = None) -> Path:
+    """Write the config (and its extra files) into `folder`; return the main file.
+
+    `root` is where the proxy will see `folder` (a container mount point); by default
+    the folder itself.
+    """
+    p = config.profile
+    scale = config.time_scale
+    root = root or str(folder)
+    values: dict[str, object] = {
+        "root": root,
+        "listen": str(config.listen),
+        "connect_ms": _ms(15 if p.name == "cloudflare" else 60 if p.engine == "nginx" else 10, scale),
+        "read_ms": _ms(p.read_s, scale),
+        "api_read_ms": _ms(p.read_s, scale),
+        # Three heartbeats may go missing before a stream counts as dead.
+        "stream_read_ms": _ms(3 * config.heartbeat_s, scale),
+        "client_ms": _ms(400, scale),
+        "max_body_bytes": MAX_BODY_BYTES,
+        "user": "user root;" if p.engine == "nginx" and os.geteuid() == 0 else "",
+    }
+    if p.engine == "nginx":
+        # Stock nginx takes a server out for 10 s after one failure; tuned keeps trying them all.
+        option = " max_fails=0" if p.name == "nginx-tuned" else ""
+        values["servers"] = "\n".join(f"        server {hop}{option};" for hop in config.upstreams)
+        values["cache_zone"], values["status_location"] = _micro_cache(root) if config.micro_cache else ("", "")
+        for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+            (folder / "tmp" / sub).mkdir(parents=True, exist_ok=True)
+    else:
+        values["servers"] = "\n".join(f"    server s{i} {hop}" for i, hop in enumerate(config.upstreams))
+    folder.mkdir(parents=True, exist_ok=True)
+    if p.name == "cloudflare":
+        for name, text in _cloudflare_pages().items():
+            (folder / name).write_text(text)
+    text = _Template((TEMPLATES / p.template).read_text()).substitute(values)
+    main = folder / p.template
+    main.write_text(text)
+    return main
+
+
+def _micro_cache(root: str) -> tuple[str, str]:
+    zone = f"    proxy_cache_path {root}/cache keys_zone=status:1m max_size=16m inactive=10s use_temp_path=off;"
+    # One second, whatever the time scale: nginx caches in whole seconds only.
+    location = """        location ~ ^/v1/download/jobs/[^/]+$ {
+            proxy_pass http://backend;
+            proxy_cache status;
+            proxy_cache_valid 200 1s;
+            proxy_ignore_headers Cache-Control Expires;
+            proxy_cache_lock on;
+            proxy_cache_use_stale updating;
+            add_header X-Cache-Status $upstream_cache_status always;
+        }"""
+    return zone, location
