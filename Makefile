@@ -5,12 +5,12 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-APT_PACKAGES := redis-server wrk
+APT_PACKAGES := redis-server nginx-light haproxy wrk podman runc debootstrap
 SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
 
-.PHONY: setup python-deps system-deps minio test bench serve lint clean
+.PHONY: setup python-deps system-deps minio images test bench serve lint clean stack
 
-setup: python-deps system-deps minio
+setup: python-deps system-deps minio images
 
 python-deps: $(STAMP)
 
@@ -33,6 +33,9 @@ minio: python-deps
 	  && echo "==> MinIO: built ($$($(PY) -c 'from harness.minio_build import minio_binary; print(minio_binary())'))" \
 	  || { echo "==> MinIO: building from its Go module (several minutes, once per machine)"; $(PY) -m harness.minio_build; }
 
+images: minio system-deps
+	@$(PY) -m harness.images
+
 test: setup
 	$(PY) -m pytest
 
@@ -44,6 +47,9 @@ bench: setup
 
 serve: python-deps
 	$(PY) -m reference_server
+
+stack: setup
+	$(PY) -m harness stack up --profile cloudflare+nginx-tuned --time-scale 0.02
 
 lint: python-deps
 	$(VENV)/bin/ruff check .

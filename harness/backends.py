@@ -90,7 +90,7 @@ class ContainerBackend:
                 raise ServiceError(f"container image {image} is missing; run `make setup` (python -m harness.images)")
 
     def redis(self, workdir: Path) -> Service:
-        from testcontainers.redis import RedisContainer
+        from testcontainers.community.redis import RedisContainer
 
         container = RedisContainer(self.services_image).with_command(
             "redis-server --bind 0.0.0.0 --protected-mode no --save '' --appendonly no"
@@ -100,7 +100,7 @@ class ContainerBackend:
         return Service("redis", f"redis://127.0.0.1:{port}/0", port, container.stop)
 
     def minio(self, workdir: Path) -> Service:
-        from testcontainers.minio import MinioContainer
+        from testcontainers.community.minio import MinioContainer
 
         container = MinioContainer(self.minio_image, access_key=ACCESS_KEY, secret_key=SECRET_KEY)
         # The testcontainers module sets MinIO's legacy variable names; this build reads these.

@@ -34,6 +34,7 @@ STACK_SERVER_ENV = {
     "REQUEST_TIMEOUT_MS": "36000000",
     "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1,localhost",
     "WEBHOOK_SECRET": "whsec_cHJveHliZW5jaC1zdGFjay1zaGFyZWQtc2VjcmV0",
+    "SIMULATED_WORK_HEADER": "true",
 }
 
 
@@ -59,8 +60,10 @@ class StackUrls:
 
 
 class Stack:
-    def __init__(self, spec: StackSpec, workdir: Path | None = None) -> None:
+    def __init__(self, spec: StackSpec, workdir: Path | None = None, backend: Backend | None = None) -> None:
+        """`backend`: share one (and its engine) across stacks; then the caller closes it."""
         self.spec = spec
+        self._given_backend = backend
         self._own_dir = workdir is None
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="proxybench-stack-"))
         self._stops: list[Callable[[], None]] = []
@@ -82,8 +85,9 @@ class Stack:
         chain = [] if spec.profile == "direct" else parse_chain(spec.profile)
         began = time.monotonic()
         try:
-            backend = self.backend = make_backend(spec.backend, self.workdir)
-            self._stops.append(backend.close)
+            backend = self.backend = self._given_backend or make_backend(spec.backend, self.workdir)
+            if self._given_backend is None:
+                self._stops.append(backend.close)
             redis = self._timed("redis", lambda: backend.redis(self.workdir / "redis"))
             self._stops.append(redis.stop)
             minio = self._timed("minio", lambda: backend.minio(self.workdir / "minio"))

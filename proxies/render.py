@@ -17,6 +17,7 @@ HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
 PAGES = HERE / "pages"
 MAX_BODY_BYTES = 100 * 1024 * 1024  # Cloudflare Free/Pro upload limit; not scaled
+NGINX_TIMER_LAZY_MS = 300
 
 
 class _Template(string.Template):
@@ -114,8 +115,10 @@ def render(config: ProxyConfig, folder: Path, root: str | None = None) -> Path:
         "connect_ms": _ms(15 if p.name == "cloudflare" else 60 if p.engine == "nginx" else 10, scale),
         "read_ms": _ms(p.read_s, scale),
         "api_read_ms": _ms(p.read_s, scale),
-        # Three heartbeats may go missing before a stream counts as dead.
-        "stream_read_ms": _ms(3 * config.heartbeat_s, scale),
+        # Three heartbeats may go missing before a stream counts as dead. Plus nginx's
+        # NGX_TIMER_LAZY_DELAY: it moves a timer only when the move exceeds 300 ms, so a
+        # timer can fire up to 300 ms (real time, not scaled) after the last read.
+        "stream_read_ms": _ms(3 * config.heartbeat_s, scale) + NGINX_TIMER_LAZY_MS,
         "client_ms": _ms(400, scale),
         "max_body_bytes": MAX_BODY_BYTES,
         "user": "user root;" if p.engine == "nginx" and os.geteuid() == 0 else "",

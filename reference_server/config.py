@@ -73,6 +73,12 @@ class Settings:
     idempotency_ttl_s: float = 86400.0
     sse_heartbeat_s: float = 15.0
     sse_retry_ms: int = 3000
+    # Tell nginx not to buffer event streams. Off only to show what happens without it.
+    sse_accel_buffering_header: bool = True
+    progress_steps: int = 10  # progress updates per file; fewer means longer silences on a stream
+    # Let clients fix the simulated work per file (X-Simulated-Work-Ms), so a load
+    # generator can replay a scenario's exact draws. Off by default.
+    simulated_work_header: bool = False
     poll_retry_after_s: float = 5.0
     webhook_allowed_hosts: tuple[str, ...] = ()
     webhook_secret: str = ""
@@ -127,6 +133,7 @@ def from_env(env: Mapping[str, str]) -> Settings:
         ("IDEMPOTENCY_TTL_S", "idempotency_ttl_s", float, 1, 1),
         ("SSE_HEARTBEAT_S", "sse_heartbeat_s", float, 0, 1),
         ("SSE_RETRY_MS", "sse_retry_ms", int, 0, 1),
+        ("PROGRESS_STEPS", "progress_steps", int, 1, 1),
         ("WEBHOOK_TIMEOUT_S", "webhook_timeout_s", float, 0.001, 1),
         ("WORKERS", "workers", int, 0, 1),
         ("LEASE_S", "lease_s", float, 0.01, 1),
@@ -166,8 +173,13 @@ def from_env(env: Mapping[str, str]) -> Settings:
         except ValueError:
             raise ConfigError("WEBHOOK_SCHEDULE_S must be comma-separated seconds") from None
 
-    if env.get("ACCESS_LOG") is not None:
-        updates["access_log"] = parse_bool("ACCESS_LOG", env["ACCESS_LOG"])
+    for env_name, attr in (
+        ("ACCESS_LOG", "access_log"),
+        ("SSE_X_ACCEL_BUFFERING", "sse_accel_buffering_header"),
+        ("SIMULATED_WORK_HEADER", "simulated_work_header"),
+    ):
+        if env.get(env_name) is not None:
+            updates[attr] = parse_bool(env_name, env[env_name])
     delay = s.delay
     min_ms = number("DOWNLOAD_DELAY_MIN_MS", float, 0)
     max_ms = number("DOWNLOAD_DELAY_MAX_MS", float, 0)

@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from aiohttp import web
-from aiohttp_sse import EventSourceResponse, sse_response
+from aiohttp_sse import EventSourceResponse
 
 from ..jobs.model import TERMINAL, Event, Job
 from . import validation
@@ -71,9 +71,12 @@ async def _stream(request: web.Request, job_ids: list[str]) -> web.StreamRespons
     recheck_s = min(heartbeat, max(0.05, s.scaled(5.0)))
     await ctx.metrics.inc("dl_event_streams_opened_total")
     sent = 0
-    resp: EventSourceResponse | None = None
+    resp = EventSourceResponse(ping_interval=heartbeat)
+    if not s.sse_accel_buffering_header:
+        del resp.headers["X-Accel-Buffering"]
     try:
-        async with sse_response(request, ping_interval=heartbeat, response_cls=EventSourceResponse) as resp:
+        await resp.prepare(request)
+        async with resp:
 
             async def send(follower: Follower, event: Event, name: str, job: Job | None) -> None:
                 nonlocal sent
@@ -107,8 +110,6 @@ async def _stream(request: web.Request, job_ids: list[str]) -> web.StreamRespons
     finally:
         await ctx.metrics.inc("dl_event_streams_closed_total")
         await ctx.metrics.inc("dl_events_sent_total", sent)
-    if resp is None:  # the client left before the stream started
-        return web.Response(status=499)
     return resp
 
 

@@ -53,6 +53,7 @@ async def initiate(request: web.Request) -> web.Response:
     file_ids = validation.file_ids(body)
     callback = validation.callback_url(body, s.webhook_allowed_hosts)
     key = validation.idempotency_key(request)
+    work_s = validation.simulated_work_s(request, s.simulated_work_header)
     client = client_key(request)
     now = time.time()
     job_id = str(uuid.uuid4())
@@ -62,7 +63,8 @@ async def initiate(request: web.Request) -> web.Response:
         client=client,
         created_at=now,
         files=[FileResult(f) for f in file_ids],
-        estimated_s=s.scaled(mean_delay_s(s.delay)) * len(file_ids),
+        estimated_s=s.scaled(mean_delay_s(s.delay) if work_s is None else work_s) * len(file_ids),
+        work_s=work_s,
         webhook=Webhook(url=callback, id=f"msg_{job_id.replace('-', '')}") if callback else None,
         # Without a key, the same client asking for the same files while a job runs gets that job.
         dedupe_key=None if key else _dedupe_key(client, file_ids, callback),

@@ -82,7 +82,8 @@ async def _execute(
 async def start(request: web.Request) -> web.Response:
     ctx = context(request)
     file_id = validation.single_file_id(await validation.json_object(request))
-    delay_s = ctx.settings.scaled(draw_delay_s(ctx.settings.delay, _rng))
+    work_s = validation.simulated_work_s(request, ctx.settings.simulated_work_header)
+    delay_s = ctx.settings.scaled(draw_delay_s(ctx.settings.delay, _rng) if work_s is None else work_s)
     began = time.monotonic()
     abandoned = asyncio.Event()
     work = asyncio.create_task(_execute(ctx, request, file_id, delay_s, abandoned))

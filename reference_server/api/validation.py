@@ -121,3 +121,18 @@ def last_event_id(request: web.Request, parts: int) -> list[int] | None:
     if len(pieces) != parts or not all(p.isdigit() and len(p) <= 12 for p in pieces):
         raise ApiError(400, "invalid_last_event_id", f"Last-Event-ID {raw[:64]!r} is not an id this stream sent")
     return [int(p) for p in pieces]
+
+
+MAX_SIMULATED_WORK_MS = 3_600_000
+
+
+def simulated_work_s(request: web.Request, enabled: bool) -> float | None:
+    """The X-Simulated-Work-Ms header (unscaled work per file), where the server allows it."""
+    raw = request.headers.get("X-Simulated-Work-Ms")
+    if raw is None:
+        return None
+    if not enabled:
+        raise invalid("X-Simulated-Work-Ms is not accepted by this server (SIMULATED_WORK_HEADER is off)")
+    if not raw.isdigit() or int(raw) > MAX_SIMULATED_WORK_MS:
+        raise invalid(f"X-Simulated-Work-Ms must be whole milliseconds from 0 to {MAX_SIMULATED_WORK_MS}")
+    return int(raw) / 1000

@@ -67,6 +67,7 @@ class Job:
     completed_at: float | None = None
     expires_at: float | None = None
     estimated_s: float = 0.0
+    work_s: float | None = None  # fixed simulated work per file (unscaled), else drawn
     artifact: Artifact | None = None
     error: JobError | None = None
     webhook: Webhook | None = None

@@ -30,7 +30,6 @@ from ..store.redis import TRANSIENT
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-STEPS_PER_FILE = 10
 STORAGE_ATTEMPTS = 3
 
 
@@ -128,15 +127,17 @@ class Executor:
 
     async def _execute(self, job: Job, token: int) -> None:
         files = [FileResult(f.file_id) for f in job.files]
-        total = len(files) * STEPS_PER_FILE
+        steps = self.s.progress_steps
+        total = len(files) * steps
         done = 0
         shown = job.progress
         for item in files:
-            step_s = self.s.scaled(draw_delay_s(self.s.delay, self._rng)) / STEPS_PER_FILE
-            for _ in range(STEPS_PER_FILE):
+            work_s = draw_delay_s(self.s.delay, self._rng) if job.work_s is None else job.work_s
+            step_s = self.s.scaled(work_s) / steps
+            for _ in range(steps):
                 await asyncio.sleep(step_s)
                 done += 1
-                # Whole tens only: about ten progress events per job, whatever its size.
+                # Whole tens only: at most ten progress events per job, whatever its size.
                 progress = min(99, 10 * math.floor(10 * done / total))
                 if progress > shown:
                     shown = progress

@@ -1,0 +1,1 @@
+"""Real proxy configurations (nginx, HAProxy) as templates, rendered with time-scaled limits."""

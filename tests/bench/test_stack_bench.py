@@ -1,0 +1,98 @@
+"""Benchmarks of the real stack (run by `make bench`):
+
+- status polls per second through cloudflare+nginx-tuned, with and without nginx's 1 s
+  micro-cache, side by side with nginx serving a static file of the same size and with
+  the server reached directly, in the same run (medians of interleaved repeats);
+- how long a stack takes to come up on each backend.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from harness.processes import ManagedProcess, free_port, tcp_open
+from harness.stack import Stack, StackSpec
+from tests.bench.test_server_bench import REPEATS, _record, _wrk
+from tests.stack.clients import poll_until_done, start_job
+
+pytestmark = pytest.mark.bench
+STATIC_NGINX = """worker_processes 1;
+pid {root}/nginx.pid;
+error_log {root}/error.log warn;
+{user}
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {root}/tmp;
+    proxy_temp_path {root}/tmp;
+    fastcgi_temp_path {root}/tmp;
+    uwsgi_temp_path {root}/tmp;
+    scgi_temp_path {root}/tmp;
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{ root {root}/www; default_type application/json; }}
+    }}
+}}
+"""
+
+
+def _static_nginx(folder: Path, body: bytes) -> tuple[ManagedProcess, str]:
+    import os
+
+    (folder / "www").mkdir(parents=True)
+    (folder / "tmp").mkdir()
+    (folder / "www" / "status.json").write_bytes(body)
+    port = free_port()
+    user = "user root;" if os.geteuid() == 0 else ""
+    (folder / "nginx.conf").write_text(STATIC_NGINX.format(root=folder, port=port, user=user))
+    argv = ["nginx", "-p", str(folder), "-c", str(folder / "nginx.conf"), "-g", "daemon off;"]
+    return ManagedProcess("static-nginx", argv, folder, ready=tcp_open(port)).start(), f"http://127.0.0.1:{port}"
+
+
+async def test_status_polls_through_the_proxies(http: aiohttp.ClientSession) -> None:
+    spec = {"time_scale": 0.02, "backend": "processes", "server_env": {"SIMULATED_WORK_HEADER": "true"}}
+    with (
+        Stack(StackSpec(profile="cloudflare+nginx-tuned", **spec)) as plain,  # type: ignore[arg-type]
+        Stack(StackSpec(profile="cloudflare+nginx-tuned", micro_cache=True, **spec)) as cached,  # type: ignore[arg-type]
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        assert plain.urls is not None and cached.urls is not None
+        paths = {}
+        for name, stack in (("plain", plain), ("cached", cached)):
+            _, job = await start_job(http, stack.urls.entry, 1000)
+            done = await poll_until_done(http, stack.urls.entry, job["jobId"])
+            paths[name] = f"/v1/download/jobs/{done['jobId']}"
+        async with http.get(plain.urls.servers[0] + paths["plain"]) as resp:
+            body = await resp.read()
+        static, static_url = _static_nginx(Path(tmp), body)
+        try:
+            cases = {
+                "nginx_static_file": static_url + "/status.json",
+                "server_direct": plain.urls.servers[0] + paths["plain"],
+                "edge_nginx_tuned": plain.urls.entry + paths["plain"],
+                "edge_nginx_tuned_microcache": cached.urls.entry + paths["cached"],
+            }
+            runs: dict[str, list[float]] = {name: [] for name in cases}
+            for _ in range(REPEATS):
+                for name, url in cases.items():
+                    runs[name].append(_wrk(url))
+        finally:
+            static.stop()
+    medians = {name: round(statistics.median(v)) for name, v in runs.items()}
+    ratios = {name: round(v / medians["nginx_static_file"], 3) for name, v in medians.items()}
+    _record("status_polls_through_proxies", {"median_req_per_s": medians, "vs_nginx_static": ratios, "runs": runs})
+
+
+@pytest.mark.parametrize("backend", ["processes", "containers"])
+def test_stack_startup_time(backend: str) -> None:
+    timings = []
+    for _ in range(REPEATS):
+        with Stack(StackSpec(profile="cloudflare+nginx-tuned", backend=backend)) as stack:
+            timings.append(stack.startup_s)
+    totals = [t["total"] for t in timings]
+    _record(f"stack_startup_s[{backend}]", {"median_total_s": statistics.median(totals), "runs": timings})
