@@ -70,11 +70,12 @@ async def _execute(
         result = await _prepare(ctx, file_id, delay_s)
     finally:
         await ctx.store.sync_finished(file_id)
-    await ctx.metrics.inc("dl_executions_completed_total", api="sync")
     transport = request.transport
     if abandoned.is_set() or transport is None or transport.is_closing():
         await ctx.metrics.inc("dl_sync_undelivered_total")
         await ctx.metrics.inc("dl_wasted_worker_seconds_total", time.monotonic() - started, api="sync")
+    # Last, so that a reader who sees the completion also sees the waste counted.
+    await ctx.metrics.inc("dl_executions_completed_total", api="sync")
     return result
 
 

@@ -1,0 +1,314 @@
+"""The `Scenario`: one workload, stack and client policy, shared by the SimPy models and
+the load tests, loaded from a TOML file under `scenarios/`.
+
+Every field is typed and checked on load; an unknown key or a value out of range is an
+error naming it. Durations are written unscaled; `time_scale` applies when a real stack
+runs the scenario (the simulation runs in scenario seconds).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args, get_type_hints
+
+
+class ScenarioError(ValueError):
+    """The scenario file is invalid; the message names the field."""
+
+
+@dataclass(frozen=True)
+class Arrivals:
+    process: Literal["poisson", "bursts"] = "poisson"
+    rate_per_s: float = 1.0  # mean arrivals per second (bursts: averaged over the cycle)
+    burst_size: int = 10  # bursts: jobs arriving together every burst_size / rate_per_s seconds
+
+    def check(self) -> None:
+        _positive("arrivals.rate_per_s", self.rate_per_s)
+        _positive("arrivals.burst_size", self.burst_size)
+
+
+@dataclass(frozen=True)
+class Duration:
+    """Work per file, in seconds."""
+
+    kind: Literal["uniform", "mix", "exponential", "fixed", "empirical"] = "uniform"
+    min_s: float = 10.0
+    max_s: float = 120.0
+    mean_s: float = 60.0  # exponential, fixed
+    csv: str = ""  # empirical: a file of seconds, one per line (first column), relative to the scenario
+    samples: tuple[float, ...] = ()  # empirical: filled from csv on load
+
+    def check(self) -> None:
+        if self.kind == "uniform" and not 0 <= self.min_s <= self.max_s:
+            raise ScenarioError("workload.duration: need 0 <= min_s <= max_s")
+        if self.kind in ("exponential", "fixed"):
+            _positive("workload.duration.mean_s", self.mean_s)
+        if self.kind == "empirical" and not self.samples:
+            raise ScenarioError("workload.duration: empirical needs a csv with at least one duration")
+
+
+@dataclass(frozen=True)
+class Workload:
+    files_per_request: int = 1
+    duration: Duration = field(default_factory=Duration)
+
+    def check(self) -> None:
+        _positive("workload.files_per_request", self.files_per_request)
+        self.duration.check()
+
+
+@dataclass(frozen=True)
+class Workers:
+    count: int = 1
+    concurrency: int = 5
+    queue_capacity: int = 10_000
+
+    @property
+    def slots(self) -> int:
+        return self.count * self.concurrency
+
+    def check(self) -> None:
+        _positive("workers.count", self.count)
+        _positive("workers.concurrency", self.concurrency)
+        _positive("workers.queue_capacity", self.queue_capacity)
+
+
+@dataclass(frozen=True)
+class Proxy:
+    """One hop, from the client inwards."""
+
+    name: str = "cloudflare"
+    read_timeout_s: float = 100.0  # no byte from upstream for this long: the request fails
+    idle_timeout_s: float = 100.0  # the same limit between bytes of a stream
+    timeout_status: int = 524
+
+    def check(self) -> None:
+        _positive(f"proxies[{self.name}].read_timeout_s", self.read_timeout_s)
+        _positive(f"proxies[{self.name}].idle_timeout_s", self.idle_timeout_s)
+
+
+@dataclass(frozen=True)
+class SyncPolicy:
+    retries: int = 0  # retries after a proxy timeout
+    retry_delay_s: float = 1.0
+
+
+@dataclass(frozen=True)
+class PollingPolicy:
+    interval_s: float = 5.0
+    obey_retry_after: bool = True  # use the server's Retry-After instead of interval_s
+    retry_after_s: float = 5.0  # what the server advises
+    backoff: float = 1.0  # each interval is the previous one times this
+    max_interval_s: float = 60.0
+    jitter: float = 0.0  # +/- this fraction of each interval, uniformly
+
+
+@dataclass(frozen=True)
+class SsePolicy:
+    heartbeat_s: float = 15.0  # 0: no heartbeats
+    reconnect_delay_s: float = 3.0
+    resume: bool = True  # Last-Event-ID: missed events are replayed on reconnect
+    progress_steps: int = 10  # events per file while the job runs
+    drops_per_hour: float = 0.0  # connections lost by the network (flaky mobile), Poisson
+
+
+@dataclass(frozen=True)
+class Outage:
+    start_s: float
+    end_s: float
+
+
+@dataclass(frozen=True)
+class WebhookPolicy:
+    failure_probability: float = 0.0  # of each attempt, independently
+    retry_schedule_s: tuple[float, ...] = (0, 5, 300, 1800, 7200, 18000)  # delay before each attempt
+    delivery_latency_s: float = 0.05
+    outages: tuple[Outage, ...] = ()  # receiver down: every attempt in these windows fails
+
+
+@dataclass(frozen=True)
+class HybridPolicy:
+    stream_failures_before_polling: int = 1  # stream cuts tolerated before falling back to polling
+    webhook: bool = False  # also deliver a webhook (server-to-server callers)
+
+
+@dataclass(frozen=True)
+class Clients:
+    sync: SyncPolicy = field(default_factory=SyncPolicy)
+    polling: PollingPolicy = field(default_factory=PollingPolicy)
+    sse: SsePolicy = field(default_factory=SsePolicy)
+    webhook: WebhookPolicy = field(default_factory=WebhookPolicy)
+    hybrid: HybridPolicy = field(default_factory=HybridPolicy)
+    abandon_after_s: float = 0.0  # a client still unaware after this long gives up; 0: never
+    rtt_s: float = 0.05
+
+    def check(self) -> None:
+        if not 0 <= self.webhook.failure_probability <= 1:
+            raise ScenarioError("clients.webhook.failure_probability must be within 0..1")
+        if not self.webhook.retry_schedule_s:
+            raise ScenarioError("clients.webhook.retry_schedule_s needs at least one attempt")
+        _positive("clients.polling.interval_s", self.polling.interval_s)
+        _positive("clients.sse.progress_steps", self.sse.progress_steps)
+        if self.polling.backoff < 1:
+            raise ScenarioError("clients.polling.backoff must be >= 1")
+
+
+@dataclass(frozen=True)
+class Prices:
+    """Unit prices for the cost model (USD); defaults are AWS list prices, see README."""
+
+    per_million_requests: float = 1.0  # API Gateway HTTP API
+    per_million_connection_minutes: float = 0.25  # API Gateway WebSocket connection-minutes
+    per_worker_hour: float = 0.0416  # one vCPU-hour of a small instance
+    per_gb_transferred: float = 0.09
+    request_bytes: int = 800  # headers and a small JSON body, both ways
+    event_bytes: int = 120
+    heartbeat_bytes: int = 10
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str = "unnamed"
+    description: str = ""
+    seed: int = 1
+    time_scale: float = 1.0
+    arrivals: Arrivals = field(default_factory=Arrivals)
+    workload: Workload = field(default_factory=Workload)
+    workers: Workers = field(default_factory=Workers)
+    proxies: tuple[Proxy, ...] = (Proxy(),)
+    clients: Clients = field(default_factory=Clients)
+    prices: Prices = field(default_factory=Prices)
+
+    def check(self) -> Scenario:
+        _positive("time_scale", self.time_scale)
+        self.arrivals.check()
+        self.workload.check()
+        self.workers.check()
+        for proxy in self.proxies:
+            proxy.check()
+        self.clients.check()
+        return self
+
+    @property
+    def read_limit(self) -> tuple[float, int] | None:
+        """The shortest read timeout on the chain, and the status its proxy answers."""
+        if not self.proxies:
+            return None
+        hop = min(self.proxies, key=lambda p: p.read_timeout_s)
+        return hop.read_timeout_s, hop.timeout_status
+
+    @property
+    def idle_limit(self) -> float | None:
+        return min((p.idle_timeout_s for p in self.proxies), default=None)
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> Scenario:
+        """`{"clients.polling.interval_s": 2}` -> a copy with that field changed (for sweeps)."""
+        data = dataclasses.asdict(self)
+        for dotted, value in overrides.items():
+            node = data
+            *path, last = dotted.split(".")
+            for part in path:
+                if not isinstance(node, dict) or part not in node:
+                    raise ScenarioError(f"no scenario field {dotted!r}")
+                node = node[part]
+            if not isinstance(node, dict) or last not in node:
+                raise ScenarioError(f"no scenario field {dotted!r}")
+            node[last] = value
+        return _build(Scenario, data, "").check()
+
+
+def _positive(name: str, value: float) -> None:
+    if not value > 0:
+        raise ScenarioError(f"{name} must be positive, got {value!r}")
+
+
+def _build(cls: type, data: Any, where: str) -> Any:
+    """A dataclass from nested dicts, refusing unknown keys and values of the wrong type."""
+    if not isinstance(data, Mapping):
+        raise ScenarioError(f"{where or 'scenario'} must be a table")
+    hints = get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - names
+    if unknown:
+        raise ScenarioError(f"unknown field(s) in {where or 'scenario'}: {', '.join(sorted(unknown))}")
+    values = {name: _value(hints[name], data[name], f"{where}.{name}".lstrip(".")) for name in data}
+    return cls(**values)
+
+
+def _value(hint: Any, value: Any, where: str) -> Any:
+    origin = getattr(hint, "__origin__", None)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, where)  # type: ignore[arg-type]
+    if origin is tuple:
+        item = get_args(hint)[0]
+        if not isinstance(value, list | tuple):
+            raise ScenarioError(f"{where} must be a list")
+        return tuple(_value(item, v, f"{where}[{i}]") for i, v in enumerate(value))
+    if origin is Literal:
+        if value not in get_args(hint):
+            raise ScenarioError(f"{where} must be one of {', '.join(map(str, get_args(hint)))}, got {value!r}")
+        return value
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ScenarioError(f"{where} must be true or false")
+        return value
+    if hint in (int, float):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or (hint is int and not isinstance(value, int))
+        ):
+            raise ScenarioError(f"{where} must be {'an integer' if hint is int else 'a number'}, got {value!r}")
+        return hint(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ScenarioError(f"{where} must be a string")
+        return value
+    raise ScenarioError(f"{where}: unsupported field type {hint!r}")
+
+
+def load(path: str | Path) -> Scenario:
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ScenarioError(f"{path}: {exc}") from None
+    try:
+        scenario = _build(Scenario, data, "")
+        duration = scenario.workload.duration
+        if duration.kind == "empirical":
+            samples = _read_samples(path.parent / duration.csv)
+            scenario = dataclasses.replace(
+                scenario,
+                workload=dataclasses.replace(
+                    scenario.workload, duration=dataclasses.replace(duration, samples=samples)
+                ),
+            )
+        return scenario.check()
+    except ScenarioError as exc:
+        raise ScenarioError(f"{path}: {exc}") from None
+
+
+def _read_samples(path: Path) -> tuple[float, ...]:
+    try:
+        with open(path, newline="") as handle:
+            rows = [row[0] for row in csv.reader(handle) if row and not row[0].startswith("#")]
+    except OSError as exc:
+        raise ScenarioError(f"workload.duration.csv: {exc}") from None
+    samples = tuple(float(v) for v in rows if _is_number(v))  # a header line is skipped
+    if any(v < 0 for v in samples):
+        raise ScenarioError(f"workload.duration.csv {path} must hold non-negative seconds")
+    return samples
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

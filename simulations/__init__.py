@@ -1,0 +1,1 @@
+"""SimPy models of sync, polling, SSE, webhook and hybrid delivery on one shared Scenario."""

@@ -1,0 +1,230 @@
+"""The shared discrete-event machinery: arrivals, the worker pool and its queue, and the
+per-job record every pattern fills in.
+
+SimPy runs what contends: arrivals and the worker pool (a FIFO `Resource` of
+`count * concurrency` slots, with a bounded queue). What a client sees after its job's
+execution is fixed (poll times, stream cuts, webhook attempts) does not contend for
+anything, so the patterns compute it in closed form or with a plain loop instead of one
+SimPy event per poll; that keeps a sweep cheap without changing any result.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import simpy
+
+from harness.scenario import Duration, Scenario
+
+MIX = ((0.5, 10.0, 15.0), (0.3, 30.0, 60.0), (0.2, 60.0, 120.0))  # same as reference_server's workload
+
+
+@dataclass(slots=True)
+class JobRecord:
+    """What happened to one job, from the client's and the server's side."""
+
+    arrived: float
+    work_s: float
+    completed_at: float | None = None  # the delivered execution finished
+    known_at: float | None = None  # the client learned the outcome
+    rejected: bool = False  # queue full at initiate
+    abandoned: bool = False
+    requests: int = 0  # client -> server HTTP requests (stream connects included)
+    bytes: float = 0.0
+    connection_s: float = 0.0  # time the server held a connection for this client
+    executions: int = 0
+    wasted_s: float = 0.0  # worker seconds whose result nobody received
+    queue_wait_s: float = 0.0
+    reconnects: int = 0
+    webhook_attempts: int = 0
+    timeouts: dict[int, int] = field(default_factory=dict)  # proxy status -> count
+
+    @property
+    def success(self) -> bool:
+        return self.known_at is not None and not self.abandoned
+
+    def timed_out(self, status: int) -> None:
+        self.timeouts[status] = self.timeouts.get(status, 0) + 1
+
+
+def draw_durations(duration: Duration, files: int, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Work per job (sum over its files), drawn in bulk."""
+    shape = (n, files)
+    if duration.kind == "uniform":
+        per_file = rng.uniform(duration.min_s, duration.max_s, shape)
+    elif duration.kind == "exponential":
+        per_file = rng.exponential(duration.mean_s, shape)
+    elif duration.kind == "fixed":
+        per_file = np.full(shape, duration.mean_s)
+    elif duration.kind == "empirical":
+        per_file = rng.choice(np.asarray(duration.samples), shape)
+    else:
+        shares = np.array([share for share, _, _ in MIX])
+        bands = rng.choice(len(MIX), shape, p=shares / shares.sum())
+        lows = np.array([low for _, low, _ in MIX])[bands]
+        highs = np.array([high for _, _, high in MIX])[bands]
+        per_file = rng.uniform(lows, highs)
+    return per_file.sum(axis=1)
+
+
+def draw_arrivals(scenario: Scenario, n: int, rng: np.random.Generator) -> np.ndarray:
+    a = scenario.arrivals
+    if a.process == "poisson":
+        return np.cumsum(rng.exponential(1 / a.rate_per_s, n))
+    period = a.burst_size / a.rate_per_s
+    return (np.arange(n) // a.burst_size) * period
+
+
+class Server:
+    """The worker pool behind the queue: executions wait FIFO for a slot, then work."""
+
+    def __init__(self, env: simpy.Environment, scenario: Scenario) -> None:
+        self.env = env
+        self.slots = simpy.Resource(env, capacity=scenario.workers.slots)
+        self.queue_capacity = scenario.workers.queue_capacity
+
+    def full(self) -> bool:
+        return len(self.slots.queue) >= self.queue_capacity
+
+    def execute(self, record: JobRecord, done: simpy.Event | None = None) -> Generator[Any, Any, float]:
+        """One execution of the job's work; returns when it finished. Counted on the record."""
+        record.executions += 1
+        queued = self.env.now
+        with self.slots.request() as slot:
+            yield slot
+            record.queue_wait_s += self.env.now - queued
+            yield self.env.timeout(record.work_s)
+        if done is not None:
+            done.succeed(self.env.now)
+        return self.env.now
+
+
+@dataclass
+class Context:
+    scenario: Scenario
+    rng: np.random.Generator
+    env: simpy.Environment | None = None
+    server: Server | None = None
+
+
+ClientProcess = Callable[[Context, JobRecord], Generator[Any, Any, None]]
+Observe = Callable[[Context, JobRecord], None]
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """A delivery pattern: either a SimPy client process (when the client feeds work back
+    into the queue, as sync retries do), or what an asynchronous client observes once its
+    job's single execution has finished."""
+
+    name: str
+    client: ClientProcess | None = None
+    observe: Observe | None = None
+
+
+def simulate(scenario: Scenario, pattern: Pattern, jobs: int, seed: int, engine: str = "auto") -> list[JobRecord]:
+    """Run `jobs` arrivals through the pattern; return every job's record.
+
+    engine: `simpy` runs every job as SimPy processes on a `Resource`; `fifo` computes the
+    same FIFO c-server queue exactly with a heap of slot-free times, which is valid when
+    each job is one execution requested at its arrival (every asynchronous pattern);
+    `auto` takes `fifo` where valid. A test checks both give the same records.
+    """
+    rng = np.random.default_rng(seed)
+    arrivals = draw_arrivals(scenario, jobs, rng).tolist()
+    works = draw_durations(scenario.workload.duration, scenario.workload.files_per_request, jobs, rng).tolist()
+    if engine == "auto":
+        engine = "fifo" if pattern.observe is not None else "simpy"
+    if engine == "fifo":
+        if pattern.observe is None:
+            raise ValueError(f"pattern {pattern.name} feeds work back into the queue; it needs the simpy engine")
+        return _fifo(Context(scenario, rng), pattern.observe, arrivals, works)
+    if engine != "simpy":
+        raise ValueError(f"unknown engine {engine!r}")
+    return _simpy(scenario, pattern, rng, arrivals, works)
+
+
+def _simpy(
+    scenario: Scenario, pattern: Pattern, rng: np.random.Generator, arrivals: list[float], works: list[float]
+) -> list[JobRecord]:
+    env = simpy.Environment()
+    server = Server(env, scenario)
+    ctx = Context(scenario, rng, env, server)
+    client = pattern.client or _async_client(pattern.observe)  # type: ignore[arg-type]
+    records: list[JobRecord] = []
+
+    def arrive() -> Generator[Any, Any, None]:
+        now = 0.0
+        for at, work in zip(arrivals, works, strict=True):
+            if at > now:
+                yield env.timeout(at - now)
+                now = at
+            record = JobRecord(arrived=at, work_s=work)
+            records.append(record)
+            env.process(client(ctx, record))
+
+    env.process(arrive())
+    env.run()
+    return records
+
+
+def _async_client(observe: Observe) -> ClientProcess:
+    def client(ctx: Context, record: JobRecord) -> Generator[Any, Any, None]:
+        assert ctx.server is not None and ctx.env is not None
+        initiated(ctx, record)
+        if ctx.server.full():
+            record.rejected = True
+            return
+        yield from ctx.server.execute(record)
+        record.completed_at = ctx.env.now
+        observe(ctx, record)
+
+    return client
+
+
+def _fifo(ctx: Context, observe: Observe, arrivals: list[float], works: list[float]) -> list[JobRecord]:
+    workers = ctx.scenario.workers
+    free = [0.0] * workers.slots  # when each slot is next free (a heap)
+    waiting: deque[float] = deque()  # start times of accepted jobs not yet started
+    records = []
+    for at, work in zip(arrivals, works, strict=True):
+        record = JobRecord(arrived=at, work_s=work)
+        records.append(record)
+        initiated(ctx, record)
+        while waiting and waiting[0] <= at:
+            waiting.popleft()
+        if len(waiting) >= workers.queue_capacity:
+            record.rejected = True
+            continue
+        start = max(at, free[0])
+        heapq.heapreplace(free, start + work)
+        if start > at:
+            waiting.append(start)
+        record.executions = 1
+        record.queue_wait_s = start - at
+        record.completed_at = start + work
+        observe(ctx, record)
+    return records
+
+
+def initiated(ctx: Context, record: JobRecord) -> None:
+    """The initiate request every asynchronous client sends first."""
+    record.requests += 1
+    record.bytes += ctx.scenario.prices.request_bytes
+
+
+def finish_async(ctx: Context, record: JobRecord, known_at: float | None, channel_requests: int) -> None:
+    """Common end of the asynchronous patterns: abandonment, wasted work, request counts."""
+    c = ctx.scenario.clients
+    record.requests += channel_requests
+    if known_at is not None and c.abandon_after_s and known_at - record.arrived > c.abandon_after_s:
+        record.abandoned = True
+        known_at = None
+    record.known_at = known_at
+    if known_at is None:
+        record.wasted_s += record.work_s  # prepared, and nobody came for it

@@ -1,0 +1,67 @@
+"""Aggregate metrics of a run: one flat dict, snake_case keys with units in their names."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from harness.scenario import Scenario
+
+from .engine import JobRecord
+
+
+def _pct(values: np.ndarray, q: float) -> float | None:
+    return float(np.percentile(values, q)) if values.size else None
+
+
+def cost_per_job_usd(scenario: Scenario, r: JobRecord) -> float:
+    p = scenario.prices
+    return (
+        (r.requests + r.webhook_attempts) * p.per_million_requests / 1e6
+        + r.connection_s / 60 * p.per_million_connection_minutes / 1e6
+        + r.executions * r.work_s / 3600 * p.per_worker_hour
+        + r.bytes / 1e9 * p.per_gb_transferred
+    )
+
+
+def aggregate(scenario: Scenario, pattern: str, records: list[JobRecord]) -> dict[str, Any]:
+    n = len(records)
+    ok = [r for r in records if r.success]
+    delays = np.array([r.known_at - r.completed_at for r in ok if r.completed_at is not None])  # type: ignore[operator]
+    e2e = np.array([r.known_at - r.arrived for r in ok])  # type: ignore[operator]
+    waits = np.array([r.queue_wait_s for r in records if not r.rejected])
+    statuses: dict[str, float] = {}
+    for r in records:
+        for status, count in r.timeouts.items():
+            statuses[str(status)] = statuses.get(str(status), 0) + count
+
+    def per_job(attr: str) -> float:
+        return sum(getattr(r, attr) for r in records) / n
+
+    return {
+        "pattern": pattern,
+        "scenario": scenario.name,
+        "jobs": n,
+        "success_rate": len(ok) / n,
+        "rejected_rate": sum(r.rejected for r in records) / n,
+        "abandonment_rate": sum(r.abandoned for r in records) / n,
+        "notify_delay_mean_s": float(delays.mean()) if delays.size else None,
+        "notify_delay_p50_s": _pct(delays, 50),
+        "notify_delay_p95_s": _pct(delays, 95),
+        "notify_delay_p99_s": _pct(delays, 99),
+        "e2e_latency_p50_s": _pct(e2e, 50),
+        "e2e_latency_p95_s": _pct(e2e, 95),
+        "requests_per_job": per_job("requests"),
+        "bytes_per_job": per_job("bytes"),
+        "connection_seconds_per_job": per_job("connection_s"),
+        "executions_per_job": per_job("executions"),
+        "duplicate_executions_per_job": sum(max(0, r.executions - 1) for r in records) / n,
+        "wasted_worker_seconds_per_job": per_job("wasted_s"),
+        "queue_wait_mean_s": float(waits.mean()) if waits.size else None,
+        "queue_wait_p95_s": _pct(waits, 95),
+        "stream_reconnects_per_job": per_job("reconnects"),
+        "webhook_attempts_per_job": per_job("webhook_attempts"),
+        "timeouts_per_job": {status: count / n for status, count in sorted(statuses.items())},
+        "cost_per_million_jobs_usd": sum(cost_per_job_usd(scenario, r) for r in records) / n * 1e6,
+    }

@@ -1,0 +1,55 @@
+"""Initiate, then poll the status every interval (or as Retry-After says, with backoff and
+jitter) until a poll sees the job finished.
+
+Polls do not contend for the worker pool, so the poll that first sees completion is
+computed from the schedule, not simulated one event per poll.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from harness.scenario import PollingPolicy
+
+from ..engine import Context, JobRecord, finish_async
+
+
+def interval(policy: PollingPolicy) -> float:
+    return policy.retry_after_s if policy.obey_retry_after else policy.interval_s
+
+
+def first_poll_at_or_after(
+    policy: PollingPolicy, start: float, ready: float, deadline: float, rng: np.random.Generator
+) -> tuple[int, float | None]:
+    """(polls sent, time of the first poll at or after `ready`), polls starting one interval
+    after `start` and stopping at `deadline`; the time is None if the deadline came first."""
+    step = interval(policy)
+    if policy.backoff == 1 and policy.jitter == 0:
+        k = max(1, math.ceil((ready - start) / step - 1e-12))
+        at = start + k * step
+        if at > deadline:
+            return max(0, math.floor((deadline - start) / step)), None
+        return k, at
+    polls, t = 0, start
+    while True:
+        t += step * (1 + policy.jitter * (2 * rng.random() - 1))
+        if t > deadline:
+            return polls, None
+        polls += 1
+        if t >= ready:
+            return polls, t
+        step = min(step * policy.backoff, policy.max_interval_s)
+
+
+def observe(ctx: Context, record: JobRecord) -> None:
+    s = ctx.scenario
+    c = s.clients
+    assert record.completed_at is not None
+    started = record.arrived + c.rtt_s  # the initiate's answer: polling begins
+    deadline = record.arrived + c.abandon_after_s if c.abandon_after_s else math.inf
+    polls, seen_at = first_poll_at_or_after(c.polling, started, record.completed_at, deadline, ctx.rng)
+    record.connection_s += (1 + polls) * c.rtt_s
+    record.bytes += polls * s.prices.request_bytes
+    finish_async(ctx, record, None if seen_at is None else seen_at + c.rtt_s, polls)

@@ -1,0 +1,41 @@
+"""Synchronous `POST /start`: the client holds the request while the work runs. A proxy
+whose read timeout passes first answers its timeout status; the execution goes on for
+nobody, and a client that retries starts the same work again."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+from ..engine import Context, JobRecord
+
+
+def client(ctx: Context, record: JobRecord) -> Generator[Any, Any, None]:
+    env, server, s = ctx.env, ctx.server, ctx.scenario
+    assert env is not None and server is not None
+    c = s.clients
+    limit = s.read_limit
+    for attempt in range(c.sync.retries + 1):
+        record.requests += 1
+        record.bytes += s.prices.request_bytes
+        if server.full():
+            record.rejected = True
+            return
+        sent = env.now
+        done = env.event()
+        env.process(server.execute(record, done))
+        if limit is None:
+            yield done
+        else:
+            yield done | env.timeout(limit[0])
+        if done.triggered:
+            record.connection_s += env.now - sent
+            record.completed_at = env.now
+            record.known_at = env.now + c.rtt_s / 2
+            return
+        # The proxy gave up; the execution still runs to its end, for nobody.
+        record.connection_s += limit[0]  # type: ignore[index]
+        record.timed_out(limit[1])  # type: ignore[index]
+        record.wasted_s += record.work_s
+        if attempt < c.sync.retries:
+            yield env.timeout(c.sync.retry_delay_s)

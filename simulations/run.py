@@ -1,0 +1,26 @@
+"""Run one pattern on one scenario: `run(scenario, "polling", jobs=10_000, seed=1)`."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from harness.scenario import Scenario
+
+from .engine import simulate
+from .metrics import aggregate
+from .patterns import PATTERNS
+
+
+def run(scenario: Scenario, pattern: str, jobs: int, seed: int | None = None, engine: str = "auto") -> dict[str, Any]:
+    if pattern not in PATTERNS:
+        raise ValueError(f"unknown pattern {pattern!r}; known: {', '.join(PATTERNS)}")
+    if jobs < 1:
+        raise ValueError("jobs must be at least 1")
+    seed = scenario.seed if seed is None else seed
+    began = time.perf_counter()
+    records = simulate(scenario, PATTERNS[pattern], jobs, seed, engine)
+    elapsed = time.perf_counter() - began
+    result = aggregate(scenario, pattern, records)
+    result.update(seed=seed, sim_wall_s=round(elapsed, 4), sim_jobs_per_s=round(jobs / elapsed))
+    return result
