@@ -40,10 +40,10 @@ test: setup
 	$(PY) -m pytest
 
 bench: setup
-	@echo "==> Reference-server benchmarks (status polls/s, memory per open event stream)"
+	@echo "==> Benchmarks: status polls/s, memory per open stream, stack start-up, simulated jobs/s"
 	$(PY) -m pytest -m bench -s tests/bench
-	@echo "==> The simulation sweep, load tests and decision-matrix report are not built yet (issues 4-6);"
-	@echo "    this target runs only the benchmarks that exist."
+	@echo "==> Results in results/server-bench.json. The load tests and the decision-matrix report"
+	@echo "    are not built yet (issues 5-6); this target runs only the benchmarks that exist."
 
 serve: python-deps
 	$(PY) -m reference_server
