@@ -92,11 +92,22 @@ def _raw_response(status: int, reason: str, html: str) -> str:
     return head + html
 
 
+# Status, reason phrase, page title, and what Cloudflare's page says happened.
+CLOUDFLARE_ERRORS = (
+    (524, "A Timeout Occurred", "A timeout occurred", "The origin web server timed out responding to this request."),
+    (521, "Web Server Is Down", "Web server is down", "The web server is not returning a connection."),
+    (520, "Unknown Error", "Web server is returning an unknown error",
+     "There is an unknown connection issue between Cloudflare and the origin web server."),
+    (413, "Payload Too Large", "Request Entity Too Large",
+     "The request body is larger than this edge accepts (100 MB)."),
+)  # fmt: skip
+
+
 def _cloudflare_pages() -> dict[str, str]:
-    reasons = {524: "A Timeout Occurred", 521: "Web Server Is Down", 520: "Unknown Error", 413: "Payload Too Large"}
+    page = _Template((PAGES / "cloudflare-error.html").read_text())
     return {
-        f"{code}.http": _raw_response(code, reason, (PAGES / f"cloudflare-{code}.html").read_text())
-        for code, reason in reasons.items()
+        f"{code}.http": _raw_response(code, reason, page.substitute(code=code, title=title, text=text))
+        for code, reason, title, text in CLOUDFLARE_ERRORS
     }
 
 

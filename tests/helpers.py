@@ -60,6 +60,16 @@ async def metrics(http: aiohttp.ClientSession, url: str) -> dict[str, float]:
     return values
 
 
+async def metric_reaches(http: aiohttp.ClientSession, url: str, series: str, at_least: float) -> dict[str, float]:
+    """Wait until a counter reaches a value (counters settle just after a response); return all."""
+    for _ in range(400):
+        values = await metrics(http, url)
+        if values.get(series, 0) >= at_least:
+            return values
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{series} never reached {at_least}")
+
+
 class OpenApi:
     """Checks a response against the schema the server's own /openapi.json documents."""
 

@@ -4,11 +4,10 @@ soon as any channel tells it."""
 
 from __future__ import annotations
 
-import math
-
 from ..engine import Context, JobRecord, finish_async
-from . import stream, webhook
+from . import webhook
 from .polling import first_poll_at_or_after
+from .stream import follow_job
 
 
 def observe(ctx: Context, record: JobRecord) -> None:
@@ -17,14 +16,7 @@ def observe(ctx: Context, record: JobRecord) -> None:
     p = s.prices
     finished = record.completed_at
     assert finished is not None
-    opened = record.arrived + c.rtt_s
-    deadline = record.arrived + c.abandon_after_s if c.abandon_after_s else math.inf
-    out = stream.follow(
-        s, opened, finished - record.work_s, finished, deadline, ctx.rng, c.hybrid.stream_failures_before_polling
-    )
-    record.reconnects = out.connects - 1
-    record.connection_s += out.connection_s
-    record.bytes += p.request_bytes * out.connects + p.event_bytes * out.events + p.heartbeat_bytes * out.heartbeats
+    out, deadline = follow_job(ctx, record, c.hybrid.stream_failures_before_polling)
     known, requests = out.known_at, out.connects
     if known is None and out.ended_at < deadline:  # the stream gave out: poll from here on
         polls, seen_at = first_poll_at_or_after(c.polling, out.ended_at, finished, deadline, ctx.rng)

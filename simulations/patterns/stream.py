@@ -18,6 +18,8 @@ import numpy as np
 
 from harness.scenario import Scenario
 
+from ..engine import Context, JobRecord
+
 
 @dataclass(slots=True)
 class StreamOutcome:
@@ -109,3 +111,19 @@ def follow(
             delivered += first_unseen - i  # missed events are replayed
         i = first_unseen
         delivered += 1  # the snapshot
+
+
+def follow_job(ctx: Context, record: JobRecord, give_up_after: int | None = None) -> tuple[StreamOutcome, float]:
+    """Follow a finished job's stream from its initiate; account the stream on the record.
+    Returns the outcome and the client's deadline (abandonment)."""
+    s = ctx.scenario
+    c = s.clients
+    finished = record.completed_at
+    assert finished is not None
+    deadline = record.arrived + c.abandon_after_s if c.abandon_after_s else math.inf
+    out = follow(s, record.arrived + c.rtt_s, finished - record.work_s, finished, deadline, ctx.rng, give_up_after)
+    record.reconnects = out.connects - 1
+    record.connection_s += out.connection_s
+    p = s.prices
+    record.bytes += p.request_bytes * out.connects + p.event_bytes * out.events + p.heartbeat_bytes * out.heartbeats
+    return out, deadline

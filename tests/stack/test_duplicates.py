@@ -15,22 +15,13 @@ import pytest
 from aiohttp import web
 
 from harness.processes import free_port
-from tests.helpers import metrics
+from tests.helpers import metric_reaches, metrics
 from tests.stack.clients import extra_executions, poll_until_done, start_job, sync_start
 from tests.stack.conftest import Stacks
 
 pytestmark = pytest.mark.duplicates
 RETRIES = 2
 PAST_THE_EDGE_MS = 150_000
-
-
-async def _settled(http: aiohttp.ClientSession, url: str, series: str, target: float) -> dict[str, float]:
-    for _ in range(400):
-        m = await metrics(http, url)
-        if m.get(series, 0) >= target:
-            return m
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"{series} never reached {target}")
 
 
 async def test_retrying_sync_start_after_each_524_multiplies_the_work(
@@ -45,7 +36,7 @@ async def test_retrying_sync_start_after_each_524_multiplies_the_work(
         statuses.append((await sync_start(http, stack.urls.entry, PAST_THE_EDGE_MS, file_id=70014)).status)
     assert statuses == [524] * (RETRIES + 1)
     done = 'dl_executions_completed_total{api="sync"}'
-    after = await _settled(http, server, done, before.get(done, 0) + RETRIES + 1)
+    after = await metric_reaches(http, server, done, before.get(done, 0) + RETRIES + 1)
     # The check flags it: one logical request, N+1 executions.
     assert extra_executions(before, after, "sync", logical_requests=1) == RETRIES
     overlapping = 'dl_duplicate_executions_total{api="sync"}'
@@ -117,7 +108,7 @@ async def test_webhook_retry_keeps_its_id_and_counts_one_delivery(
     before = await metrics(http, server)
     _, job = await start_job(http, stack.urls.entry, 20_000, [70042], callback=url)
     delivered = 'dl_webhook_deliveries_total{result="delivered"}'
-    after = await _settled(http, server, delivered, before.get(delivered, 0) + 1)
+    after = await metric_reaches(http, server, delivered, before.get(delivered, 0) + 1)
     assert len(seen) == 2 and seen[0] == seen[1]
     assert after[delivered] - before.get(delivered, 0) == 1
     assert after["dl_webhook_attempts_total"] - before.get("dl_webhook_attempts_total", 0) == 2

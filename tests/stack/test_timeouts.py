@@ -11,7 +11,7 @@ import asyncio
 import aiohttp
 import pytest
 
-from tests.helpers import metrics
+from tests.helpers import metric_reaches, metrics
 from tests.stack.clients import (
     downloaded_sha256,
     events_timely,
@@ -27,15 +27,6 @@ pytestmark = pytest.mark.timeouts
 PAST_THE_EDGE_MS = 150_000  # 1.5 s at this scale: past the edge (1 s) and stock nginx (0.6 s)
 
 
-async def _wait_for(http: aiohttp.ClientSession, url: str, series: str, at_least: float) -> dict[str, float]:
-    for _ in range(300):
-        m = await metrics(http, url)
-        if m.get(series, 0) >= at_least:
-            return m
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"{series} never reached {at_least}")
-
-
 async def test_sync_start_past_the_edge_limit_gets_524_and_the_work_goes_on(
     http: aiohttp.ClientSession, stacks: Stacks
 ) -> None:
@@ -48,7 +39,7 @@ async def test_sync_start_past_the_edge_limit_gets_524_and_the_work_goes_on(
     assert got.headers["server"] == "cloudflare" and got.headers["cf-ray"].endswith("-LHR")
     assert 0.9 * EDGE_LIMIT_S <= got.elapsed_s < 1.4 * EDGE_LIMIT_S
     done = 'dl_executions_completed_total{api="sync"}'
-    after = await _wait_for(http, server, done, before.get(done, 0) + 1)
+    after = await metric_reaches(http, server, done, before.get(done, 0) + 1)
     assert after["dl_sync_undelivered_total"] - before.get("dl_sync_undelivered_total", 0) == 1
     wasted = 'dl_wasted_worker_seconds_total{api="sync"}'
     assert after[wasted] - before.get(wasted, 0) >= 1.4  # the whole 1.5 s went to nobody
