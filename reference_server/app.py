@@ -24,6 +24,8 @@ def create_app(settings: Settings) -> web.Application:
     app.on_response_prepare.append(add_response_headers(settings, limiter))
     for table in (ops.routes, legacy.routes, jobs.routes, events.routes):
         app.add_routes(table)
+    # The browser download manager: static files, no build step.
+    app.router.add_static("/app/", ops.WEBAPP, append_version=False)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await ctx.store.start()

@@ -3,6 +3,8 @@ document, and (embedded mode) the signed artifact links."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from aiohttp import web
 
 from ..artifacts.local import LocalArtifacts
@@ -44,6 +46,19 @@ async def metrics(request: web.Request) -> web.Response:
 @routes.get("/openapi.json")
 async def openapi(request: web.Request) -> web.Response:
     return web.json_response(document())
+
+
+WEBAPP = Path(__file__).resolve().parent.parent / "webapp"
+
+
+@routes.get("/app")
+async def app_redirect(request: web.Request) -> web.Response:
+    return web.Response(status=308, headers={"Location": "/app/"})
+
+
+@routes.get("/app/")
+async def app_page(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(WEBAPP / "index.html", headers={"Cache-Control": "no-cache"})
 
 
 @routes.get("/v1/artifacts/{key:.+}")
