@@ -105,7 +105,8 @@ async def test_the_heartbeat_check_catches_a_server_without_heartbeats(
     _, job = await start_job(http, stack.urls.entry, 300_000)
     seen = await follow(http, f"{stack.urls.entry}{job['links']['events']}")
     assert not streamed_to_the_end(seen)
-    assert [e.event for e in seen.events] == ["snapshot"]
+    # The snapshot, and the worker's claim if it came after the stream opened: then silence.
+    assert [e.event for e in seen.events] in (["snapshot"], ["snapshot", "processing"])
     # Cut by the edge's idle limit: about one limit after the stream began, in silence.
     assert 0.9 * EDGE_LIMIT_S <= seen.ended_at - seen.connected_at < 1.6 * EDGE_LIMIT_S
     assert seen.silence_before_end_s >= 0.5 * EDGE_LIMIT_S
