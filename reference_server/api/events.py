@@ -67,6 +67,13 @@ async def _stream(request: web.Request, job_ids: list[str]) -> web.StreamRespons
             if seq > job.seq:
                 raise ApiError(400, "invalid_last_event_id", f"Last-Event-ID is ahead of job {job.id}'s events")
     followers = [Follower(job, resume[i] if resume else job.seq) for i, job in enumerate(jobs)]
+    if resume is not None:
+        for follower, job in zip(followers, jobs, strict=True):
+            follower.done = job.state in TERMINAL and follower.cursor >= job.seq
+        if all(f.done for f in followers):
+            # The client has seen every end already. 204 is the one answer after which an
+            # EventSource stops reconnecting (any non-200 does); a clean end would bring it back.
+            return web.Response(status=204)
     heartbeat = s.scaled(s.sse_heartbeat_s) or NO_HEARTBEAT_S
     recheck_s = min(heartbeat, max(0.05, s.scaled(5.0)))
     await ctx.metrics.inc("dl_event_streams_opened_total")

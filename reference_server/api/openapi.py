@@ -230,6 +230,7 @@ PATHS: dict[str, Any] = {
         "get": {
             "summary": "Server-Sent Events for one job (snapshot, progress, terminal; Last-Event-ID resumes)",
             "responses": {
+                "204": {"description": "the client has already seen the terminal event: stop reconnecting"},
                 "200": {"description": "text/event-stream", "content": {"text/event-stream": {}}},
                 **_errors(400, 404, 429),
             },
@@ -240,6 +241,7 @@ PATHS: dict[str, Any] = {
             "summary": "One event stream for several jobs (ids joined by dots per job)",
             "parameters": [{"name": "jobs", "in": "query", "required": True, "schema": {"type": "string"}}],
             "responses": {
+                "204": {"description": "the client has already seen every terminal event: stop reconnecting"},
                 "200": {"description": "text/event-stream", "content": {"text/event-stream": {}}},
                 **_errors(400, 404, 429),
             },

@@ -78,6 +78,18 @@ async def test_late_client_gets_the_terminal_event_at_once(http: aiohttp.ClientS
     assert [e.event for e in got] == ["completed"]
 
 
+async def test_a_client_that_saw_the_end_is_told_to_stop_reconnecting(
+    http: aiohttp.ClientSession, server: Running
+) -> None:
+    _, body, _ = await initiate(http, server.url, [70042])
+    got = await _events(http, f"{server.url}{body['links']['events']}")
+    assert got[-1].event == "completed"
+    # An EventSource reconnects after a clean end, with the last id it saw: 204 stops it.
+    url = f"{server.url}{body['links']['events']}"
+    async with http.get(url, headers={"Last-Event-ID": got[-1].id or ""}) as resp:
+        assert resp.status == 204
+
+
 async def test_one_stream_for_several_jobs(http: aiohttp.ClientSession, server: Running) -> None:
     ids = [(await initiate(http, server.url, [f]))[1]["jobId"] for f in (70021, 70028, 70002)]
     url = f"{server.url}/v1/download/events?jobs={','.join(ids)}"
