@@ -9,17 +9,29 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from harness.backends import Backend, make_backend
 from harness.stack import Stack, StackSpec
+from tests.helpers import metrics
 
 TIME_SCALE = 0.01  # edge 100 s -> 1 s, nginx default 60 s -> 0.6 s
 EDGE_LIMIT_S = 100 * TIME_SCALE
 NGINX_DEFAULT_LIMIT_S = 60 * TIME_SCALE
 BASE_ENV = {"SSE_HEARTBEAT_S": "10", "LEASE_S": "100", "WEBHOOK_SCHEDULE_S": "0,10,20,40"}
+
+
+@dataclass(frozen=True)
+class Watched:
+    """A stack's entry, the server whose /metrics tell the truth, and those metrics before a check."""
+
+    entry: str
+    server: str
+    before: dict[str, float]
 
 
 class Stacks:
@@ -37,6 +49,11 @@ class Stacks:
             folder = self.root / f"stack{len(self._running)}"
             self._running[key] = Stack(spec, workdir=folder, backend=self.backend).up()
         return self._running[key]
+
+    async def watch(self, http: aiohttp.ClientSession, profile: str = "cloudflare+nginx-tuned", **env: str) -> Watched:
+        urls = self.get(profile, **env).urls
+        assert urls is not None
+        return Watched(urls.entry, urls.servers[0], await metrics(http, urls.servers[0]))
 
     def close(self) -> None:
         for stack in self._running.values():

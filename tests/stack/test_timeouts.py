@@ -11,7 +11,7 @@ import asyncio
 import aiohttp
 import pytest
 
-from tests.helpers import metric_reaches, metrics
+from tests.helpers import metric_reaches
 from tests.stack.clients import (
     downloaded_sha256,
     events_timely,
@@ -30,19 +30,16 @@ PAST_THE_EDGE_MS = 150_000  # 1.5 s at this scale: past the edge (1 s) and stock
 async def test_sync_start_past_the_edge_limit_gets_524_and_the_work_goes_on(
     http: aiohttp.ClientSession, stacks: Stacks
 ) -> None:
-    stack = stacks.get("cloudflare+nginx-tuned")
-    assert stack.urls is not None
-    server = stack.urls.servers[0]
-    before = await metrics(http, server)
-    got = await sync_start(http, stack.urls.entry, PAST_THE_EDGE_MS)
+    w = await stacks.watch(http)
+    got = await sync_start(http, w.entry, PAST_THE_EDGE_MS)
     assert got.status == 524 and "524" in got.text
     assert got.headers["server"] == "cloudflare" and got.headers["cf-ray"].endswith("-LHR")
     assert 0.9 * EDGE_LIMIT_S <= got.elapsed_s < 1.4 * EDGE_LIMIT_S
     done = 'dl_executions_completed_total{api="sync"}'
-    after = await metric_reaches(http, server, done, before.get(done, 0) + 1)
-    assert after["dl_sync_undelivered_total"] - before.get("dl_sync_undelivered_total", 0) == 1
+    after = await metric_reaches(http, w.server, done, w.before.get(done, 0) + 1)
+    assert after["dl_sync_undelivered_total"] - w.before.get("dl_sync_undelivered_total", 0) == 1
     wasted = 'dl_wasted_worker_seconds_total{api="sync"}'
-    assert after[wasted] - before.get(wasted, 0) >= 1.4  # the whole 1.5 s went to nobody
+    assert after[wasted] - w.before.get(wasted, 0) >= 1.4  # the whole 1.5 s went to nobody
 
 
 async def test_sync_start_past_stock_nginx_limit_gets_504(http: aiohttp.ClientSession, stacks: Stacks) -> None:
