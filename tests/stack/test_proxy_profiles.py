@@ -1,0 +1,132 @@
+"""What proxies/README.md says each profile does, checked against the real engines in front
+of small misbehaving origins: silent, refusing, resetting, or answering garbage."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from harness.backends import ProcessBackend, Service
+from harness.processes import free_port
+from proxies.render import PROFILES, Hop, ProxyConfig
+from tests.stack.conftest import TIME_SCALE, Stacks
+
+pytestmark = pytest.mark.timeouts
+Behaviour = Callable[[asyncio.StreamReader, asyncio.StreamWriter], object]
+
+
+async def _silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await asyncio.sleep(30)  # reads the request, never answers
+
+
+async def _garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await reader.readuntil(b"\r\n\r\n")
+    writer.write(b"this is not HTTP\r\n\r\n")
+    await writer.drain()
+    writer.close()
+
+
+async def _reset(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await reader.readuntil(b"\r\n\r\n")
+    sock = writer.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with a RST
+    writer.close()
+
+
+@pytest.fixture
+def proxy(tmp_path: Path) -> Iterator[Callable[[str, Hop], Service]]:
+    running: list[Service] = []
+
+    def start(profile: str, upstream: Hop) -> Service:
+        config = ProxyConfig(PROFILES[profile], Hop("127.0.0.1", free_port()), (upstream,), TIME_SCALE)
+        service = ProcessBackend().proxy(config, tmp_path / f"{profile}{len(running)}")
+        running.append(service)
+        return service
+
+    yield start
+    for service in running:
+        service.stop()
+
+
+async def _serve(behaviour: Behaviour) -> tuple[asyncio.Server, Hop]:
+    server = await asyncio.start_server(behaviour, "127.0.0.1", 0)  # type: ignore[arg-type]
+    return server, Hop("127.0.0.1", server.sockets[0].getsockname()[1])
+
+
+async def _get(url: str) -> tuple[int, aiohttp.typedefs.LooseHeaders, str, float]:
+    began = time.monotonic()
+    async with aiohttp.ClientSession() as http, http.get(url) as resp:
+        return resp.status, resp.headers, await resp.text(), time.monotonic() - began
+
+
+@pytest.mark.parametrize(
+    ("profile", "behaviour", "status", "text"),
+    [
+        ("cloudflare", _silent, 524, "A timeout occurred"),
+        ("cloudflare", _garbage, 520, "unknown error"),
+        ("alb", _silent, 504, ""),
+        ("alb", _garbage, 502, ""),
+        ("alb", _reset, 502, ""),
+        ("nginx-default", _silent, 504, "Gateway Time-out"),
+        ("nginx-default", _reset, 502, "Bad Gateway"),
+    ],
+)
+async def test_what_each_profile_answers_for_a_misbehaving_origin(
+    proxy: Callable[[str, Hop], Service], profile: str, behaviour: Behaviour, status: int, text: str
+) -> None:
+    server, hop = await _serve(behaviour)
+    try:
+        front = proxy(profile, hop)
+        got, headers, body, elapsed = await _get(front.url + "/anything")
+    finally:
+        server.close()
+    assert got == status, body[:200]
+    assert text in body
+    if profile == "cloudflare":
+        assert headers["server"] == "cloudflare" and headers["cf-ray"]
+    if behaviour is _silent:
+        limit = PROFILES[profile].read_s * TIME_SCALE
+        assert 0.9 * limit <= elapsed < limit + 0.5
+
+
+async def test_the_edge_answers_521_when_the_origin_refuses(proxy: Callable[[str, Hop], Service]) -> None:
+    front = proxy("cloudflare", Hop("127.0.0.1", free_port()))  # nothing listens there
+    status, headers, body, _ = await _get(front.url + "/")
+    assert (status, headers["server"]) == (521, "cloudflare") and "Web server is down" in body
+
+
+async def test_the_edge_refuses_bodies_over_100_mb(proxy: Callable[[str, Hop], Service]) -> None:
+    server, hop = await _serve(_silent)
+    try:
+        front = proxy("cloudflare", hop)
+        port = int(front.url.rsplit(":", 1)[1])
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"POST /v1/download/initiate HTTP/1.1\r\nHost: x\r\nContent-Length: 104857601\r\n\r\n")
+        await writer.drain()
+        status_line = await asyncio.wait_for(reader.readline(), 5)
+        writer.close()
+    finally:
+        server.close()
+    assert status_line.startswith(b"HTTP/1.1 413")
+
+
+async def test_the_micro_cache_answers_repeated_status_polls_itself(
+    http: aiohttp.ClientSession, stacks: Stacks
+) -> None:
+    stack = stacks.get("nginx-tuned", micro_cache=True)
+    assert stack.urls is not None
+    async with http.post(f"{stack.urls.entry}/v1/download/initiate", json={"file_ids": [70049]}) as resp:
+        job = await resp.json()
+    url = f"{stack.urls.entry}{job['links']['status']}"
+    seen = []
+    for _ in range(3):
+        async with http.get(url) as resp:
+            seen.append(resp.headers.get("X-Cache-Status"))
+    assert seen[0] == "MISS" and "HIT" in seen[1:]
