@@ -109,7 +109,7 @@ def from_env(env: Mapping[str, str]) -> Settings:
     s = Settings()
     updates: dict[str, object] = {}
 
-    def number(name: str, cast: type[int] | type[float], minimum: float | None = None):
+    def number(name: str, cast: type[int] | type[float], minimum: float | None = None) -> float | None:
         raw = env.get(name)
         if raw is None or raw.strip() == "":
             return None
@@ -155,14 +155,12 @@ def from_env(env: Mapping[str, str]) -> Settings:
         ("WEBHOOK_SECRET", "webhook_secret"),
         ("HOST", "host"),
         ("PUBLIC_URL", "public_url"),
+        ("S3_REGION", "s3_region"),
+        ("S3_BUCKET_NAME", "s3_bucket"),
     ]:
         raw = env.get(env_name, "").strip()
         if raw:  # the original treats an empty string as unset
             updates[attr] = raw
-    if env.get("S3_REGION", "").strip():
-        updates["s3_region"] = env["S3_REGION"].strip()
-    if env.get("S3_BUCKET_NAME", "").strip():
-        updates["s3_bucket"] = env["S3_BUCKET_NAME"].strip()
     if "CORS_ORIGINS" in env:
         updates["cors_origins"] = _parse_list(env["CORS_ORIGINS"]) or ("*",)
     if "WEBHOOK_ALLOWED_HOSTS" in env:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import logging
 import math
 import random
 import time
@@ -27,8 +26,8 @@ from ..jobs.workload import build_artifact, draw_delay_s, file_exists
 from ..metrics import Metrics
 from ..store.base import JobStore, Message
 from ..store.redis import TRANSIENT
+from .consume import consume
 
-log = logging.getLogger(__name__)
 T = TypeVar("T")
 STORAGE_ATTEMPTS = 3
 
@@ -50,23 +49,9 @@ class Executor:
         self._rng = random.Random()
 
     async def run(self, concurrency: int) -> None:
-        await asyncio.gather(*(self._loop(f"{self.owner}-{i}") for i in range(concurrency)))
-
-    async def _loop(self, consumer: str) -> None:
-        block_s = min(1.0, max(0.05, self.lease_s / 2))
-        while True:
-            try:
-                message = await self.store.jobs.get(consumer, block_s, reclaim_idle_s=self.lease_s)
-                if message is not None:
-                    await self.handle(consumer, message)
-            except asyncio.CancelledError:
-                raise
-            except TRANSIENT as exc:
-                log.warning("worker %s: store unavailable (%s); retrying", consumer, exc)
-                await asyncio.sleep(0.2)
-            except Exception:
-                log.exception("worker %s: unexpected error; the job stays queued for another try", consumer)
-                await asyncio.sleep(0.2)
+        await asyncio.gather(
+            *(consume(self.store.jobs, f"{self.owner}-{i}", self.lease_s, self.handle) for i in range(concurrency))
+        )
 
     async def _retry(self, fn: Callable[[], Awaitable[T]]) -> T:
         """Keep trying a store call through a dropped connection or a Redis restart."""

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import functools
 import json
-import logging
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -28,8 +27,7 @@ from ..jobs.model import Job
 from ..metrics import Metrics
 from ..store.base import JobStore, Message
 from ..store.redis import TRANSIENT
-
-log = logging.getLogger(__name__)
+from .consume import consume
 
 
 class WebhookDispatcher:
@@ -47,23 +45,12 @@ class WebhookDispatcher:
     async def run(self, concurrency: int) -> None:
         timeout = aiohttp.ClientTimeout(total=max(0.05, self.s.scaled(self.s.webhook_timeout_s)))
         async with aiohttp.ClientSession(timeout=timeout) as session:
-            await asyncio.gather(*(self._loop(session, f"{self.owner}-hook-{i}") for i in range(concurrency)))
 
-    async def _loop(self, session: aiohttp.ClientSession, consumer: str) -> None:
-        block_s = min(1.0, max(0.05, self.lease_s / 2))
-        while True:
-            try:
-                message = await self.store.webhooks.get(consumer, block_s, reclaim_idle_s=self.lease_s)
-                if message is not None:
-                    await self._deliver(session, consumer, message)
-            except asyncio.CancelledError:
-                raise
-            except TRANSIENT as exc:
-                log.warning("webhooks %s: store unavailable (%s); retrying", consumer, exc)
-                await asyncio.sleep(0.2)
-            except Exception:
-                log.exception("webhooks %s: unexpected error", consumer)
-                await asyncio.sleep(0.2)
+            async def deliver(consumer: str, message: Message) -> None:
+                await self._deliver(session, consumer, message)
+
+            consumers = (f"{self.owner}-hook-{i}" for i in range(concurrency))
+            await asyncio.gather(*(consume(self.store.webhooks, c, self.lease_s, deliver) for c in consumers))
 
     def payload(self, job: Job) -> bytes:
         data: dict[str, Any] = job_body(job, self.s, self.artifacts, self.s.base_url, time.time())
