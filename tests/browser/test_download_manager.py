@@ -188,8 +188,11 @@ def test_a_failed_download_shows_why_and_a_retry_starts_one_new_job(page: Page, 
     row = page.locator("#jobs tbody tr")
     expect(row).to_have_attribute("data-status", "failed", timeout=15_000)
     expect(row.locator(".status")).to_contain_text("None of the requested files exists")
+    first_job = row.get_attribute("data-job-id")
     row.locator("button.retry").dblclick()
     expect(page.locator("#jobs tbody tr")).to_have_count(1)
+    # The row shows "failed" before and after the retry; only a new job id says the retry ran.
+    expect(page.locator("#jobs tbody tr")).not_to_have_attribute("data-job-id", first_job or "", timeout=15_000)
     expect(page.locator("#jobs tbody tr")).to_have_attribute("data-status", "failed", timeout=15_000)
     after = metrics(tuned)
     assert after["dl_jobs_created_total"] - before.get("dl_jobs_created_total", 0) == 2
