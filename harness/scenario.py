@@ -115,6 +115,7 @@ class SsePolicy:
     resume: bool = True  # Last-Event-ID: missed events are replayed on reconnect
     progress_steps: int = 10  # events per file while the job runs
     drops_per_hour: float = 0.0  # connections lost by the network (flaky mobile), Poisson
+    push_latency_s: float = 0.025  # from the job's end to the client reading the event (dispatch, one way)
 
 
 @dataclass(frozen=True)

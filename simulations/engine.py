@@ -127,17 +127,35 @@ class Pattern:
     observe: Observe | None = None
 
 
-def simulate(scenario: Scenario, pattern: Pattern, jobs: int, seed: int, engine: str = "auto") -> list[JobRecord]:
+def draw_schedule(scenario: Scenario, jobs: int, rng: np.random.Generator) -> tuple[list[float], list[float]]:
+    """Arrival times and work per job, in that order from `rng`: a load test that draws with
+    the same seed and count replays exactly the jobs the model ran."""
+    arrivals = draw_arrivals(scenario, jobs, rng).tolist()
+    works = draw_durations(scenario.workload.duration, scenario.workload.files_per_request, jobs, rng).tolist()
+    return arrivals, works
+
+
+def simulate(
+    scenario: Scenario,
+    pattern: Pattern,
+    jobs: int,
+    seed: int,
+    engine: str = "auto",
+    first: int | None = None,
+) -> list[JobRecord]:
     """Run `jobs` arrivals through the pattern; return every job's record.
 
     engine: `simpy` runs every job as SimPy processes on a `Resource`; `fifo` computes the
     same FIFO c-server queue exactly with a heap of slot-free times, which is valid when
     each job is one execution requested at its arrival (every asynchronous pattern);
     `auto` takes `fifo` where valid. A test checks both give the same records.
+    first: draw the schedule of `jobs` but run only its first `first` jobs (the ones a
+    load test of the same seed got to before its end).
     """
     rng = np.random.default_rng(seed)
-    arrivals = draw_arrivals(scenario, jobs, rng).tolist()
-    works = draw_durations(scenario.workload.duration, scenario.workload.files_per_request, jobs, rng).tolist()
+    arrivals, works = draw_schedule(scenario, jobs, rng)
+    if first is not None:
+        arrivals, works = arrivals[:first], works[:first]
     if engine == "auto":
         engine = "fifo" if pattern.observe is not None else "simpy"
     if engine == "fifo":

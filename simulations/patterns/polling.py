@@ -43,13 +43,19 @@ def first_poll_at_or_after(
         step = min(step * policy.backoff, policy.max_interval_s)
 
 
+def seen_from(ctx: Context, ready: float) -> float:
+    """The first send time at which a poll sees the job finished: it reaches the server
+    half a round trip after it leaves (the load tests' calibration found this)."""
+    return ready - ctx.scenario.clients.rtt_s / 2
+
+
 def observe(ctx: Context, record: JobRecord) -> None:
     s = ctx.scenario
     c = s.clients
     assert record.completed_at is not None
     started = record.arrived + c.rtt_s  # the initiate's answer: polling begins
     deadline = record.arrived + c.abandon_after_s if c.abandon_after_s else math.inf
-    polls, seen_at = first_poll_at_or_after(c.polling, started, record.completed_at, deadline, ctx.rng)
+    polls, seen_at = first_poll_at_or_after(c.polling, started, seen_from(ctx, record.completed_at), deadline, ctx.rng)
     record.connection_s += (1 + polls) * c.rtt_s
     record.bytes += polls * s.prices.request_bytes
     finish_async(ctx, record, None if seen_at is None else seen_at + c.rtt_s, polls)

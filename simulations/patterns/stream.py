@@ -65,7 +65,7 @@ def follow(
     if never_idle and drop_rate == 0:  # nothing can cut it: the fast path
         beats = int((finished - opened) // policy.heartbeat_s) if policy.heartbeat_s else 0
         delivered = sum(1 for t in events if t > opened) + 1
-        return StreamOutcome(finished + rtt / 2, 1, finished - opened, delivered, beats, 0, finished)
+        return StreamOutcome(finished + policy.push_latency_s, 1, finished - opened, delivered, beats, 0, finished)
 
     connects, conn_s, delivered, beats, failures = 1, 0.0, 1, 0, 0
     connected = last = opened
@@ -84,7 +84,7 @@ def follow(
                 delivered += 1
                 if i == len(events) - 1:  # the terminal event
                     conn_s += finished - connected
-                    known = finished + rtt / 2
+                    known = finished + policy.push_latency_s
                     return StreamOutcome(known, connects, conn_s, delivered, beats, failures, finished)
                 i += 1
             else:
