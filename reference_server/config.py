@@ -138,6 +138,7 @@ def from_env(env: Mapping[str, str]) -> Settings:
         ("WORKERS", "workers", int, 0, 1),
         ("LEASE_S", "lease_s", float, 0.01, 1),
         ("MAX_QUEUED_JOBS", "max_queued_jobs", int, 1, 1),
+        ("POLL_RETRY_AFTER_S", "poll_retry_after_s", float, 0.001, 1),
         ("STORAGE_TIMEOUT_S", "storage_timeout_s", float, 0.01, 1),
     ]
     for env_name, attr, cast, minimum, divisor in simple:

@@ -16,7 +16,7 @@ from . import validation
 from .context import Context, context
 from .errors import ApiError
 from .jobs import origin
-from .representation import signing_window
+from .representation import iso, signing_window
 
 routes = web.RouteTableDef()
 _rng = random.Random()
@@ -98,6 +98,7 @@ async def start(request: web.Request) -> web.Response:
     except StorageUnavailable as exc:
         raise ApiError(503, "storage_unavailable", f"Could not store the file: {exc}", {"Retry-After": "1"}) from None
     elapsed_ms = round((time.monotonic() - began) * 1000)
+    completed_at = iso(time.time())
     seconds = f"{elapsed_ms / 1000:.1f}"
     if not found:
         return web.json_response(
@@ -107,6 +108,7 @@ async def start(request: web.Request) -> web.Response:
                 "downloadUrl": None,
                 "size": None,
                 "processingTimeMs": elapsed_ms,
+                "completedAt": completed_at,
                 "message": f"File not found after {seconds} seconds of processing",
             }
         )
@@ -118,6 +120,7 @@ async def start(request: web.Request) -> web.Response:
             "downloadUrl": url,
             "size": size,
             "processingTimeMs": elapsed_ms,
+            "completedAt": completed_at,
             "message": f"Download ready after {seconds} seconds",
         }
     )

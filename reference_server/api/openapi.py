@@ -133,6 +133,7 @@ SCHEMAS: dict[str, Any] = {
             "downloadUrl": NULLABLE_STR,
             "size": {"type": ["integer", "null"]},
             "processingTimeMs": {"type": "integer"},
+            "completedAt": {"type": "string", "format": "date-time", "description": "when the work ended"},
             "message": {"type": "string"},
         },
     },
