@@ -1,5 +1,6 @@
-"""A small Server-Sent Events reader over an aiohttp response, following the WHATWG
-parsing rules, that also reports comment lines (heartbeats) with their arrival time."""
+"""Server-Sent Events parsing by the WHATWG rules, reporting comment lines (heartbeats)
+too, each with its arrival time. `SseParser` takes lines from any transport (the load
+generator reads them from a gevent socket); `read_stream` drives it over aiohttp."""
 
 from __future__ import annotations
 
@@ -25,9 +26,39 @@ class SseComment:
     received: float
 
 
+class SseParser:
+    """Feed it one line at a time (without its line ending); it returns what the line completed."""
+
+    def __init__(self) -> None:
+        self.last_event_id: str | None = None
+        self._name, self._retry = "", None
+        self._data: list[str] = []
+
+    def feed(self, line: str) -> SseEvent | SseComment | None:
+        now = time.monotonic()
+        if line == "":
+            event = None
+            if self._data:
+                event = SseEvent(self.last_event_id, self._name or "message", "\n".join(self._data), self._retry, now)
+            self._name, self._data, self._retry = "", [], None
+            return event
+        if line.startswith(":"):
+            return SseComment(line[1:].strip(), now)
+        field, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if field == "data":
+            self._data.append(value)
+        elif field == "event":
+            self._name = value
+        elif field == "id" and "\0" not in value:
+            self.last_event_id = value
+        elif field == "retry" and value.isdigit():
+            self._retry = int(value)
+        return None
+
+
 async def read_stream(resp: aiohttp.ClientResponse) -> AsyncIterator[SseEvent | SseComment]:
-    event_id: str | None = None
-    name, data, retry = "", [], None
+    parser = SseParser()
     buffer = b""
     async for chunk in resp.content.iter_any():
         buffer += chunk
@@ -38,22 +69,6 @@ async def read_stream(resp: aiohttp.ClientResponse) -> AsyncIterator[SseEvent | 
             line = buffer[:cut].decode()
             step = 2 if buffer[cut : cut + 2] == b"\r\n" else 1
             buffer = buffer[cut + step :]
-            now = time.monotonic()
-            if line == "":
-                if data:
-                    yield SseEvent(event_id, name or "message", "\n".join(data), retry, now)
-                name, data, retry = "", [], None
-                continue
-            if line.startswith(":"):
-                yield SseComment(line[1:].strip(), now)
-                continue
-            field, _, value = line.partition(":")
-            value = value[1:] if value.startswith(" ") else value
-            if field == "data":
-                data.append(value)
-            elif field == "event":
-                name = value
-            elif field == "id" and "\0" not in value:
-                event_id = value
-            elif field == "retry" and value.isdigit():
-                retry = int(value)
+            item = parser.feed(line)
+            if item is not None:
+                yield item

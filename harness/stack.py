@@ -114,7 +114,9 @@ class Stack:
                 self._timed(f"worker{i}", worker.start)
                 self._stops.append(worker.stop)
                 self.workers.append(worker)
-            heartbeat = float(env.get("SSE_HEARTBEAT_S", "15"))
+            # The tuned stream timeout is sized to the recommended heartbeat even when this
+            # server sends none: that a silent stream then gets cut is what a run should show.
+            heartbeat = float(env.get("SSE_HEARTBEAT_S", "15")) or 15.0
             hops = tuple(Hop(backend.upstream_host, s.port) for s in self.servers)
             proxies: dict[str, str] = {}
             for profile in reversed(chain):
