@@ -19,7 +19,9 @@ def observe(ctx: Context, record: JobRecord) -> None:
     out, deadline = follow_job(ctx, record, c.hybrid.stream_failures_before_polling)
     known, requests = out.known_at, out.connects
     if known is None and out.ended_at < deadline:  # the stream gave out: poll from here on
-        polls, seen_at = first_poll_at_or_after(c.polling, out.ended_at, seen_from(ctx, finished), deadline, ctx.rng)
+        polls, seen_at = first_poll_at_or_after(
+            c.polling, out.ended_at, seen_from(ctx, finished), deadline, c.rtt_s, ctx.rng
+        )
         requests += polls
         record.connection_s += polls * c.rtt_s
         record.bytes += polls * p.request_bytes

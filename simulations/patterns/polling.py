@@ -21,20 +21,23 @@ def interval(policy: PollingPolicy) -> float:
 
 
 def first_poll_at_or_after(
-    policy: PollingPolicy, start: float, ready: float, deadline: float, rng: np.random.Generator
+    policy: PollingPolicy, start: float, ready: float, deadline: float, rtt: float, rng: np.random.Generator
 ) -> tuple[int, float | None]:
-    """(polls sent, time of the first poll at or after `ready`), polls starting one interval
-    after `start` and stopping at `deadline`; the time is None if the deadline came first."""
+    """(polls sent, send time of the first poll at or after `ready`), the first poll one
+    interval after `start` and each next one an interval after the previous answer (so
+    polls are `interval + rtt` apart, as a client that sleeps between answers sends
+    them), stopping at `deadline`; the time is None if the deadline came first."""
     step = interval(policy)
     if policy.backoff == 1 and policy.jitter == 0:
-        k = max(1, math.ceil((ready - start) / step - 1e-12))
-        at = start + k * step
+        base, period = start - rtt, step + rtt
+        k = max(1, math.ceil((ready - base) / period - 1e-12))
+        at = base + k * period
         if at > deadline:
-            return max(0, math.floor((deadline - start) / step)), None
+            return max(0, math.floor((deadline - base) / period)), None
         return k, at
-    polls, t = 0, start
+    polls, t = 0, start - rtt
     while True:
-        t += step * (1 + policy.jitter * (2 * rng.random() - 1))
+        t += rtt + step * (1 + policy.jitter * (2 * rng.random() - 1))
         if t > deadline:
             return polls, None
         polls += 1
@@ -55,7 +58,9 @@ def observe(ctx: Context, record: JobRecord) -> None:
     assert record.completed_at is not None
     started = record.arrived + c.rtt_s  # the initiate's answer: polling begins
     deadline = record.arrived + c.abandon_after_s if c.abandon_after_s else math.inf
-    polls, seen_at = first_poll_at_or_after(c.polling, started, seen_from(ctx, record.completed_at), deadline, ctx.rng)
+    polls, seen_at = first_poll_at_or_after(
+        c.polling, started, seen_from(ctx, record.completed_at), deadline, c.rtt_s, ctx.rng
+    )
     record.connection_s += (1 + polls) * c.rtt_s
     record.bytes += polls * s.prices.request_bytes
     finish_async(ctx, record, None if seen_at is None else seen_at + c.rtt_s, polls)

@@ -1,6 +1,7 @@
-"""Synchronous `POST /start`: the client holds the request while the work runs. A proxy
-whose read timeout passes first answers its timeout status; the execution goes on for
-nobody, and a client that retries starts the same work again."""
+"""Synchronous `POST /start`: the client holds the request while the handler itself does
+the work (no queue, as in the original service and the reference server). A proxy whose
+read timeout passes first answers its timeout status; the execution goes on for nobody,
+and a client that retries starts the same work again."""
 
 from __future__ import annotations
 
@@ -18,12 +19,9 @@ def client(ctx: Context, record: JobRecord) -> Generator[Any, Any, None]:
     for attempt in range(c.sync.retries + 1):
         record.requests += 1
         record.bytes += s.prices.request_bytes
-        if server.full():
-            record.rejected = True
-            return
         sent = env.now
         done = env.event()
-        env.process(server.execute(record, done))
+        env.process(server.execute_in_handler(record, done))
         if limit is None:
             yield done
         else:

@@ -1,0 +1,256 @@
+"""One load test: bring up the stack the scenario describes, run Locust headless (alone,
+or as a master with N worker processes), collect the clients' table and the server's
+truth, write a results folder, tear everything down.
+
+    results/loadtests/<stamp>-<scenario>-<pattern>/
+        meta.json          scenario, seed, time scale, stack, users, versions, machine, git
+        scenario.toml      the scenario file as it was
+        jobs.csv           one row per job: the clients' view joined with the server's
+        summary.json       the aggregate, in the simulation's keys, plus accounting checks
+        server_metrics.json  /metrics before, after and the difference
+        loadgen.json       each load-generator process: jobs, CPU, receiver counts
+        locust_*.csv       Locust's own request statistics
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.processes import free_port
+from harness.provenance import provenance
+from harness.scenario import Scenario, load
+from harness.stack import STACK_SERVER_ENV, Stack, StackSpec
+from proxies.render import parse_chain
+from simulations.engine import simulate
+from simulations.patterns import PATTERNS as MODELS
+
+from . import collect
+from .locustfile import SECRET_ENV, USER_CLASSES
+from .schedule import arrivals, jobs_to_draw
+
+LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+LATE_WARNING_S = 1.0  # scenario seconds of p95 lateness that make a run's timing suspect
+
+
+@dataclass(frozen=True)
+class LoadTest:
+    scenario: Path
+    pattern: str
+    duration_s: float  # real seconds during which jobs arrive
+    users: int | None = None  # default: enough for the jobs the model says are in flight at once
+    time_scale: float = 0.02
+    profile: str | None = None  # default: the scenario's proxy chain
+    backend: str = "auto"
+    workers: int = 0  # 0: Locust runs standalone; N: a master and N worker processes
+    out: Path | None = None
+    quiet: bool = True
+
+
+def profile_of(scenario: Scenario) -> str:
+    """The scenario's chain as a stack profile: its proxies' names, client side first."""
+    if not scenario.proxies:
+        return "direct"
+    spec = "+".join(p.name for p in scenario.proxies)
+    parse_chain(spec)  # a name that is not a profile is an error here, not in the stack
+    return spec
+
+
+def server_env(scenario: Scenario) -> dict[str, str]:
+    c = scenario.clients
+    return {
+        "SSE_HEARTBEAT_S": str(c.sse.heartbeat_s),
+        "PROGRESS_STEPS": str(c.sse.progress_steps),
+        "POLL_RETRY_AFTER_S": str(c.polling.retry_after_s),
+        "WEBHOOK_SCHEDULE_S": ",".join(str(s) for s in c.webhook.retry_schedule_s),
+        "MAX_QUEUED_JOBS": str(scenario.workers.queue_capacity),
+        "LEASE_S": "60",
+    }
+
+
+def plan_users(scenario: Scenario, pattern: str, drawn: int, jobs: int) -> tuple[int, float]:
+    """(users, scenario seconds until the last job is known) from the model: a user follows
+    one job at a time, so the run needs as many as the model has jobs in flight at once."""
+    records = simulate(scenario, MODELS[pattern], drawn, scenario.seed, first=jobs)
+    c = scenario.clients
+    limit = scenario.read_limit[0] if scenario.read_limit else math.inf
+    spans = []
+    for r in records:
+        # A client is busy until it knows, gives up, or its last sync attempt times out.
+        attempts = r.requests if pattern == "sync" else 0
+        ends = [
+            r.known_at or 0.0,
+            r.completed_at or 0.0,
+            r.arrived + attempts * (min(r.work_s, limit) + c.sync.retry_delay_s),
+        ]
+        if c.abandon_after_s:
+            ends.append(r.arrived + c.abandon_after_s)
+        spans.append((r.arrived, max(*ends, r.arrived) + 1))
+    edges = sorted([(a, 1) for a, _ in spans] + [(b, -1) for _, b in spans])
+    in_flight = peak = 0
+    for _, step in edges:
+        in_flight += step
+        peak = max(peak, in_flight)
+    return math.ceil(peak * 1.25) + 2, max(b for _, b in spans)
+
+
+def _locust_argv(test: LoadTest, scenario_file: Path, host: str, users: int, limit_s: float, out: Path) -> list[str]:
+    return [
+        sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", host,
+        "--users", str(users), "--spawn-rate", str(max(users, 1)), "--run-time", f"{math.ceil(limit_s)}s",
+        "--stop-timeout", "5", "--csv", str(out / "locust"), "--only-summary",
+        "--loglevel", "WARNING" if test.quiet else "INFO",
+        "--bench-scenario", str(scenario_file), "--bench-time-scale", str(test.time_scale),
+        "--bench-out", str(out), "--bench-processes", str(max(1, test.workers)),
+    ]  # fmt: skip
+
+
+def run_locust(test: LoadTest, argv: list[str], extra: list[str], env: dict[str, str], out: Path) -> None:
+    user_class = USER_CLASSES[test.pattern]
+    log = open(out / "locust.log", "w")  # noqa: SIM115  (closed below, after every process ended)
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        if not test.workers:
+            procs.append(subprocess.Popen([*argv, *extra, user_class], env=env, stdout=log, stderr=log))
+        else:
+            port = str(free_port())
+            master = [*argv, *extra, "--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", port,
+                      "--expect-workers", str(test.workers), user_class]  # fmt: skip
+            procs.append(subprocess.Popen(master, env=env, stdout=log, stderr=log))
+            for k in range(test.workers):
+                worker = [*argv, *extra, "--worker", "--master-host", "127.0.0.1", "--master-port", port,
+                          "--bench-share", f"{k}/{test.workers}", user_class]  # fmt: skip
+                procs.append(subprocess.Popen(worker, env=env, stdout=log, stderr=log))
+        procs[0].wait()
+        for proc in procs[1:]:
+            proc.wait(timeout=30)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        log.close()
+
+
+def peak_request_rate(out: Path) -> float | None:
+    """The highest requests/s Locust saw in any second of the run (all request types)."""
+    history = out / "locust_stats_history.csv"
+    if not history.exists():
+        return None
+    with open(history, newline="") as handle:
+        rates = [float(r["Requests/s"]) for r in csv.DictReader(handle) if r["Name"] == "Aggregated"]
+    return max(rates, default=None)
+
+
+def run(test: LoadTest) -> Path:
+    scenario = load(test.scenario)
+    if test.pattern not in USER_CLASSES:
+        raise ValueError(f"unknown pattern {test.pattern!r}; known: {', '.join(USER_CLASSES)}")
+    window_s = test.duration_s / test.time_scale
+    drawn = jobs_to_draw(scenario, window_s)
+    jobs = len(arrivals(scenario, drawn, window_s))
+    if jobs == 0:
+        raise ValueError("no job arrives in that duration; run longer or raise the scenario's rate")
+    planned_users, last_known_s = plan_users(scenario, test.pattern, drawn, jobs)
+    users = test.users or planned_users
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    out = test.out or Path("results/loadtests") / f"{stamp}-{scenario.name}-{test.pattern}"
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copy(test.scenario, out / "scenario.toml")
+    profile = test.profile or profile_of(scenario)
+    spec = StackSpec(
+        profile=profile,
+        time_scale=test.time_scale,
+        worker_processes=scenario.workers.count,
+        workers_per_process=scenario.workers.concurrency,
+        server_env=server_env(scenario),
+        backend=test.backend,
+    )
+    limit_s = 2 * last_known_s * test.time_scale + 30
+    began = time.time()
+    with Stack(spec) as stack:
+        assert stack.urls is not None
+        server = stack.urls.servers[0]
+        before = collect.read_metrics(server)
+        env = {**os.environ, SECRET_ENV: stack.server_env.get("WEBHOOK_SECRET", STACK_SERVER_ENV["WEBHOOK_SECRET"])}
+        argv = _locust_argv(test, out / "scenario.toml", stack.urls.entry, users, limit_s, out)
+        run_locust(test, argv, ["--bench-window-s", str(window_s), "--bench-drawn", str(drawn)], env, out)
+        time.sleep(0.5)  # the server batches some counters for 0.2 s
+        after = collect.read_metrics(server)
+        rows = collect.read_jobs(out / "jobs.csv") if (out / "jobs.csv").exists() else []
+        for row in rows:
+            if row["job_id"]:
+                row.update(collect.server_view(server, row["job_id"]))
+            else:
+                row["job_id"] = None
+        rtt_real_s = collect.round_trip_s(stack.urls.entry)
+        startup = dict(stack.startup_s)
+    server_delta = collect.delta(before, after)
+    (out / "server_metrics.json").write_text(json.dumps({"before": before, "after": after, "delta": server_delta}))
+    _write_rows(out / "jobs.csv", rows)
+    loadgen = json.loads((out / "loadgen.json").read_text()) if (out / "loadgen.json").exists() else {"processes": []}
+    warnings = []
+    if len(rows) < jobs:
+        warnings.append(f"{jobs - len(rows)} of {jobs} jobs did not report before the run's limit of {limit_s:.0f} s")
+    if any(p["saturated"] for p in loadgen["processes"]):
+        warnings.append("a load-generator process was CPU-saturated: client timings are suspect; add --workers")
+    summary: dict[str, Any] = {}
+    if rows:
+        summary = collect.summarise(scenario, test.pattern, rows, server_delta, test.time_scale)
+        summary["accounting"] = collect.accounting(test.pattern, rows, server_delta)
+        if summary["late_start_p95_s"] > LATE_WARNING_S:
+            warnings.append(f"jobs started late (p95 {summary['late_start_p95_s']:.1f} scenario s): add --users")
+    summary.update(
+        locust_peak_requests_per_s=peak_request_rate(out),
+        rtt_ms=round(rtt_real_s * 1000, 3),
+        warnings=warnings,
+    )
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=_plain))
+    meta = {
+        "scenario": {"name": scenario.name, "file": str(test.scenario), "seed": scenario.seed},
+        "pattern": test.pattern,
+        "time_scale": test.time_scale,
+        "duration_s": test.duration_s,
+        "window_scenario_s": window_s,
+        "jobs_drawn": drawn,
+        "jobs": jobs,
+        "users": users,
+        "locust_workers": test.workers,
+        "stack": {**asdict(spec), "server_env": dict(spec.server_env), "startup_s": startup},
+        "wall_s": round(time.time() - began, 1),
+        "load_generators": loadgen["processes"],
+        **provenance(),
+    }
+    (out / "meta.json").write_text(json.dumps(meta, indent=2, default=_plain))
+    return out
+
+
+def _write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    fields = list(dict.fromkeys(k for row in rows for k in row))
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({**row, "timeouts": json.dumps({str(k): v for k, v in row["timeouts"].items()})})
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON: {type(value)}")
