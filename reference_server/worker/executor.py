@@ -116,11 +116,15 @@ class Executor:
         total = len(files) * steps
         done = 0
         shown = job.progress
+        # Steps are timed against the start, so the progress writes between them do not
+        # add up: a job given 60 s of work takes 60 s, not 60 s plus ten store round trips.
+        clock = time.monotonic()
         for item in files:
             work_s = draw_delay_s(self.s.delay, self._rng) if job.work_s is None else job.work_s
             step_s = self.s.scaled(work_s) / steps
             for _ in range(steps):
-                await asyncio.sleep(step_s)
+                clock += step_s
+                await asyncio.sleep(max(0.0, clock - time.monotonic()))
                 done += 1
                 # Whole tens only: at most ten progress events per job, whatever its size.
                 progress = min(99, 10 * math.floor(10 * done / total))
