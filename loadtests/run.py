@@ -38,11 +38,12 @@ from simulations.engine import simulate
 from simulations.patterns import PATTERNS as MODELS
 
 from . import collect
-from .locustfile import SECRET_ENV, USER_CLASSES
+from .protocol import SECRET_ENV, USER_CLASSES
 from .schedule import arrivals, jobs_to_draw
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 LATE_WARNING_S = 1.0  # scenario seconds of p95 lateness that make a run's timing suspect
+STRETCH_WARNING = 1.10  # the server taking 10% longer than the work it was given
 
 
 @dataclass(frozen=True)
@@ -188,7 +189,8 @@ def run(test: LoadTest) -> Path:
         argv = _locust_argv(test, out / "scenario.toml", stack.urls.entry, users, limit_s, out)
         run_locust(test, argv, ["--bench-window-s", str(window_s), "--bench-drawn", str(drawn)], env, out)
         time.sleep(0.5)  # the server batches some counters for 0.2 s
-        after = collect.read_metrics(server)
+        longest_work_s = max(a.work_s for a in arrivals(scenario, drawn, window_s)) * test.time_scale
+        after = collect.settled(server, longest_work_s + 10)
         rows = collect.read_jobs(out / "jobs.csv") if (out / "jobs.csv").exists() else []
         for row in rows:
             if row["job_id"]:
@@ -209,9 +211,16 @@ def run(test: LoadTest) -> Path:
     summary: dict[str, Any] = {}
     if rows:
         summary = collect.summarise(scenario, test.pattern, rows, server_delta, test.time_scale)
-        summary["accounting"] = collect.accounting(test.pattern, rows, server_delta)
+        limit_s = min((hop.read_s for hop in parse_chain(profile)), default=None) if profile != "direct" else None
+        summary["accounting"] = collect.accounting(test.pattern, rows, server_delta, limit_s, test.time_scale)
         if summary["late_start_p95_s"] > LATE_WARNING_S:
             warnings.append(f"jobs started late (p95 {summary['late_start_p95_s']:.1f} scenario s): add --users")
+        stretch = summary["execution_stretch_p50"]
+        if stretch is not None and stretch > STRETCH_WARNING:
+            warnings.append(
+                f"the server took {stretch:.2f}x each job's work (median): the stack cannot hold this load at "
+                f"time scale {test.time_scale}; raise the time scale or lower the rate"
+            )
     summary.update(
         locust_peak_requests_per_s=peak_request_rate(out),
         rtt_ms=round(rtt_real_s * 1000, 3),

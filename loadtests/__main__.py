@@ -1,0 +1,81 @@
+"""`python -m loadtests run|calibrate ...`: see --help."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from harness.scenario import ScenarioError
+
+from .calibrate import calibrate, write
+from .protocol import USER_CLASSES
+from .run import LoadTest, run
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m loadtests")
+    commands = parser.add_subparsers(dest="command", required=True)
+    one = commands.add_parser("run", help="one pattern on one scenario against the real stack")
+    one.add_argument("--scenario", required=True, type=Path)
+    one.add_argument("--pattern", required=True, choices=sorted(USER_CLASSES))
+    one.add_argument("--duration", required=True, type=float, help="real seconds during which jobs arrive")
+    one.add_argument("--users", type=int, help="concurrent clients (default: what the model says is in flight)")
+    one.add_argument("--time-scale", type=float, default=0.02, help="real seconds per scenario second")
+    one.add_argument("--profile", help="proxy chain (default: the scenario's), e.g. cloudflare+nginx-tuned")
+    one.add_argument("--backend", choices=("auto", "processes", "containers"), default="auto")
+    one.add_argument("--workers", type=int, default=0, help="Locust worker processes (0: standalone)")
+    one.add_argument("--out", type=Path, help="results folder (default: results/loadtests/<stamp>-...)")
+    one.add_argument("--verbose", action="store_true", help="Locust's own log at INFO")
+    one.add_argument("--calibrate", action="store_true", help="also compare with the simulation of the same jobs")
+    cal = commands.add_parser("calibrate", help="compare a results folder with the simulation of the same jobs")
+    cal.add_argument("folder", type=Path)
+    args = parser.parse_args(argv)
+    if args.command == "calibrate":
+        return _calibrate(args.folder)
+    try:
+        test = LoadTest(
+            scenario=args.scenario,
+            pattern=args.pattern,
+            duration_s=args.duration,
+            users=args.users,
+            time_scale=args.time_scale,
+            profile=args.profile,
+            backend=args.backend,
+            workers=args.workers,
+            out=args.out,
+            quiet=not args.verbose,
+        )
+        out = run(test)
+    except (ScenarioError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    summary = json.loads((out / "summary.json").read_text())
+    keys = ("jobs", "success_rate", "requests_per_job", "notify_delay_p50_s", "notify_delay_p95_s",
+            "executions_per_job", "timeout_rate", "locust_peak_requests_per_s")  # fmt: skip
+    for key in keys:
+        print(f"{key:28} {summary.get(key)}")
+    for warning in summary.get("warnings", []):
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"results: {out}")
+    return _calibrate(out) if args.calibrate else 0
+
+
+def _calibrate(folder: Path) -> int:
+    result = calibrate(folder)
+    write(folder, result)
+    head = f"{result['scenario']} / {result['pattern']}, {result['jobs']} jobs, rtt {result['rtt_s']:.3f} s"
+    print(f"calibration: {head}")
+    for row in result["metrics"]:
+        verdict = ("agrees" if row["agrees"] else "DIFFERS") + (" (fitted)" if row.get("fitted") else "")
+        print(f"  {row['metric']:22} simulated {_num(row['simulated'])}  measured {_num(row['measured'])}  {verdict}")
+    return 0 if result["agrees"] else 1
+
+
+def _num(value: float | None) -> str:
+    return "      -" if value is None else f"{value:7.3f}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,135 @@
+"""One job as a load-test client lives it: every request it sends is counted (requests,
+bytes, connection time, proxy failures by status), and the moment it learns the outcome
+is recorded against the wall clock the server stamps its jobs with."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import gevent
+from locust.contrib.fasthttp import FastHttpSession, FastResponse
+
+from harness.scenario import Scenario
+
+from ..receiver import Receiver
+from ..schedule import Arrival
+
+TERMINAL = frozenset({"completed", "failed", "cancelled", "expired"})
+# What a proxy answers when the origin is too slow, refuses or breaks (Cloudflare, nginx, ALB).
+PROXY_FAILURES = frozenset({502, 504, 520, 521, 522, 524})
+JOBS = "/v1/download/jobs"
+
+
+@dataclass
+class JobLog:
+    """One row of the per-job table. Times are wall-clock seconds (time.time())."""
+
+    index: int
+    pattern: str
+    scheduled_s: float  # scenario seconds after the start, from the shared schedule
+    work_s: float  # scenario seconds of work the job was given
+    late_s: float = 0.0  # real seconds the job started after its scheduled time
+    started: float = 0.0
+    known: float | None = None  # the client learned the outcome
+    server_completed: float | None = None  # sync: the end of the work as the answer reports it
+    outcome: str = "unknown"  # completed, failed, rejected, abandoned, gave_up, error
+    job_id: str | None = None
+    requests: int = 0
+    bytes: int = 0
+    connection_s: float = 0.0  # real seconds this client held a connection to the stack
+    reconnects: int = 0
+    events: int = 0
+    heartbeats: int = 0
+    webhook_receipts: int = 0
+    webhook_duplicates: int = 0
+    error: str = ""
+    timeouts: dict[int, int] = field(default_factory=dict)  # proxy status -> count
+
+    def row(self) -> dict[str, Any]:
+        row = asdict(self)
+        row["timeouts"] = json.dumps({str(k): v for k, v in sorted(self.timeouts.items())})
+        return row
+
+
+class JobRun:
+    """The context a pattern's client works in for one job."""
+
+    def __init__(
+        self,
+        session: FastHttpSession,
+        scenario: Scenario,
+        pattern: str,
+        arrival: Arrival,
+        time_scale: float,
+        receiver: Receiver | None,
+        rng: Any,
+        late_s: float,
+    ) -> None:
+        self.session = session
+        self.scenario = scenario
+        self.arrival = arrival
+        self.time_scale = time_scale
+        self.receiver = receiver
+        self.rng = rng
+        self.log = JobLog(arrival.index, pattern, arrival.at_s, arrival.work_s, late_s=late_s, started=time.time())
+        abandon = scenario.clients.abandon_after_s
+        self.deadline = time.monotonic() + abandon * time_scale if abandon else float("inf")
+
+    def scaled(self, scenario_s: float) -> float:
+        return scenario_s * self.time_scale
+
+    def sleep(self, scenario_s: float) -> None:
+        gevent.sleep(self.scaled(scenario_s))
+
+    def request(self, method: str, path: str, name: str, **kwargs: Any) -> FastResponse:
+        """Send one request and account it; a proxy failure is counted by its status."""
+        began = time.monotonic()
+        resp = self.session.request(method, path, name=name, **kwargs)
+        self.log.requests += 1
+        if not kwargs.get("stream"):
+            self.log.connection_s += time.monotonic() - began
+            self.log.bytes += len(resp.content or b"")
+        if resp.status_code in PROXY_FAILURES:
+            self.log.timeouts[resp.status_code] = self.log.timeouts.get(resp.status_code, 0) + 1
+        return resp
+
+    def work_headers(self, files: int | None = None) -> dict[str, str]:
+        """The job's drawn work, spread over the files the request names."""
+        per_file_ms = self.arrival.work_s / (files or len(self.arrival.file_ids)) * 1000
+        return {"X-Simulated-Work-Ms": str(round(per_file_ms))}
+
+    def initiate(self, callback: bool = False) -> str | None:
+        """Start the job; its id, or None (and the outcome recorded) when it was not accepted."""
+        body: dict[str, Any] = {"file_ids": list(self.arrival.file_ids)}
+        if callback:
+            assert self.receiver is not None
+            body["callback_url"] = self.receiver.url
+        headers = {**self.work_headers(), "Idempotency-Key": f'"{uuid.uuid4()}"'}
+        resp = self.request("POST", "/v1/download/initiate", "POST /v1/download/initiate", json=body, headers=headers)
+        if resp.status_code in (200, 202):
+            self.log.job_id = resp.json()["jobId"]
+            return self.log.job_id
+        self.log.outcome = "rejected" if resp.status_code == 503 else "error"
+        self.log.error = f"initiate answered {resp.status_code}"
+        return None
+
+    def learned(self, status: str, at: float | None = None) -> None:
+        """The client now knows how the job ended."""
+        if self.log.known is None:
+            self.log.known = at or time.time()
+            self.log.outcome = "completed" if status == "completed" else "failed"
+
+    def give_up(self, outcome: str) -> None:
+        if self.log.known is None:
+            self.log.outcome = outcome
+
+    def past_deadline(self, after_s: float = 0.0) -> bool:
+        return time.monotonic() + after_s > self.deadline
+
+    def time_left(self) -> float | None:
+        """Real seconds until the client abandons the job; None if it never does."""
+        return None if self.deadline == float("inf") else max(0.0, self.deadline - time.monotonic())

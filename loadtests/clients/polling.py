@@ -1,0 +1,35 @@
+"""Initiate, then poll the status until it is final: every interval, or as the server's
+Retry-After says, growing by the backoff factor, with jitter."""
+
+from __future__ import annotations
+
+import gevent
+
+from .base import JOBS, TERMINAL, JobRun
+
+
+def poll_until_known(job: JobRun, job_id: str) -> None:
+    policy = job.scenario.clients.polling
+    step = job.scaled(policy.retry_after_s if policy.obey_retry_after else policy.interval_s)
+    while True:
+        wait = step * (1 + policy.jitter * (2 * job.rng.random() - 1))
+        if job.past_deadline(wait):
+            job.give_up("abandoned")
+            return
+        gevent.sleep(wait)
+        resp = job.request("GET", f"{JOBS}/{job_id}", f"GET {JOBS}/[id]")
+        if resp.status_code == 200:
+            status = resp.json()["status"]
+            if status in TERMINAL:
+                job.learned(status)
+                return
+            advice = resp.headers.get("X-Retry-After-Ms") if policy.obey_retry_after else None
+            if advice:
+                step = float(advice) / 1000
+        step = min(step * policy.backoff, job.scaled(policy.max_interval_s))
+
+
+def run(job: JobRun) -> None:
+    job_id = job.initiate()
+    if job_id is not None:
+        poll_until_known(job, job_id)

@@ -1,0 +1,85 @@
+"""Initiate, then follow the job's event stream; reconnect after every cut, resuming with
+Last-Event-ID when the policy says so. The stream is read line by line from a gevent
+socket, so a waiting stream costs the load generator a parked greenlet, not a thread."""
+
+from __future__ import annotations
+
+import time
+
+import gevent
+
+from harness.sse import SseComment, SseEvent, SseParser
+
+from .base import JOBS, TERMINAL, JobRun
+
+
+class Dropped(Exception):
+    """The client's network dropped the connection (the policy's drops_per_hour)."""
+
+
+def _read(job: JobRun, resp: object, parser: SseParser) -> str | None:
+    """Read one connection to its end; the terminal state if it came, else None (a cut)."""
+    stream = resp.stream  # type: ignore[attr-defined]
+    try:
+        while True:
+            raw = stream.readline(b"\n")
+            if not raw:
+                return None  # the stream ended without a final event
+            job.log.bytes += len(raw)
+            item = parser.feed(raw.decode().rstrip("\r\n"))
+            if isinstance(item, SseComment):
+                job.log.heartbeats += 1
+            elif isinstance(item, SseEvent):
+                job.log.events += 1
+                if item.event in TERMINAL:
+                    return item.event
+    except Dropped:
+        raise
+    except Exception:
+        return None  # reset, closed mid-chunk, or a read timeout: all cuts to this client
+    finally:
+        stream.release()  # closes the socket unless the response ended cleanly
+
+
+def follow_stream(job: JobRun, job_id: str, give_up_after: int | None = None) -> bool:
+    """Follow until the outcome is known (True), or the stream failed `give_up_after`
+    times, or the client abandoned (False)."""
+    policy = job.scenario.clients.sse
+    parser = SseParser()
+    failures = 0
+    drop_rate = policy.drops_per_hour / 3600
+    path = f"{JOBS}/{job_id}/events"
+    while True:
+        headers = {"Accept": "text/event-stream"}
+        if policy.resume and parser.last_event_id:
+            headers["Last-Event-ID"] = parser.last_event_id
+        began = time.monotonic()
+        left = job.time_left()
+        drop_in = job.scaled(job.rng.exponential(1 / drop_rate)) if drop_rate else None
+        limit = min((x for x in (left, drop_in) if x is not None), default=None)
+        state = None
+        with gevent.Timeout(limit, Dropped):
+            try:
+                resp = job.request("GET", path, f"GET {JOBS}/[id]/events", headers=headers, stream=True)
+                if resp.status_code == 200 and resp.stream is not None:
+                    state = _read(job, resp, parser)
+            except Dropped:
+                state = None
+        job.log.connection_s += time.monotonic() - began
+        if state is not None:
+            job.learned(state)
+            return True
+        failures += 1
+        if job.past_deadline(job.scaled(policy.reconnect_delay_s)):
+            job.give_up("abandoned")
+            return False
+        if give_up_after is not None and failures >= give_up_after:
+            return False
+        job.log.reconnects += 1
+        job.sleep(policy.reconnect_delay_s)
+
+
+def run(job: JobRun) -> None:
+    job_id = job.initiate()
+    if job_id is not None:
+        follow_stream(job, job_id)

@@ -1,0 +1,30 @@
+"""Synchronous `POST /v1/download/start`: the client holds the request while the work
+runs; a proxy that times out first answers its status, and the client retries the same
+file as the policy says, which the server sees as the same work started again."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from .base import JobRun
+
+
+def run(job: JobRun) -> None:
+    policy = job.scenario.clients.sync
+    for attempt in range(policy.retries + 1):
+        resp = job.request(
+            "POST",
+            "/v1/download/start",
+            "POST /v1/download/start",
+            json={"file_id": job.arrival.file_ids[0]},
+            headers=job.work_headers(files=1),
+        )
+        if resp.status_code == 200:
+            answer = resp.json()
+            job.log.server_completed = datetime.fromisoformat(answer["completedAt"]).timestamp()
+            job.learned(answer["status"])
+            return
+        job.log.error = f"start answered {resp.status_code}"
+        if attempt < policy.retries:
+            job.sleep(policy.retry_delay_s)
+    job.give_up("gave_up")

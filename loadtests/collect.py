@@ -1,0 +1,215 @@
+"""After a run: join the clients' per-job table with the server's truth (each job's own
+timestamps and executions, and the /metrics deltas), and aggregate it with the same code
+and keys as the simulation, so the two compare directly.
+
+Duplicate executions, wasted worker-seconds and webhook attempts come from the server's
+counters; the clients' view of them is kept beside it only to check the accounting.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+import urllib.error
+import urllib.request
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.scenario import Scenario
+from simulations.engine import JobRecord
+from simulations.metrics import aggregate
+
+LIMIT_RACE_S = 0.010  # real seconds either side of a proxy's limit where who saw what is a race
+
+
+def read_metrics(server: str) -> dict[str, float]:
+    with urllib.request.urlopen(f"{server}/metrics", timeout=10) as resp:
+        lines = resp.read().decode().splitlines()
+    return {k: float(v) for k, v in (line.rsplit(" ", 1) for line in lines if line and not line.startswith("#"))}
+
+
+def settled(server: str, timeout_s: float) -> dict[str, float]:
+    """/metrics once every execution started has ended: work the clients stopped waiting
+    for (a sync request cut by a proxy) still runs, and is counted only when it ends."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        values = read_metrics(server)
+        running = sum(
+            values.get(f'dl_executions_started_total{{api="{api}"}}', 0.0)
+            - values.get(f'dl_executions_completed_total{{api="{api}"}}', 0.0)
+            for api in ("sync", "async")
+        ) - values.get('dl_duplicate_executions_total{api="async"}', 0.0)  # a fenced execution ends uncompleted
+        if running <= 0 or time.monotonic() > deadline:
+            return values
+        time.sleep(0.1)
+
+
+def delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {k: round(v - before.get(k, 0.0), 6) for k, v in after.items() if v != before.get(k, 0.0)}
+
+
+def round_trip_s(entry: str, samples: int = 30) -> float:
+    """Median real seconds of a status read through the whole proxy chain (of a job that
+    does not exist: the same store lookup, and no job of the run is touched): the round
+    trip the model calls `rtt_s`, measured on the same stack right after the run."""
+    times = []
+    for _ in range(samples):
+        began = time.perf_counter()
+        try:
+            urllib.request.urlopen(f"{entry}/v1/download/jobs/{uuid.uuid4()}", timeout=10).read()
+        except urllib.error.HTTPError as exc:  # the expected 404
+            exc.read()
+        times.append(time.perf_counter() - began)
+    return float(np.median(times))
+
+
+def _wall(iso: str | None) -> float | None:
+    return None if iso is None else datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+def server_view(server: str, job_id: str) -> dict[str, Any]:
+    """The job as the server recorded it, read from the server itself (not through the
+    proxies, and not counted as a client request)."""
+    with urllib.request.urlopen(f"{server}/v1/download/jobs/{job_id}", timeout=10) as resp:
+        body = json.loads(resp.read())
+    hook = body.get("webhook") or {}
+    return {
+        "server_created": _wall(body["createdAt"]),
+        "server_started": _wall(body["startedAt"]),
+        "server_completed": _wall(body["completedAt"]),
+        "server_status": body["status"],
+        "executions": body["executions"],
+        "webhook_attempts": hook.get("attempts", 0),
+    }
+
+
+def read_jobs(path: Path) -> list[dict[str, Any]]:
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    ints = ("index", "requests", "bytes", "reconnects", "events", "heartbeats", "webhook_receipts")
+    for row in rows:
+        for key, value in list(row.items()):
+            if key in ints or key == "webhook_duplicates":
+                row[key] = int(value)
+            elif key in ("scheduled_s", "work_s", "late_s", "started", "connection_s"):
+                row[key] = float(value)
+            elif key in ("known", "server_completed"):
+                row[key] = float(value) if value else None
+        row["timeouts"] = {int(k): v for k, v in json.loads(row["timeouts"] or "{}").items()}
+    return rows
+
+
+def to_record(row: dict[str, Any], pattern: str, scale: float) -> JobRecord:
+    """A measured job in the simulation's terms: scenario seconds from the run's start."""
+    arrived = row["scheduled_s"] + row["late_s"] / scale
+
+    def at(wall: float | None) -> float | None:
+        return None if wall is None else arrived + (wall - row["started"]) / scale
+
+    record = JobRecord(arrived=arrived, work_s=row["work_s"])
+    record.completed_at = at(row.get("server_completed"))
+    record.known_at = at(row["known"])
+    record.rejected = row["outcome"] == "rejected"
+    record.abandoned = row["outcome"] == "abandoned"
+    record.requests = row["requests"]
+    record.bytes = row["bytes"]
+    record.connection_s = row["connection_s"] / scale
+    record.reconnects = row["reconnects"]
+    record.timeouts = dict(row["timeouts"])
+    if pattern == "sync":
+        record.executions = row["requests"]  # every attempt starts the work again
+        record.wasted_s = row["work_s"] * sum(record.timeouts.values())
+    else:
+        record.executions = row.get("executions", 0)
+        record.webhook_attempts = row.get("webhook_attempts", 0)
+        if row.get("server_started") is not None and row.get("server_created") is not None:
+            record.queue_wait_s = (row["server_started"] - row["server_created"]) / scale
+        if record.known_at is None and not record.rejected:
+            record.wasted_s = row["work_s"]  # prepared, and nobody came for it
+    return record
+
+
+def summarise(
+    scenario: Scenario, pattern: str, rows: list[dict[str, Any]], server_delta: dict[str, float], scale: float
+) -> dict[str, Any]:
+    """The measured aggregate (the simulation's keys), with the server's counters in charge
+    of executions, duplicates, waste and webhook attempts."""
+    records = [to_record(row, pattern, scale) for row in rows]
+    result = aggregate(scenario, pattern, records)
+    n = len(records)
+    api = "sync" if pattern == "sync" else "async"
+    executions = server_delta.get(f'dl_executions_started_total{{api="{api}"}}', 0.0)
+    wasted_real = server_delta.get(f'dl_wasted_worker_seconds_total{{api="{api}"}}', 0.0)
+    abandoned_work = sum(r.work_s for r in records if pattern != "sync" and r.known_at is None and not r.rejected)
+    client = {k: result[k] for k in ("executions_per_job", "wasted_worker_seconds_per_job", "webhook_attempts_per_job")}
+    result.update(
+        executions_per_job=executions / n,
+        duplicate_executions_per_job=(executions - (n - sum(r.rejected for r in records))) / n,
+        wasted_worker_seconds_per_job=(wasted_real / scale + abandoned_work) / n,
+        webhook_attempts_per_job=server_delta.get("dl_webhook_attempts_total", 0.0) / n,
+        timeout_rate=sum(sum(r.timeouts.values()) for r in records) / n,
+        late_start_p95_s=float(np.percentile([row["late_s"] for row in rows], 95)) / scale,
+        execution_stretch_p50=_stretch(rows, scale),
+        client_view=client,
+    )
+    return result
+
+
+def _stretch(rows: list[dict[str, Any]], scale: float) -> float | None:
+    """Median of (time the server took for a job) / (work it was given): above 1 the stack
+    itself could not keep the scenario's time, and delays measured on it are inflated."""
+    ratios = [
+        (row["server_completed"] - row["server_started"]) / scale / row["work_s"]
+        for row in rows
+        if row.get("server_started") is not None and row.get("server_completed") is not None and row["work_s"] > 0
+    ]
+    return float(np.median(ratios)) if ratios else None
+
+
+def accounting(
+    pattern: str, rows: list[dict[str, Any]], server_delta: dict[str, float], limit_s: float | None, scale: float
+) -> dict[str, Any]:
+    """Does what the clients saw add up to what the server counted?
+
+    One count can legitimately differ: a sync answer finished within a few milliseconds
+    of the proxy's limit may be cut by the proxy after the server saw it leave (or the
+    other way round). Such attempts are counted as `at_the_limit`, and a difference up to
+    that many is not a mismatch.
+    """
+    checks: dict[str, Any] = {}
+    if pattern == "sync":
+        timeouts = sum(sum(row["timeouts"].values()) for row in rows)
+        at_limit = 0
+        if limit_s is not None:
+            at_limit = sum(row["requests"] for row in rows if abs(row["work_s"] - limit_s) * scale <= LIMIT_RACE_S)
+        checks["proxy_timeouts_vs_results_nobody_received"] = {
+            "clients": timeouts,
+            "server": server_delta.get("dl_sync_undelivered_total", 0.0),
+            "at_the_limit": at_limit,
+        }
+        checks["attempts_vs_sync_executions"] = {
+            "clients": sum(row["requests"] for row in rows),
+            "server": server_delta.get('dl_executions_started_total{api="sync"}', 0.0),
+        }
+    else:
+        checks["job_executions_vs_async_executions"] = {
+            "clients": sum(row.get("executions", 0) for row in rows),
+            "server": server_delta.get('dl_executions_started_total{api="async"}', 0.0),
+        }
+        checks["jobs_initiated_vs_created"] = {
+            "clients": sum(1 for row in rows if row["job_id"]),
+            "server": server_delta.get("dl_jobs_created_total", 0.0),
+        }
+        if any(row.get("webhook_attempts") for row in rows):
+            checks["webhook_attempts_on_jobs_vs_counter"] = {
+                "clients": sum(row.get("webhook_attempts", 0) for row in rows),
+                "server": server_delta.get("dl_webhook_attempts_total", 0.0),
+            }
+    for check in checks.values():
+        check["match"] = abs(check["clients"] - check["server"]) <= check.get("at_the_limit", 0)
+    return checks

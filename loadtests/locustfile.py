@@ -1,0 +1,229 @@
+"""The Locust side of a load test: one user class per pattern, each user following one job
+at a time from the scenario's shared schedule. `python -m loadtests run` starts Locust
+with this file; run by hand, it needs the `--bench-*` options below.
+
+Each load-generator process (standalone, or each worker) takes its share of the
+schedule, runs a webhook receiver when its pattern needs one, and samples its own CPU.
+When its last job is done it hands its per-job rows to the master (or writes them when
+standalone), and the run ends when every process is done.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import gevent
+import numpy as np
+import psutil
+from locust import FastHttpUser, events, task
+from locust.env import Environment
+from locust.exception import StopUser
+from locust.runners import MasterRunner, WorkerRunner
+
+from harness import scenario as scenarios
+from loadtests.clients import PATTERNS
+from loadtests.clients.base import JobLog, JobRun
+from loadtests.protocol import SECRET_ENV, USER_CLASSES
+from loadtests.receiver import Receiver
+from loadtests.schedule import Claims, arrivals
+
+DONE = "bench_done"
+SATURATED_CPU_PERCENT = 90.0  # a Locust process is one core at most
+# Locust rewrites its CSV files every second and not at exit: quit only after one more write.
+QUIT_AFTER_S = 1.5
+
+
+@events.init_command_line_parser.add_listener
+def _options(parser: Any) -> None:
+    parser.add_argument("--bench-scenario", help="scenario TOML file", default="")
+    parser.add_argument("--bench-time-scale", type=float, default=0.02)
+    parser.add_argument("--bench-window-s", type=float, default=60.0, help="scenario seconds of arrivals")
+    parser.add_argument("--bench-drawn", type=int, default=0, help="schedule length drawn (as the simulation draws)")
+    parser.add_argument("--bench-share", default="0/1", help="k/N: this process takes arrivals k, k+N, ...")
+    parser.add_argument("--bench-processes", type=int, default=1, help="load-generator processes in all")
+    parser.add_argument("--bench-out", default="", help="folder for jobs.csv and loadgen.json")
+
+
+class Generator:
+    """What one load-generator process holds for the run."""
+
+    def __init__(self, environment: Environment, pattern: str) -> None:
+        opts = environment.parsed_options
+        self.environment = environment
+        self.pattern = pattern
+        self.scenario = scenarios.load(opts.bench_scenario)
+        self.time_scale = opts.bench_time_scale
+        share, of = (int(x) for x in opts.bench_share.split("/"))
+        self.share = share
+        schedule = arrivals(self.scenario, opts.bench_drawn, opts.bench_window_s)
+        self.claims = Claims(schedule, share, of, self.time_scale)
+        self.rng = np.random.default_rng([self.scenario.seed, share, 1])
+        self.rows: list[dict[str, Any]] = []
+        self.cpu: list[float] = []
+        self.receiver: Receiver | None = None
+        if pattern == "webhook" or (pattern == "hybrid" and self.scenario.clients.hybrid.webhook):
+            self.receiver = Receiver(os.environ[SECRET_ENV], self.scenario.clients.webhook, self._elapsed_s, self.rng)
+        self._sampler = gevent.spawn(self._sample_cpu)
+        self.done = False
+
+    def _elapsed_s(self) -> float:
+        started = self.claims.started
+        return 0.0 if started is None else (time.monotonic() - started) / self.time_scale
+
+    def _sample_cpu(self) -> None:
+        me = psutil.Process()
+        me.cpu_percent(None)
+        while True:
+            gevent.sleep(1.0)
+            self.cpu.append(me.cpu_percent(None))
+
+    def job(self, session: Any, arrival: Any, late_s: float) -> JobRun:
+        return JobRun(session, self.scenario, self.pattern, arrival, self.time_scale, self.receiver, self.rng, late_s)
+
+    def finished(self, job: JobRun) -> None:
+        log = job.log
+        if self.receiver is not None and log.job_id is not None:
+            log.webhook_duplicates = self.receiver.duplicates_of(log.job_id)
+        self.environment.events.request.fire(
+            request_type="JOB",
+            name=f"{self.pattern}: initiate to outcome known",
+            response_time=((log.known or time.time()) - log.started) * 1000,
+            response_length=log.bytes,
+            exception=None if log.outcome == "completed" else RuntimeError(log.outcome),
+            context={},
+        )
+        self.rows.append(log.row())
+        if self.claims.finish():
+            self.finish()
+
+    def report(self) -> dict[str, Any]:
+        cpu = self.cpu or [0.0]
+        receiver = self.receiver
+        return {
+            "share": self.share,
+            "pid": os.getpid(),
+            "jobs": len(self.rows),
+            "cpu_percent_mean": round(float(np.mean(cpu)), 1),
+            "cpu_percent_max": round(float(np.max(cpu)), 1),
+            "cpu_samples": len(self.cpu),
+            "saturated": float(np.mean(cpu)) >= SATURATED_CPU_PERCENT,
+            "webhook_refused_on_purpose": receiver.refused if receiver else 0,
+            "webhook_invalid_signatures": receiver.invalid if receiver else 0,
+        }
+
+    def finish(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        runner = self.environment.runner
+        if isinstance(runner, WorkerRunner):
+            runner.send_message(DONE, {"rows": self.rows, "process": self.report()})
+        else:
+            write(self.environment.parsed_options.bench_out, self.rows, [self.report()])
+            gevent.spawn_later(QUIT_AFTER_S, runner.quit)  # type: ignore[union-attr]
+
+
+def write(folder: str, rows: list[dict[str, Any]], processes: list[dict[str, Any]]) -> None:
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    fields = list(JobLog.__dataclass_fields__)
+    with open(out / "jobs.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(sorted(rows, key=lambda r: r["index"]))
+    (out / "loadgen.json").write_text(json.dumps({"processes": processes}, indent=2))
+
+
+class Master:
+    """Collects every worker's rows; ends the run when all of them are done."""
+
+    def __init__(self, environment: Environment) -> None:
+        self.environment = environment
+        self.rows: list[dict[str, Any]] = []
+        self.processes: list[dict[str, Any]] = []
+        environment.runner.register_message(DONE, self.on_done)  # type: ignore[union-attr]
+
+    def on_done(self, environment: Environment, msg: Any) -> None:
+        self.rows += msg.data["rows"]
+        self.processes.append(msg.data["process"])
+        if len(self.processes) == environment.parsed_options.bench_processes:
+            write(environment.parsed_options.bench_out, self.rows, self.processes)
+            gevent.spawn_later(QUIT_AFTER_S, environment.runner.quit)  # type: ignore[union-attr]
+
+
+_state: dict[str, Any] = {}
+
+
+@events.init.add_listener
+def _init(environment: Environment, **_: Any) -> None:
+    if isinstance(environment.runner, MasterRunner):
+        _state["master"] = Master(environment)
+        return
+    classes = environment.user_classes
+    if len(classes) != 1:
+        raise SystemExit("run exactly one user class (one pattern) per load test")
+    generator = _state["generator"] = Generator(environment, classes[0].pattern)
+    if not generator.claims.mine:  # nothing in this process's share
+        environment.events.test_start.add_listener(lambda **_: gevent.spawn_later(1, generator.finish))
+
+
+@events.quitting.add_listener
+def _quitting(environment: Environment, **_: Any) -> None:
+    generator = _state.get("generator")
+    if generator is not None and generator.receiver is not None:
+        generator.receiver.stop()
+
+
+class PatternUser(FastHttpUser):
+    abstract = True
+    pattern = ""
+    network_timeout = 3600.0  # the proxies' timeouts are what a run measures, not the client's
+    connection_timeout = 10.0
+    concurrency = 2
+
+    def wait_time(self) -> float:
+        return 0.0
+
+    @task
+    def next_job(self) -> None:
+        generator: Generator = _state["generator"]
+        arrival = generator.claims.claim()
+        if arrival is None:
+            raise StopUser()
+        due = generator.claims.due_in(arrival)
+        if due > 0:
+            gevent.sleep(due)
+        job = generator.job(self.client, arrival, late_s=max(0.0, -due))
+        try:
+            PATTERNS[self.pattern](job)
+        except Exception as exc:  # a client bug must show in the table, not stop the run
+            job.log.outcome, job.log.error = "error", repr(exc)
+        generator.finished(job)
+
+
+class SyncUser(PatternUser):
+    pattern = "sync"
+
+
+class PollingUser(PatternUser):
+    pattern = "polling"
+
+
+class SseUser(PatternUser):
+    pattern = "sse"
+
+
+class WebhookUser(PatternUser):
+    pattern = "webhook"
+
+
+class HybridUser(PatternUser):
+    pattern = "hybrid"
+
+
+assert {cls.pattern: cls.__name__ for cls in PatternUser.__subclasses__()} == USER_CLASSES

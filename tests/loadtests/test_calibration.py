@@ -1,0 +1,30 @@
+"""The model and the real stack, on the same jobs: a small calibration that fails when the
+simulation and the measurement drift apart beyond the tolerance (see loadtests/calibrate.py).
+
+Sync on the original stack checks the timeout and duplicate model (nginx cuts at 60 s,
+clients retry twice); polling on the tuned stack checks the delay and request model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from loadtests.calibrate import calibrate
+from loadtests.run import LoadTest, run
+
+pytestmark = pytest.mark.integration
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+
+
+@pytest.mark.parametrize(
+    ("scenario", "pattern", "duration_s"),
+    [("original-cloudflare-nginx", "sync", 16.0), ("tuned-stack", "polling", 8.0)],
+)
+def test_simulation_and_measurement_agree(tmp_path: Path, scenario: str, pattern: str, duration_s: float) -> None:
+    test = LoadTest(SCENARIOS / f"{scenario}.toml", pattern, duration_s, time_scale=0.02, backend="processes",
+                    out=tmp_path / "run")  # fmt: skip
+    result = calibrate(run(test))
+    assert result["jobs"] >= 30
+    assert result["agrees"], json.dumps(result["metrics"], indent=1)

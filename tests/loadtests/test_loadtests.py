@@ -1,0 +1,74 @@
+"""Every pattern end to end through the real stack with Locust, at a time scale of 0.02
+(the edge's 100 s is 2 s): the clients' counts must add up to the server's /metrics, and
+each proxy chain must fail sync requests with its own status."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from loadtests.protocol import USER_CLASSES
+from loadtests.run import LoadTest, run
+
+pytestmark = pytest.mark.integration
+SMALL = Path(__file__).with_name("small.toml")
+SCALE = 0.02
+PROFILES = {"cloudflare+nginx-tuned": "524", "cloudflare+nginx-default": "504"}  # which proxy cuts a long sync
+
+
+def _run(tmp_path: Path, pattern: str, profile: str, **options: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    test = LoadTest(SMALL, pattern, duration_s=6.0, time_scale=SCALE, profile=profile, backend="processes",
+                    out=tmp_path / pattern, **options)  # fmt: skip
+    out = run(test)
+    return json.loads((out / "summary.json").read_text()), json.loads((out / "meta.json").read_text())
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+@pytest.mark.parametrize("pattern", USER_CLASSES)
+def test_every_pattern_runs_and_its_counts_match_the_server(tmp_path: Path, pattern: str, profile: str) -> None:
+    summary, meta = _run(tmp_path, pattern, profile)
+    assert summary["warnings"] == []
+    assert summary["jobs"] == meta["jobs"] > 50
+    mismatched = {name: check for name, check in summary["accounting"].items() if not check["match"]}
+    assert not mismatched, mismatched
+    if pattern == "sync":
+        # Work up to 120 s against a 60 s (nginx) or 100 s (edge) limit: some requests are
+        # cut, by the proxy that owns the shorter limit, and every retry is work done again.
+        assert set(summary["timeouts_per_job"]) == {PROFILES[profile]}
+        assert summary["success_rate"] < 1
+        assert summary["duplicate_executions_per_job"] > 0
+    else:
+        assert summary["success_rate"] == 1.0
+        assert summary["duplicate_executions_per_job"] == 0
+        assert summary["timeouts_per_job"] == {}
+    if pattern in ("webhook", "hybrid"):
+        assert summary["webhook_attempts_per_job"] > 1.05  # a fifth of the attempts fail and are retried
+    if pattern == "polling":
+        assert summary["requests_per_job"] > 5
+
+
+def test_locust_master_with_two_workers_shares_the_schedule(tmp_path: Path) -> None:
+    summary, meta = _run(tmp_path, "polling", "cloudflare+nginx-tuned", workers=2)
+    assert [p["jobs"] for p in sorted(meta["load_generators"], key=lambda p: p["share"])] == [
+        (meta["jobs"] + 1) // 2,
+        meta["jobs"] // 2,
+    ]
+    assert summary["jobs"] == meta["jobs"]
+    assert all(check["match"] for check in summary["accounting"].values())
+
+
+def test_cli_refuses_bad_input_with_a_message(tmp_path: Path) -> None:
+    base = [sys.executable, "-m", "loadtests", "run", "--pattern", "polling", "--duration", "1"]
+    missing = subprocess.run([*base, "--scenario", str(tmp_path / "nope.toml")], capture_output=True, text=True)
+    assert missing.returncode == 2 and "nope.toml" in missing.stderr
+    bad = tmp_path / "bad.toml"
+    bad.write_text(SMALL.read_text().replace("rate_per_s = 0.2", "rate_per_s = -1"))
+    negative = subprocess.run([*base, "--scenario", str(bad)], capture_output=True, text=True)
+    assert negative.returncode == 2 and "arrivals.rate_per_s must be positive" in negative.stderr
+    pattern = subprocess.run([*base[:4], "push", "--duration", "1", "--scenario", str(SMALL)], capture_output=True)
+    assert pattern.returncode == 2
