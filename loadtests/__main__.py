@@ -26,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     one.add_argument("--profile", help="proxy chain (default: the scenario's), e.g. cloudflare+nginx-tuned")
     one.add_argument("--backend", choices=("auto", "processes", "containers"), default="auto")
     one.add_argument("--workers", type=int, default=0, help="Locust worker processes (0: standalone)")
+    one.add_argument("--micro-cache", action="store_true", help="nginx-tuned caches status answers for 1 s")
     one.add_argument("--out", type=Path, help="results folder (default: results/loadtests/<stamp>-...)")
     one.add_argument("--verbose", action="store_true", help="Locust's own log at INFO")
     one.add_argument("--calibrate", action="store_true", help="also compare with the simulation of the same jobs")
@@ -44,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
             profile=args.profile,
             backend=args.backend,
             workers=args.workers,
+            micro_cache=args.micro_cache,
             out=args.out,
             quiet=not args.verbose,
         )

@@ -146,6 +146,7 @@ class Master:
         self.environment = environment
         self.rows: list[dict[str, Any]] = []
         self.processes: list[dict[str, Any]] = []
+        self.written = False
         environment.runner.register_message(DONE, self.on_done)  # type: ignore[union-attr]
 
     def on_done(self, environment: Environment, msg: Any) -> None:
@@ -153,6 +154,7 @@ class Master:
         self.processes.append(msg.data["process"])
         if len(self.processes) == environment.parsed_options.bench_processes:
             write(environment.parsed_options.bench_out, self.rows, self.processes)
+            self.written = True
             gevent.spawn_later(QUIT_AFTER_S, environment.runner.quit)  # type: ignore[union-attr]
 
 
@@ -174,9 +176,16 @@ def _init(environment: Environment, **_: Any) -> None:
 
 @events.quitting.add_listener
 def _quitting(environment: Environment, **_: Any) -> None:
-    generator = _state.get("generator")
-    if generator is not None and generator.receiver is not None:
-        generator.receiver.stop()
+    """Stopped by the run's time limit before every job ended: keep what did end (the
+    runner reports how many are missing)."""
+    generator, master = _state.get("generator"), _state.get("master")
+    if generator is not None:
+        if generator.receiver is not None:
+            generator.receiver.stop()
+        if not generator.done and not isinstance(environment.runner, WorkerRunner):
+            write(environment.parsed_options.bench_out, generator.rows, [generator.report()])
+    if master is not None and not master.written:
+        write(environment.parsed_options.bench_out, master.rows, master.processes)
 
 
 class PatternUser(FastHttpUser):

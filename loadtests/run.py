@@ -56,6 +56,7 @@ class LoadTest:
     profile: str | None = None  # default: the scenario's proxy chain
     backend: str = "auto"
     workers: int = 0  # 0: Locust runs standalone; N: a master and N worker processes
+    micro_cache: bool = False  # nginx-tuned's 1 s cache of status answers
     out: Path | None = None
     quiet: bool = True
 
@@ -177,6 +178,7 @@ def run(test: LoadTest) -> Path:
         worker_processes=scenario.workers.count,
         workers_per_process=scenario.workers.concurrency,
         server_env=server_env(scenario),
+        micro_cache=test.micro_cache,
         backend=test.backend,
     )
     limit_s = 2 * last_known_s * test.time_scale + 30
