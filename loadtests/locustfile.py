@@ -34,8 +34,6 @@ from loadtests.schedule import Claims, arrivals
 
 DONE = "bench_done"
 SATURATED_CPU_PERCENT = 90.0  # a Locust process is one core at most
-# Locust rewrites its CSV files every second and not at exit: quit only after one more write.
-QUIT_AFTER_S = 1.5
 
 
 @events.init_command_line_parser.add_listener
@@ -125,7 +123,7 @@ class Generator:
             runner.send_message(DONE, {"rows": self.rows, "process": self.report()})
         else:
             write(self.environment.parsed_options.bench_out, self.rows, [self.report()])
-            gevent.spawn_later(QUIT_AFTER_S, runner.quit)  # type: ignore[union-attr]
+            gevent.spawn(runner.quit)  # type: ignore[union-attr]
 
 
 def write(folder: str, rows: list[dict[str, Any]], processes: list[dict[str, Any]]) -> None:
@@ -155,7 +153,7 @@ class Master:
         if len(self.processes) == environment.parsed_options.bench_processes:
             write(environment.parsed_options.bench_out, self.rows, self.processes)
             self.written = True
-            gevent.spawn_later(QUIT_AFTER_S, environment.runner.quit)  # type: ignore[union-attr]
+            gevent.spawn(environment.runner.quit)  # type: ignore[union-attr]
 
 
 _state: dict[str, Any] = {}

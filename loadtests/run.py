@@ -9,11 +9,13 @@ truth, write a results folder, tear everything down.
         summary.json       the aggregate, in the simulation's keys, plus accounting checks
         server_metrics.json  /metrics before, after and the difference
         loadgen.json       each load-generator process: jobs, CPU, receiver counts
-        locust_*.csv       Locust's own request statistics
+        locust_stats.json  Locust's own request statistics, final
+        locust_*.csv       the same as CSV, rewritten each second (the last second may be missing)
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
@@ -112,7 +114,7 @@ def _locust_argv(test: LoadTest, scenario_file: Path, host: str, users: int, lim
     return [
         sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", host,
         "--users", str(users), "--spawn-rate", str(max(users, 1)), "--run-time", f"{math.ceil(limit_s)}s",
-        "--stop-timeout", "5", "--csv", str(out / "locust"), "--only-summary",
+        "--stop-timeout", "5", "--csv", str(out / "locust"), "--json-file", str(out / "locust_stats"), "--only-summary",
         "--loglevel", "WARNING" if test.quiet else "INFO",
         "--bench-scenario", str(scenario_file), "--bench-time-scale", str(test.time_scale),
         "--bench-out", str(out), "--bench-processes", str(max(1, test.workers)),
@@ -156,7 +158,29 @@ def peak_request_rate(out: Path) -> float | None:
     return max(rates, default=None)
 
 
-def run(test: LoadTest) -> Path:
+def stack_spec(test: LoadTest, scenario: Scenario) -> StackSpec:
+    """The stack a scenario describes: its proxy chain (or the test's), worker pool and
+    client-facing settings (heartbeats, poll advice, webhook schedule)."""
+    return StackSpec(
+        profile=test.profile or profile_of(scenario),
+        time_scale=test.time_scale,
+        worker_processes=scenario.workers.count,
+        workers_per_process=scenario.workers.concurrency,
+        server_env=server_env(scenario),
+        micro_cache=test.micro_cache,
+        backend=test.backend,
+    )
+
+
+def takes_webhooks(scenario: Scenario, pattern: str) -> bool:
+    """Webhook retries outlive a run (the schedule reaches hours), so such runs should not
+    share a stack: a later run would count the earlier one's attempts."""
+    return pattern == "webhook" or (pattern == "hybrid" and scenario.clients.hybrid.webhook)
+
+
+def run(test: LoadTest, given: Stack | None = None) -> Path:
+    """One load test; on `given`, a running stack of the same spec (several patterns of one
+    scenario share it: each run's numbers are /metrics differences, so earlier runs do not count)."""
     scenario = load(test.scenario)
     if test.pattern not in USER_CLASSES:
         raise ValueError(f"unknown pattern {test.pattern!r}; known: {', '.join(USER_CLASSES)}")
@@ -171,19 +195,14 @@ def run(test: LoadTest) -> Path:
     out = test.out or Path("results/loadtests") / f"{stamp}-{scenario.name}-{test.pattern}"
     out.mkdir(parents=True, exist_ok=True)
     shutil.copy(test.scenario, out / "scenario.toml")
-    profile = test.profile or profile_of(scenario)
-    spec = StackSpec(
-        profile=profile,
-        time_scale=test.time_scale,
-        worker_processes=scenario.workers.count,
-        workers_per_process=scenario.workers.concurrency,
-        server_env=server_env(scenario),
-        micro_cache=test.micro_cache,
-        backend=test.backend,
-    )
+    spec = stack_spec(test, scenario)
+    if given is not None and given.spec != spec:
+        raise ValueError("the given stack is not the one this scenario and test describe")
+    profile = spec.profile
     limit_s = 2 * last_known_s * test.time_scale + 30
     began = time.time()
-    with Stack(spec) as stack:
+    with contextlib.ExitStack() as scope:
+        stack = given or scope.enter_context(Stack(spec))
         assert stack.urls is not None
         server = stack.urls.servers[0]
         before = collect.read_metrics(server)

@@ -147,6 +147,7 @@ def simulate(
     seed: int,
     engine: str = "auto",
     first: int | None = None,
+    observe_seed: int | None = None,
 ) -> list[JobRecord]:
     """Run `jobs` arrivals through the pattern; return every job's record.
 
@@ -156,9 +157,13 @@ def simulate(
     `auto` takes `fifo` where valid. A test checks both give the same records.
     first: draw the schedule of `jobs` but run only its first `first` jobs (the ones a
     load test of the same seed got to before its end).
+    observe_seed: keep the schedule of `seed` but draw what happens to each job (jitter,
+    drops, webhook failures) from another stream: repeated runs show the model's own spread.
     """
     rng = np.random.default_rng(seed)
     arrivals, works = draw_schedule(scenario, jobs, rng)
+    if observe_seed is not None:
+        rng = np.random.default_rng([seed, observe_seed])
     if first is not None:
         arrivals, works = arrivals[:first], works[:first]
     if engine == "auto":

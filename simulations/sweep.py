@@ -76,6 +76,12 @@ def sweep(
             rows.append(future.result())
             _progress(done, len(futures))
     rows.sort(key=lambda r: (r["pattern"], *(str(r[k]) for k in r if k.startswith("param."))))
+    write_rows(out, rows)
+    return rows
+
+
+def write_rows(out: Path, rows: list[dict[str, Any]]) -> None:
+    """A tidy CSV whose columns are every key seen, in order of first appearance."""
     out.parent.mkdir(parents=True, exist_ok=True)
     columns: list[str] = []
     for row in rows:
@@ -84,7 +90,6 @@ def sweep(
         writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
-    return rows
 
 
 def _progress(done: int, total: int) -> None:
