@@ -1,5 +1,6 @@
 # Two commands do everything on a fresh Debian machine: `make test` and `make bench`.
-# Both run `setup` first, which installs only what is missing.
+# Both run `setup` first, which installs only what is missing. `make bench QUICK=1` is the
+# short version CI runs.
 
 PYTHON ?= python3
 VENV := .venv
@@ -40,10 +41,7 @@ test: setup
 	$(PY) -m pytest
 
 bench: setup
-	@echo "==> Benchmarks: status polls/s, memory per open stream, stack start-up, simulated jobs/s"
-	$(PY) -m pytest -m bench -s tests/bench
-	@echo "==> Results in results/server-bench.json. The load tests and the decision-matrix report"
-	@echo "    are not built yet (issues 5-6); this target runs only the benchmarks that exist."
+	$(PY) -m reports bench $(if $(QUICK),--quick) --check
 
 serve: python-deps
 	$(PY) -m reference_server

@@ -32,7 +32,7 @@ def _storm(folder: Path) -> Path:
 
 @pytest.mark.parametrize("workers", [0, 2])
 def test_locust_peak_request_rate(tmp_path: Path, workers: int) -> None:
-    test = LoadTest(_storm(tmp_path), "polling", duration_s=4.0, time_scale=0.02, backend="processes",
+    test = LoadTest(_storm(tmp_path), "polling", duration_s=3.0, time_scale=0.02, backend="processes",
                     workers=workers, micro_cache=True, out=tmp_path / "run")  # fmt: skip
     out = run(test)
     summary = json.loads((out / "summary.json").read_text())

@@ -1,0 +1,244 @@
+"""`make bench`: every step that feeds the report, into one results folder.
+
+    results/bench/<stamp>/
+        simulations/metrics.csv   every pattern on every scenario (the model's aggregates)
+        simulations/delays.csv    per-job notification delays (a sample), for the CDF
+        simulations/sweep-*.csv   the sweeps behind the plots (duration, proxy limits,
+                                  poll interval, heartbeat interval)
+        loadtests/<scenario>-<pattern>/   one load-test results folder each, calibrated
+        micro/server-bench.json   the micro-benchmarks (full mode only)
+        bench.json                the plan, each step's wall time, quick or full
+        report/                   index.html, REPORT.md, *.csv, summary.json
+
+Quick mode runs the same steps with fewer simulated jobs, shorter load tests at a
+smaller time scale and no micro-benchmarks, and the report says it is quick.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.scenario import Scenario, load
+from harness.stack import Stack
+from loadtests.calibrate import calibrate
+from loadtests.calibrate import write as write_calibration
+from loadtests.run import LoadTest, stack_spec, takes_webhooks
+from loadtests.run import run as load_test
+from simulations.engine import simulate
+from simulations.metrics import aggregate
+from simulations.patterns import PATTERNS
+from simulations.run import run
+from simulations.sweep import flatten, sweep, write_rows
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = ROOT / "scenarios"
+BENCH_SCENARIOS = ("original-cloudflare-nginx", "tuned-stack", "flaky-mobile", "server-to-server")
+SIMULATED_ONLY = ("overload",)  # queueing past capacity: simulated, not worth a load test
+# H1's table: the share of sync requests cut, per work range and proxy limit.
+H1_RANGES = ((10, 120), (10, 200), (5, 15))
+H1_LIMITS = (30, 60, 100)
+DELAY_SAMPLE = 5000
+
+
+@dataclass(frozen=True)
+class Plan:
+    quick: bool
+    sim_jobs: int
+    sweep_jobs: int
+    load_seconds: float  # real seconds of arrivals per load test
+    time_scale: float
+    micro: bool
+    durations: tuple[float, ...]
+    poll_intervals: tuple[float, ...]
+    heartbeats: tuple[float, ...]
+
+
+FULL = Plan(
+    quick=False,
+    sim_jobs=50_000,
+    sweep_jobs=4_000,
+    load_seconds=10.0,
+    time_scale=0.02,
+    micro=True,
+    durations=tuple(range(10, 201, 10)),
+    poll_intervals=(1, 2, 5, 10, 20, 30),
+    heartbeats=(0, 10, 15, 20, 30, 45, 55, 90),
+)
+QUICK = Plan(
+    quick=True,
+    sim_jobs=5_000,
+    sweep_jobs=800,
+    load_seconds=1.5,
+    time_scale=0.02,
+    micro=False,
+    durations=(10, 30, 60, 90, 120, 150, 200),
+    poll_intervals=(1, 5, 10, 30),
+    heartbeats=(0, 15, 30, 55, 90),
+)
+# Chains for the timeout-vs-duration plot: each hop's read limit and the status it answers.
+CHAINS = {
+    "nginx-default": [{"name": "nginx-default", "read_timeout_s": 60, "idle_timeout_s": 60, "timeout_status": 504}],
+    "alb": [{"name": "alb", "read_timeout_s": 60, "idle_timeout_s": 60, "timeout_status": 504}],
+    "cloudflare": [{"name": "cloudflare", "read_timeout_s": 100, "idle_timeout_s": 100, "timeout_status": 524}],
+    "cloudflare+nginx-tuned": [
+        {"name": "cloudflare", "read_timeout_s": 100, "idle_timeout_s": 100, "timeout_status": 524},
+        {"name": "nginx-tuned", "read_timeout_s": 120, "idle_timeout_s": 45.3, "timeout_status": 504},
+    ],
+}
+
+
+def say(text: str) -> None:
+    print(f"==> {text}", flush=True)
+
+
+class Steps:
+    """Runs the bench's steps in order, timing each."""
+
+    def __init__(self) -> None:
+        self.timings: list[dict[str, Any]] = []
+
+    def run(self, name: str, step: Callable[[], Any]) -> Any:
+        say(name)
+        began = time.monotonic()
+        result = step()
+        self.timings.append({"step": name, "wall_s": round(time.monotonic() - began, 1)})
+        return result
+
+
+def scenario(name: str) -> Scenario:
+    return load(SCENARIOS / f"{name}.toml")
+
+
+def simulate_all(plan: Plan, out: Path) -> None:
+    rows: list[dict[str, Any]] = []
+    delays: list[dict[str, Any]] = []
+    rng = np.random.default_rng(0)
+    for name in BENCH_SCENARIOS + SIMULATED_ONLY:
+        s = scenario(name)
+        for pattern, model in PATTERNS.items():
+            records = simulate(s, model, plan.sim_jobs, s.seed)
+            rows.append(flatten({**aggregate(s, pattern, records), "seed": s.seed}))
+            known = [r.known_at - r.completed_at for r in records if r.success and r.completed_at is not None]  # type: ignore[operator]
+            picked = rng.choice(known, min(DELAY_SAMPLE, len(known)), replace=False) if known else []
+            delays += [{"scenario": name, "pattern": pattern, "delay_s": float(d)} for d in picked]
+    write_rows(out / "metrics.csv", rows)
+    write_rows(out / "delays.csv", delays)
+
+
+def sweeps(plan: Plan, out: Path) -> None:
+    cpus = os.cpu_count() or 1
+    tuned = scenario("tuned-stack")
+    fixed = {"workload.duration.kind": ["fixed"], "workload.duration.mean_s": list(plan.durations)}
+    # Enough worker slots that no job queues: the per-job cost of each duration, not the queue's.
+    unqueued = tuned.with_overrides({"workers.concurrency": 10_000})
+    sweep(unqueued, list(PATTERNS), fixed, plan.sweep_jobs, tuned.seed, cpus, out / "sweep-duration.csv")
+    limits: list[dict[str, Any]] = []
+    original = scenario("original-cloudflare-nginx").with_overrides({"clients.sync.retries": 0})
+    for chain, hops in CHAINS.items():
+        s = original.with_overrides({"proxies": hops})
+        rows = sweep(s, ["sync"], fixed, plan.sweep_jobs, s.seed, cpus, out / "sweep-limit-part.csv")
+        limits += [{"chain": chain, **row} for row in rows]
+    (out / "sweep-limit-part.csv").unlink()
+    write_rows(out / "sweep-limit.csv", limits)
+    grid = {"clients.polling.retry_after_s": list(plan.poll_intervals)}
+    sweep(tuned, ["polling", "hybrid"], grid, plan.sweep_jobs, tuned.seed, cpus, out / "sweep-poll.csv")
+    h1 = []
+    for low, high in H1_RANGES:
+        for limit in H1_LIMITS:
+            hop = {"name": "limit", "read_timeout_s": limit, "idle_timeout_s": limit, "timeout_status": 504}
+            work = {
+                "workload.duration.kind": "uniform",
+                "workload.duration.min_s": low,
+                "workload.duration.max_s": high,
+            }
+            result = run(original.with_overrides({**work, "proxies": [hop]}), "sync", plan.sweep_jobs)
+            h1.append({"min_s": low, "max_s": high, "limit_s": limit, "cut_share": 1 - result["success_rate"]})
+    write_rows(out / "sweep-h1.csv", h1)
+    # Silent jobs (one progress step) behind stock nginx's 60 s idle limit: what heartbeats buy.
+    silent = original.with_overrides({"clients.sse.progress_steps": 1})
+    grid = {"clients.sse.heartbeat_s": list(plan.heartbeats)}
+    sweep(silent, ["sse", "hybrid"], grid, plan.sweep_jobs, silent.seed, cpus, out / "sweep-heartbeat.csv")
+
+
+def load_tests(plan: Plan, out: Path) -> None:
+    """Every pattern on every bench scenario; the patterns of one scenario share its stack,
+    except those that take webhooks (their retries outlive the run)."""
+    runs = [(name, pattern) for name in BENCH_SCENARIOS for pattern in PATTERNS]
+    done = 0
+    for name in BENCH_SCENARIOS:
+        s = scenario(name)
+        tests = {
+            pattern: LoadTest(
+                SCENARIOS / f"{name}.toml",
+                pattern,
+                plan.load_seconds,
+                time_scale=plan.time_scale,
+                backend="processes",
+                out=out / f"{name}-{pattern}",
+            )
+            for pattern in PATTERNS
+        }
+        shared = [p for p in PATTERNS if not takes_webhooks(s, p)]
+        with Stack(stack_spec(tests[shared[0]], s)) as stack:
+            for pattern in PATTERNS:
+                done += 1
+                say(
+                    f"load test {done}/{len(runs)}: {name} / {pattern} ({plan.load_seconds:g} s of arrivals, "
+                    f"time scale {plan.time_scale})"
+                )
+                folder = load_test(tests[pattern], stack if pattern in shared else None)
+                write_calibration(folder, calibrate(folder))
+
+
+def micro_benchmarks(out: Path) -> None:
+    results = ROOT / "results" / "server-bench.json"
+    results.unlink(missing_ok=True)
+    argv = [sys.executable, "-m", "pytest", "-m", "bench", "-q", str(ROOT / "tests" / "bench")]
+    subprocess.run(argv, check=True, cwd=ROOT)
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copy(results, out / "server-bench.json")
+
+
+def bench(plan: Plan, root: Path | None = None) -> Path:
+    from .build import build  # the report; imported here so a bench without plots still runs the steps
+
+    began = time.time()
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    folder = root or ROOT / "results" / "bench" / f"{stamp}{'-quick' if plan.quick else ''}"
+    folder.mkdir(parents=True, exist_ok=True)
+    steps = Steps()
+    steps.run(
+        f"simulations: 5 patterns x {len(BENCH_SCENARIOS + SIMULATED_ONLY)} scenarios, {plan.sim_jobs} jobs each",
+        lambda: simulate_all(plan, folder / "simulations"),
+    )
+    steps.run(
+        "simulation sweeps: duration, proxy limits, poll interval, heartbeat",
+        lambda: sweeps(plan, folder / "simulations"),
+    )
+    steps.run(
+        "load tests on the real stack (processes backend), each calibrated",
+        lambda: load_tests(plan, folder / "loadtests"),
+    )
+    if plan.micro:
+        steps.run("micro-benchmarks (pytest -m bench)", lambda: micro_benchmarks(folder / "micro"))
+    else:
+        say("micro-benchmarks: skipped in quick mode (the report says so)")
+    meta = {"plan": asdict(plan), "steps": steps.timings, "started": stamp, "scenarios": list(BENCH_SCENARIOS)}
+    (folder / "bench.json").write_text(json.dumps(meta, indent=2))
+    report = steps.run("report", lambda: build(folder))
+    meta["steps"] = steps.timings
+    meta["wall_s"] = round(time.time() - began, 1)
+    (folder / "bench.json").write_text(json.dumps(meta, indent=2))
+    return report

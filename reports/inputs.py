@@ -1,0 +1,66 @@
+"""A bench results folder, read into tables: the simulation's and the load tests'
+metrics per scenario and pattern, delays, sweeps, calibrations, per-job rows and the
+micro-benchmarks."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from simulations.sweep import flatten
+
+
+@dataclass
+class Inputs:
+    folder: Path
+    bench: dict[str, Any]
+    simulated: pd.DataFrame  # one row per scenario x pattern
+    delays: pd.DataFrame  # scenario, pattern, delay_s (simulated)
+    sweeps: dict[str, pd.DataFrame]
+    measured: pd.DataFrame  # one row per load test (scenario x pattern)
+    jobs: pd.DataFrame  # every load-tested job, with scenario and pattern
+    calibration: pd.DataFrame  # scenario, pattern, metric, simulated, measured, agrees, fitted
+    runs: list[dict[str, Any]] = field(default_factory=list)  # each load test's meta.json
+    micro: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def quick(self) -> bool:
+        return bool(self.bench.get("plan", {}).get("quick"))
+
+
+def read(folder: Path) -> Inputs:
+    sims = folder / "simulations"
+    sweeps = {p.stem.removeprefix("sweep-"): pd.read_csv(p) for p in sorted(sims.glob("sweep-*.csv"))}
+    measured, jobs, calibration, runs = [], [], [], []
+    for run in sorted((folder / "loadtests").glob("*/")):
+        if not (run / "summary.json").exists():
+            continue
+        meta = json.loads((run / "meta.json").read_text())
+        summary = json.loads((run / "summary.json").read_text())
+        key = {"scenario": meta["scenario"]["name"], "pattern": meta["pattern"]}
+        runs.append({**meta, "folder": str(run)})
+        row = {k: v for k, v in flatten(summary).items() if not isinstance(v, dict | list)}
+        measured.append({**key, **row, "warnings": "; ".join(summary.get("warnings", [])), "folder": run.name})
+        if (run / "jobs.csv").exists():
+            table = pd.read_csv(run / "jobs.csv")
+            jobs.append(table.assign(**key))
+        if (run / "calibration.json").exists():
+            for metric in json.loads((run / "calibration.json").read_text())["metrics"]:
+                calibration.append({**key, **metric})
+    micro_file = folder / "micro" / "server-bench.json"
+    return Inputs(
+        folder=folder,
+        bench=json.loads((folder / "bench.json").read_text()) if (folder / "bench.json").exists() else {},
+        simulated=pd.read_csv(sims / "metrics.csv"),
+        delays=pd.read_csv(sims / "delays.csv"),
+        sweeps=sweeps,
+        measured=pd.DataFrame(measured),
+        jobs=pd.concat(jobs, ignore_index=True) if jobs else pd.DataFrame(),
+        calibration=pd.DataFrame(calibration),
+        runs=runs,
+        micro=json.loads(micro_file.read_text()) if micro_file.exists() else {},
+    )

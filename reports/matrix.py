@@ -1,0 +1,81 @@
+"""The decision matrix for one audience: each criterion's value per pattern (from the load
+test or the simulation, as the criterion prefers; complexity judged), scores
+normalised to 0..1 (1 = best of the patterns compared), weighted, ranked."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .config import Audience, Decision
+from .inputs import Inputs
+
+
+@dataclass
+class Matrix:
+    audience: Audience
+    values: pd.DataFrame  # patterns x criteria, raw values
+    sources: pd.DataFrame  # patterns x criteria: "measured", "simulated" or "judgement"
+    scores: pd.DataFrame  # patterns x criteria, 0..1
+    weights: pd.Series  # criteria, normalised
+    totals: pd.Series  # patterns, weighted score, sorted best first
+
+    @property
+    def winner(self) -> str:
+        return str(self.totals.index[0])
+
+
+def normalise(values: pd.DataFrame, decision: Decision) -> pd.DataFrame:
+    scores = pd.DataFrame(index=values.index, columns=values.columns, dtype=float)
+    for key in values.columns:
+        column = values[key].astype(float)
+        low, high = column.min(), column.max()
+        if high == low:
+            scores[key] = 1.0
+            continue
+        scaled = (column - low) / (high - low)
+        scores[key] = scaled if decision.criteria[key].better == "higher" else 1 - scaled
+    return scores
+
+
+def weighted(scores: pd.DataFrame, weights: pd.Series) -> pd.Series:
+    return (scores[weights.index] * weights).sum(axis=1).sort_values(ascending=False)
+
+
+def build(inputs: Inputs, decision: Decision, audience: Audience) -> Matrix:
+    keys = list(audience.weights)
+    values = pd.DataFrame(index=list(audience.patterns), columns=keys, dtype=float)
+    sources = pd.DataFrame(index=list(audience.patterns), columns=keys, dtype=object)
+    for pattern in audience.patterns:
+        measured = _row(inputs.measured, audience.scenario, pattern)
+        simulated = _row(inputs.simulated, audience.scenario, pattern)
+        runs = {"measured": measured, "simulated": simulated}
+        for key in keys:
+            criterion = decision.criteria[key]
+            if criterion.judgement:
+                values.loc[pattern, key] = decision.complexity[pattern].score
+                sources.loc[pattern, key] = "judgement"
+                continue
+            order = [criterion.prefer, *(k for k in runs if k != criterion.prefer)]
+            source = next((k for k in order if runs[k] is not None and _has(runs[k], key)), None)  # type: ignore[arg-type]
+            if source is None:
+                raise ValueError(f"no value for {key} of {pattern} on {audience.scenario}")
+            values.loc[pattern, key] = float(runs[source][key])  # type: ignore[index]
+            sources.loc[pattern, key] = source
+    weights = pd.Series(audience.weights, dtype=float)
+    weights /= weights.sum()
+    scores = normalise(values, decision)
+    return Matrix(audience, values, sources, scores, weights, weighted(scores, weights))
+
+
+def _row(table: pd.DataFrame, scenario: str, pattern: str) -> pd.Series | None:
+    if table.empty:
+        return None
+    hit = table[(table["scenario"] == scenario) & (table["pattern"] == pattern)]
+    return None if hit.empty else hit.iloc[0]
+
+
+def _has(row: pd.Series, key: str) -> bool:
+    return key in row.index and row[key] is not None and not (isinstance(row[key], float) and np.isnan(row[key]))

@@ -1,0 +1,109 @@
+"""The decision matrix, its robustness analysis and the CI check, on data whose answer is
+known."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from reports import config
+from reports.build import build
+from reports.check import CheckError, check
+from reports.inputs import read
+from reports.matrix import build as build_matrix
+from reports.matrix import normalise
+from reports.robustness import analyse
+
+DECISION = config.load()
+
+
+def test_scores_put_the_best_value_at_one_whichever_direction_is_better() -> None:
+    values = pd.DataFrame({"success_rate": [1.0, 0.5, 0.0], "requests_per_job": [2.0, 4.0, 10.0]}, index=list("abc"))
+    scores = normalise(values, DECISION)
+    assert scores["success_rate"].tolist() == [1.0, 0.5, 0.0]
+    assert scores["requests_per_job"].tolist() == [1.0, 0.75, 0.0]
+    same = normalise(pd.DataFrame({"success_rate": [1.0, 1.0]}, index=list("ab")), DECISION)
+    assert same["success_rate"].tolist() == [1.0, 1.0]
+
+
+def test_every_value_is_from_a_run_or_a_labelled_judgement(sim_bench: Path) -> None:
+    inputs = read(sim_bench)
+    matrix = build_matrix(inputs, DECISION, DECISION.audiences["browser"])
+    assert set(matrix.sources["complexity"]) == {"judgement"}
+    assert set(matrix.sources.drop(columns="complexity").to_numpy().ravel()) == {"simulated"}  # no load tests here
+    row = inputs.simulated[(inputs.simulated["scenario"] == "tuned-stack") & (inputs.simulated["pattern"] == "sse")]
+    assert matrix.values.loc["sse", "requests_per_job"] == row["requests_per_job"].iloc[0]
+    assert list(matrix.totals.index) == sorted(matrix.totals.index, key=lambda p: -matrix.totals[p])
+
+
+def test_a_dominant_pattern_always_wins_and_a_close_race_can_flip(sim_bench: Path) -> None:
+    matrix = build_matrix(read(sim_bench), DECISION, DECISION.audiences["browser"])
+    dominant = matrix.scores.copy()
+    dominant.loc[:, :] = 0.0
+    dominant.loc["polling", :] = 1.0
+    matrix.scores, matrix.totals = dominant, (dominant * matrix.weights).sum(axis=1).sort_values(ascending=False)
+    robust = analyse(matrix, DECISION)
+    assert robust.probability_first["polling"] == 1.0
+    assert robust.flips.empty
+    close = dominant.copy()
+    close.loc["sse", :] = 0.0
+    for key in ("notify_delay_p95_s", "success_rate"):  # sse best on two criteria, polling on the rest
+        close.loc["sse", key], close.loc["polling", key] = 1.0, 0.0
+    matrix.scores, matrix.totals = close, (close * matrix.weights).sum(axis=1).sort_values(ascending=False)
+    robust = analyse(matrix, DECISION)
+    assert 0 < robust.probability_first["polling"] < 1
+    flip = robust.flips.set_index("criterion").loc["notify_delay_p95_s"]
+    assert flip["new_winner"] == "sse" and flip["weight_multiplier"] > 1
+
+
+def _summary(tmp_path: Path, name: str, success: float, duplicates: float) -> Path:
+    data = {"measured": {"tuned-stack": {"hybrid": {"success_rate": success, "duplicate_executions_per_job": 0.0},
+                                         "polling": {"duplicate_executions_per_job": duplicates},
+                                         "sse": {"duplicate_executions_per_job": 0.0},
+                                         "webhook": {"duplicate_executions_per_job": 0.0}}}}  # fmt: skip
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_check_passes_a_good_summary_and_names_each_failed_rule(tmp_path: Path) -> None:
+    assert check(_summary(tmp_path, "good", 1.0, 0.0)) == []
+    failures = check(_summary(tmp_path, "bad", 0.9, 0.2))
+    assert any("hybrid never loses a job" in f and "0.9" in f for f in failures)
+    assert any("no duplicate execution" in f and "polling" in f for f in failures)
+
+
+def test_check_flags_a_regression_against_the_baseline(tmp_path: Path) -> None:
+    old = _summary(tmp_path, "old", 1.0, 0.0)
+    old_data = json.loads(old.read_text())
+    old_data["measured"]["tuned-stack"]["polling"]["requests_per_job"] = 8.0
+    old.write_text(json.dumps(old_data))
+    new_data = json.loads(old.read_text())
+    new_data["measured"]["tuned-stack"]["polling"]["requests_per_job"] = 9.5  # 19% more: beyond 10%
+    new = tmp_path / "new.json"
+    new.write_text(json.dumps(new_data))
+    failures = check(new, baseline_path=old)
+    assert failures == ["regression: measured.tuned-stack.polling.requests_per_job went from 8 to 9.5 (allowed 0.8)"]
+    assert check(old, baseline_path=old) == []
+
+
+def test_check_refuses_unreadable_input(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    with pytest.raises(CheckError, match=r"broken\.json"):
+        check(broken)
+
+
+def test_a_report_from_simulations_alone_says_where_each_number_comes_from(sim_bench: Path) -> None:
+    out = build(sim_bench)
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["audiences"]) == {"browser", "mobile", "server"}
+    for audience in summary["audiences"].values():
+        assert audience["winner"] == audience["ranking"][0]
+        assert abs(sum(audience["probability_first"].values()) - 1) < 1e-3  # rounded to 4 places
+    assert summary["provenance"]["git"]["revision"]
+    assert [h["id"] for h in summary["hypotheses"]] == [f"H{i}" for i in range(1, 18)]
+    assert (out / "REPORT.md").read_text().count("![") == len(list((out / "figures").glob("*.png")))

@@ -1,0 +1,41 @@
+"""The report's index.html in headless Chromium (Debian's): it opens offline from the file,
+every figure is embedded and decodes, and the page has its sections."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+from reports.build import build
+from tests.browser.test_download_manager import ARTIFACTS, CHROMIUM, FLAGS
+
+pytestmark = pytest.mark.browser
+
+
+def test_the_report_page_renders_with_every_figure(sim_bench: Path) -> None:
+    page_file = build(sim_bench) / "index.html"
+    html = page_file.read_text()
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)  # nothing to fetch: opens offline
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        try:
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(page_file.as_uri())
+            images = page.eval_on_selector_all("img", "imgs => imgs.map(i => [i.alt, i.complete, i.naturalWidth])")
+            headings = page.eval_on_selector_all("h2", "hs => hs.map(h => h.textContent)")
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "report.png"))
+        finally:
+            browser.close()
+    assert errors == []
+    assert len(images) >= 8
+    broken = [alt for alt, complete, width in images if not complete or width == 0]
+    assert broken == []
+    for section in ("The answer", "Decision matrix: browser app", "The design's hypotheses H1-H17", "Provenance"):
+        assert section in headings
