@@ -7,10 +7,10 @@ The model runs the same jobs 20 times, each with its own draws of what happens t
 samples over the same few jobs, so each has a 95% half-width: the measurement's by
 bootstrap over its jobs, the model's from the spread of its runs or its own bootstrap,
 whichever is wider. A metric agrees when the difference is within 10% of the simulated
-value, or within the two half-widths combined, or, for times, within 10 ms of real time: below that, differences are the stack's own
-dispatch jitter on a shared 2-core machine (push latency measured at p50 8 ms, p95 15 ms
-real under load), which time scaling inflates (10 ms is 0.5 s at scale 0.02) and which
-says nothing about the pattern.
+value, or within the two half-widths combined, or, for times, within 10 ms of real time:
+below that, differences are the stack's own dispatch jitter on a shared 2-core machine
+(push latency measured at p50 8 ms, p95 15 ms real under load), which time scaling
+inflates (10 ms is 0.5 s at scale 0.02) and which says nothing about the pattern.
 
 Two inputs of the model are properties of the stack, not of the pattern, and are taken
 from the run: the round trip (`rtt_s`, timed on the stack after the run) and, for the
