@@ -72,10 +72,11 @@ def measured_rtt_s(summary: dict[str, Any], time_scale: float) -> float:
     return (summary.get("rtt_ms") or 0.0) / 1000 / time_scale
 
 
-PUSH_LATENCY_FIELD = {
-    "sse": "clients.sse.push_latency_s",
-    "hybrid": "clients.sse.push_latency_s",
-    "webhook": "clients.webhook.delivery_latency_s",
+# The push channels each pattern can be told by (a hybrid may also take a webhook).
+PUSH_LATENCY_FIELDS = {
+    "sse": ("clients.sse.push_latency_s",),
+    "hybrid": ("clients.sse.push_latency_s", "clients.webhook.delivery_latency_s"),
+    "webhook": ("clients.webhook.delivery_latency_s",),
 }
 
 
@@ -113,8 +114,8 @@ def calibrate(folder: Path) -> dict[str, Any]:
     records = [collect.to_record(row, pattern, scale) for row in rows]
     rtt = measured_rtt_s(summary, scale)
     inputs: dict[str, float] = {"clients.rtt_s": rtt}
-    if pattern in PUSH_LATENCY_FIELD:
-        inputs[PUSH_LATENCY_FIELD[pattern]] = push_latency_s(records)
+    for field in PUSH_LATENCY_FIELDS.get(pattern, ()):
+        inputs[field] = push_latency_s(records)
     scenario = load(folder / "scenario.toml").with_overrides(inputs)
     model = PATTERNS[pattern]
     model_runs = [
@@ -130,7 +131,7 @@ def calibrate(folder: Path) -> dict[str, Any]:
         spread = float(np.percentile(runs, 97.5) - np.percentile(runs, 2.5)) / 2 if runs else 0.0
         model_ci = max(spread, _interval(model_runs[0], stat, seed=100 + i))
         measured = summary[name] if name in summary else stat(records)
-        fitted = name == "notify_delay_p50_s" and pattern in PUSH_LATENCY_FIELD
+        fitted = name == "notify_delay_p50_s" and pattern in PUSH_LATENCY_FIELDS
         if simulated is None or measured is None:
             row = {"metric": name, "simulated": simulated, "measured": measured, "fitted": fitted}
             table.append({**row, "agrees": simulated == measured})
