@@ -56,7 +56,11 @@ def delay_cdf(i: Inputs, scenario: str) -> bytes:
     ax.set_xscale("symlog", linthresh=0.1)
     ax.set_xlabel("time from job completion until the client knows (s, scenario time)")
     ax.set_ylabel("share of jobs")
-    ax.set_title(f"Notification delay, {scenario}")
+    ax.set_title(
+        f"Notification delay, {scenario}\n(measured runs are time-scaled: a few ms of real dispatch latency "
+        "shows as tenths of a second)",
+        fontsize=9,
+    )
     ax.legend(fontsize=7, ncol=2)
     ax.grid(alpha=0.3)
     return _png(fig)
@@ -126,9 +130,10 @@ def simulated_vs_measured(i: Inputs) -> bytes:
             low, high = float(both.min()), float(both.max())
             pad = (high - low) * 0.1 or 0.1
             ax.plot([low - pad, high + pad], [low - pad, high + pad], color="grey", lw=0.8)
+        unit = " (s)" if metric.endswith("_s") else ""
         ax.set_title(metric, fontsize=9)
-        ax.set_xlabel("simulated")
-        ax.set_ylabel("measured")
+        ax.set_xlabel(f"simulated{unit}")
+        ax.set_ylabel(f"measured{unit}")
         ax.grid(alpha=0.3)
     if metrics:
         axes.flat[0].legend(fontsize=7)
