@@ -64,7 +64,7 @@ def sections(r: Report) -> list[tuple[str, list[Block]]]:
             "**QUICK RUN**: fewer simulated jobs, short load tests at a smaller time scale, no "
             "micro-benchmarks. Use `make bench` for the full report.",
         )
-    answer = Table(["audience", "scenario", "winner", "runner-up", "P(winner first)"], [])
+    answer = Table(["audience", "scenario", "winner", "second by score", "P(winner first)"], [])
     for matrix, robust in r.results:
         ranking = list(matrix.totals.index)
         answer.rows.append(
