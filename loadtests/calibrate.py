@@ -106,11 +106,6 @@ def calibrate(folder: Path) -> dict[str, Any]:
     scale = meta["time_scale"]
     pattern = meta["pattern"]
     rows = collect.read_jobs(folder / "jobs.csv")
-    for row in rows:
-        for key in ("server_created", "server_started", "server_completed"):
-            row[key] = float(row[key]) if row.get(key) else None
-        row["executions"] = int(row.get("executions") or 0)
-        row["webhook_attempts"] = int(row.get("webhook_attempts") or 0)
     records = [collect.to_record(row, pattern, scale) for row in rows]
     rtt = measured_rtt_s(summary, scale)
     inputs: dict[str, float] = {"clients.rtt_s": rtt}

@@ -88,18 +88,25 @@ def server_view(server: str, job_id: str) -> dict[str, Any]:
     }
 
 
+INT_COLUMNS = frozenset({"index", "requests", "bytes", "reconnects", "events", "heartbeats", "webhook_receipts",
+                         "webhook_duplicates", "executions", "webhook_attempts"})  # fmt: skip
+FLOAT_COLUMNS = frozenset({"scheduled_s", "work_s", "late_s", "started", "connection_s"})
+OPTIONAL_TIMES = frozenset({"known", "server_completed", "server_created", "server_started"})
+
+
 def read_jobs(path: Path) -> list[dict[str, Any]]:
+    """jobs.csv as the clients wrote it, or as joined with the server's records, typed."""
     with open(path, newline="") as handle:
         rows = list(csv.DictReader(handle))
-    ints = ("index", "requests", "bytes", "reconnects", "events", "heartbeats", "webhook_receipts")
     for row in rows:
         for key, value in list(row.items()):
-            if key in ints or key == "webhook_duplicates":
-                row[key] = int(value)
-            elif key in ("scheduled_s", "work_s", "late_s", "started", "connection_s"):
+            if key in INT_COLUMNS:
+                row[key] = int(value or 0)  # a sync job has no server-side executions column of its own
+            elif key in FLOAT_COLUMNS:
                 row[key] = float(value)
-            elif key in ("known", "server_completed"):
+            elif key in OPTIONAL_TIMES:
                 row[key] = float(value) if value else None
+        row["job_id"] = row["job_id"] or None
         row["timeouts"] = {int(k): v for k, v in json.loads(row["timeouts"] or "{}").items()}
     return rows
 

@@ -186,7 +186,8 @@ def run(test: LoadTest, given: Stack | None = None) -> Path:
         raise ValueError(f"unknown pattern {test.pattern!r}; known: {', '.join(USER_CLASSES)}")
     window_s = test.duration_s / test.time_scale
     drawn = jobs_to_draw(scenario, window_s)
-    jobs = len(arrivals(scenario, drawn, window_s))
+    schedule = arrivals(scenario, drawn, window_s)
+    jobs = len(schedule)
     if jobs == 0:
         raise ValueError("no job arrives in that duration; run longer or raise the scenario's rate")
     planned_users, last_known_s = plan_users(scenario, test.pattern, drawn, jobs)
@@ -210,14 +211,12 @@ def run(test: LoadTest, given: Stack | None = None) -> Path:
         argv = _locust_argv(test, out / "scenario.toml", stack.urls.entry, users, limit_s, out)
         run_locust(test, argv, ["--bench-window-s", str(window_s), "--bench-drawn", str(drawn)], env, out)
         time.sleep(0.5)  # the server batches some counters for 0.2 s
-        longest_work_s = max(a.work_s for a in arrivals(scenario, drawn, window_s)) * test.time_scale
+        longest_work_s = max(a.work_s for a in schedule) * test.time_scale
         after = collect.settled(server, longest_work_s + 10)
         rows = collect.read_jobs(out / "jobs.csv") if (out / "jobs.csv").exists() else []
         for row in rows:
             if row["job_id"]:
                 row.update(collect.server_view(server, row["job_id"]))
-            else:
-                row["job_id"] = None
         rtt_real_s = collect.round_trip_s(stack.urls.entry)
         startup = dict(stack.startup_s)
     server_delta = collect.delta(before, after)

@@ -8,9 +8,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import pandas as pd
-
-from .inputs import Inputs
+from .inputs import Inputs, one_row
 
 HOLDS, FAILS, PARTLY, UNMEASURED = "holds", "does not hold", "partly holds", "not measured"
 # H1's table, as the design states it: share of jobs over each limit.
@@ -30,13 +28,6 @@ class Answer:
     source: str
 
 
-def _one(table: pd.DataFrame, scenario: str, pattern: str) -> pd.Series | None:
-    if table.empty:
-        return None
-    hit = table[(table["scenario"] == scenario) & (table["pattern"] == pattern)]
-    return None if hit.empty else hit.iloc[0]
-
-
 def h1(i: Inputs) -> Answer:
     claim = "A synchronous /start fails behind timeouts: 81.8%/54.5%/18.2% of 10-120 s jobs exceed 30/60/100 s."
     table = i.sweeps.get("h1")
@@ -49,7 +40,7 @@ def h1(i: Inputs) -> Answer:
         worst = max(worst, abs(row.cut_share - expected))
         if (row.min_s, row.max_s) == (10, 120):
             parts.append(f"{row.cut_share:.1%} over {row.limit_s} s")
-    live = _one(i.measured, "original-cloudflare-nginx", "sync")
+    live = one_row(i.measured, "original-cloudflare-nginx", "sync")
     text = f"Simulated (10-120 s): {', '.join(parts)}; largest gap to the table {worst:.1%}."
     if live is not None:
         text += (
@@ -68,7 +59,7 @@ def h1(i: Inputs) -> Answer:
 def h2(i: Inputs) -> Answer:
     claim = "Polling every 5 s costs about ceil(D/5)+1 requests per job (~14 at 65 s) and lags ~2.5 s on average."
     sweep = i.sweeps.get("duration")
-    sim = _one(i.simulated, "tuned-stack", "polling")
+    sim = one_row(i.simulated, "tuned-stack", "polling")
     if sweep is None or sim is None:
         return Answer("H2", claim, "missing duration sweep or tuned-stack polling", UNMEASURED, "-")
     polling = sweep[sweep["pattern"] == "polling"]
@@ -80,7 +71,7 @@ def h2(i: Inputs) -> Answer:
         f"At D = {d:g} s: {near['requests_per_job']:.1f} requests per job (formula {formula}, which counts "
         f"the initiate); mean lag {lag:.2f} s simulated"
     )
-    live = _one(i.measured, "tuned-stack", "polling")
+    live = one_row(i.measured, "tuned-stack", "polling")
     if live is not None:
         text += (
             f", {live['notify_delay_mean_s']:.2f} s measured"
@@ -128,7 +119,7 @@ def h5(i: Inputs) -> Answer:
 
 def h7(i: Inputs) -> Answer:
     claim = "SSE sends ~11 messages per job against ~14 polls."
-    sse, polling = _one(i.measured, "tuned-stack", "sse"), _one(i.measured, "tuned-stack", "polling")
+    sse, polling = one_row(i.measured, "tuned-stack", "sse"), one_row(i.measured, "tuned-stack", "polling")
     jobs = i.jobs
     if sse is None or polling is None or jobs.empty:
         return Answer("H7", claim, "needs the tuned-stack sse and polling load tests", UNMEASURED, "-")
@@ -145,8 +136,8 @@ def h7(i: Inputs) -> Answer:
 
 def h9(i: Inputs) -> Answer:
     claim = "M/G/c: past c/E[D] arrivals, queue and latency grow without bound; 503s at the queue cap."
-    over = _one(i.simulated, "overload", "polling")
-    calm = _one(i.simulated, "tuned-stack", "polling")
+    over = one_row(i.simulated, "overload", "polling")
+    calm = one_row(i.simulated, "tuned-stack", "polling")
     if over is None or calm is None:
         return Answer("H9", claim, "no overload simulation", UNMEASURED, "-")
     text = (
@@ -178,7 +169,7 @@ def h13(i: Inputs) -> Answer:
 
 def h14(i: Inputs) -> Answer:
     claim = "Kill SSE mid-job: polling still sees completion within one poll interval."
-    hybrid = _one(i.measured, "flaky-mobile", "hybrid")
+    hybrid = one_row(i.measured, "flaky-mobile", "hybrid")
     if hybrid is None:
         return Answer("H14", claim, "no flaky-mobile hybrid load test", UNMEASURED, "-")
     text = (

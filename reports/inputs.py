@@ -32,6 +32,14 @@ class Inputs:
         return bool(self.bench.get("plan", {}).get("quick"))
 
 
+def one_row(table: pd.DataFrame, scenario: str, pattern: str) -> pd.Series | None:
+    """The row of a scenario and pattern in a metrics table, if it ran."""
+    if table.empty:
+        return None
+    hit = table[(table["scenario"] == scenario) & (table["pattern"] == pattern)]
+    return None if hit.empty else hit.iloc[0]
+
+
 def read(folder: Path) -> Inputs:
     sims = folder / "simulations"
     sweeps = {p.stem.removeprefix("sweep-"): pd.read_csv(p) for p in sorted(sims.glob("sweep-*.csv"))}

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .config import Audience, Decision
-from .inputs import Inputs
+from .inputs import Inputs, one_row
 
 
 @dataclass
@@ -49,8 +49,8 @@ def build(inputs: Inputs, decision: Decision, audience: Audience) -> Matrix:
     values = pd.DataFrame(index=list(audience.patterns), columns=keys, dtype=float)
     sources = pd.DataFrame(index=list(audience.patterns), columns=keys, dtype=object)
     for pattern in audience.patterns:
-        measured = _row(inputs.measured, audience.scenario, pattern)
-        simulated = _row(inputs.simulated, audience.scenario, pattern)
+        measured = one_row(inputs.measured, audience.scenario, pattern)
+        simulated = one_row(inputs.simulated, audience.scenario, pattern)
         runs = {"measured": measured, "simulated": simulated}
         for key in keys:
             criterion = decision.criteria[key]
@@ -68,13 +68,6 @@ def build(inputs: Inputs, decision: Decision, audience: Audience) -> Matrix:
     weights /= weights.sum()
     scores = normalise(values, decision)
     return Matrix(audience, values, sources, scores, weights, weighted(scores, weights))
-
-
-def _row(table: pd.DataFrame, scenario: str, pattern: str) -> pd.Series | None:
-    if table.empty:
-        return None
-    hit = table[(table["scenario"] == scenario) & (table["pattern"] == pattern)]
-    return None if hit.empty else hit.iloc[0]
 
 
 def _has(row: pd.Series, key: str) -> bool:

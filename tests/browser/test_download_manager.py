@@ -13,6 +13,7 @@ import pytest
 from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 
 from harness.stack import Stack, StackSpec
+from loadtests.collect import read_metrics
 from tests.stack.conftest import EDGE_LIMIT_S, TIME_SCALE
 
 pytestmark = pytest.mark.browser
@@ -68,9 +69,7 @@ def with_work(page: Page, work_ms: dict[int, int]) -> None:
 
 def metrics(stack: Stack) -> dict[str, float]:
     assert stack.urls is not None
-    with urllib.request.urlopen(stack.urls.servers[0] + "/metrics") as resp:
-        lines = resp.read().decode().splitlines()
-    return {k: float(v) for k, v in (line.rsplit(" ", 1) for line in lines if line and not line.startswith("#"))}
+    return read_metrics(stack.urls.servers[0])
 
 
 def job_status(stack: Stack, job_id: str) -> dict:
