@@ -24,7 +24,11 @@ from harness.scenario import Scenario
 from simulations.engine import JobRecord
 from simulations.metrics import aggregate
 
-LIMIT_RACE_S = 0.010  # real seconds either side of a proxy's limit where who saw what is a race
+# Real seconds either side of a proxy's limit where who saw what is a race: a sync answer
+# leaves the server only after the artifact is built and stored, tens of milliseconds
+# after the work ends on a loaded 2-core machine (a CI run saw a job whose work ended
+# 22 ms before nginx's limit counted as cut by the client and delivered by the server).
+LIMIT_RACE_S = 0.050
 
 
 def read_metrics(server: str) -> dict[str, float]:
@@ -183,9 +187,9 @@ def accounting(
 ) -> dict[str, Any]:
     """Does what the clients saw add up to what the server counted?
 
-    One count can legitimately differ: a sync answer finished within a few milliseconds
-    of the proxy's limit may be cut by the proxy after the server saw it leave (or the
-    other way round). Such attempts are counted as `at_the_limit`, and a difference up to
+    One count can legitimately differ: a sync answer whose work ended within
+    LIMIT_RACE_S of the proxy's limit may be cut by the proxy after the server saw it
+    leave (or the other way round). Such attempts are counted as `at_the_limit`, and a difference up to
     that many is not a mismatch.
     """
     checks: dict[str, Any] = {}
