@@ -14,10 +14,12 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_args, get_type_hints
+from typing import Any, Literal
+
+from .typed_tables import TableError, build, positive
 
 
-class ScenarioError(ValueError):
+class ScenarioError(TableError):
     """The scenario file is invalid; the message names the field."""
 
 
@@ -28,8 +30,8 @@ class Arrivals:
     burst_size: int = 10  # bursts: jobs arriving together every burst_size / rate_per_s seconds
 
     def check(self) -> None:
-        _positive("arrivals.rate_per_s", self.rate_per_s)
-        _positive("arrivals.burst_size", self.burst_size)
+        positive("arrivals.rate_per_s", self.rate_per_s)
+        positive("arrivals.burst_size", self.burst_size)
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,7 @@ class Duration:
         if self.kind == "uniform" and not 0 <= self.min_s <= self.max_s:
             raise ScenarioError("workload.duration: need 0 <= min_s <= max_s")
         if self.kind in ("exponential", "fixed"):
-            _positive("workload.duration.mean_s", self.mean_s)
+            positive("workload.duration.mean_s", self.mean_s)
         if self.kind == "empirical" and not self.samples:
             raise ScenarioError("workload.duration: empirical needs a csv with at least one duration")
 
@@ -58,7 +60,7 @@ class Workload:
     duration: Duration = field(default_factory=Duration)
 
     def check(self) -> None:
-        _positive("workload.files_per_request", self.files_per_request)
+        positive("workload.files_per_request", self.files_per_request)
         self.duration.check()
 
 
@@ -73,9 +75,9 @@ class Workers:
         return self.count * self.concurrency
 
     def check(self) -> None:
-        _positive("workers.count", self.count)
-        _positive("workers.concurrency", self.concurrency)
-        _positive("workers.queue_capacity", self.queue_capacity)
+        positive("workers.count", self.count)
+        positive("workers.concurrency", self.concurrency)
+        positive("workers.queue_capacity", self.queue_capacity)
 
 
 @dataclass(frozen=True)
@@ -88,8 +90,8 @@ class Proxy:
     timeout_status: int = 524
 
     def check(self) -> None:
-        _positive(f"proxies[{self.name}].read_timeout_s", self.read_timeout_s)
-        _positive(f"proxies[{self.name}].idle_timeout_s", self.idle_timeout_s)
+        positive(f"proxies[{self.name}].read_timeout_s", self.read_timeout_s)
+        positive(f"proxies[{self.name}].idle_timeout_s", self.idle_timeout_s)
 
 
 @dataclass(frozen=True)
@@ -153,8 +155,8 @@ class Clients:
             raise ScenarioError("clients.webhook.failure_probability must be within 0..1")
         if not self.webhook.retry_schedule_s:
             raise ScenarioError("clients.webhook.retry_schedule_s needs at least one attempt")
-        _positive("clients.polling.interval_s", self.polling.interval_s)
-        _positive("clients.sse.progress_steps", self.sse.progress_steps)
+        positive("clients.polling.interval_s", self.polling.interval_s)
+        positive("clients.sse.progress_steps", self.sse.progress_steps)
         if self.polling.backoff < 1:
             raise ScenarioError("clients.polling.backoff must be >= 1")
 
@@ -186,7 +188,7 @@ class Scenario:
     prices: Prices = field(default_factory=Prices)
 
     def check(self) -> Scenario:
-        _positive("time_scale", self.time_scale)
+        positive("time_scale", self.time_scale)
         self.arrivals.check()
         self.workload.check()
         self.workers.check()
@@ -220,57 +222,10 @@ class Scenario:
             if not isinstance(node, dict) or last not in node:
                 raise ScenarioError(f"no scenario field {dotted!r}")
             node[last] = value
-        return _build(Scenario, data, "").check()
-
-
-def _positive(name: str, value: float) -> None:
-    if not value > 0:
-        raise ScenarioError(f"{name} must be positive, got {value!r}")
-
-
-def _build(cls: type, data: Any, where: str) -> Any:
-    """A dataclass from nested dicts, refusing unknown keys and values of the wrong type."""
-    if not isinstance(data, Mapping):
-        raise ScenarioError(f"{where or 'scenario'} must be a table")
-    hints = get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(data) - names
-    if unknown:
-        raise ScenarioError(f"unknown field(s) in {where or 'scenario'}: {', '.join(sorted(unknown))}")
-    values = {name: _value(hints[name], data[name], f"{where}.{name}".lstrip(".")) for name in data}
-    return cls(**values)
-
-
-def _value(hint: Any, value: Any, where: str) -> Any:
-    origin = getattr(hint, "__origin__", None)
-    if dataclasses.is_dataclass(hint):
-        return _build(hint, value, where)  # type: ignore[arg-type]
-    if origin is tuple:
-        item = get_args(hint)[0]
-        if not isinstance(value, list | tuple):
-            raise ScenarioError(f"{where} must be a list")
-        return tuple(_value(item, v, f"{where}[{i}]") for i, v in enumerate(value))
-    if origin is Literal:
-        if value not in get_args(hint):
-            raise ScenarioError(f"{where} must be one of {', '.join(map(str, get_args(hint)))}, got {value!r}")
-        return value
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise ScenarioError(f"{where} must be true or false")
-        return value
-    if hint in (int, float):
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or (hint is int and not isinstance(value, int))
-        ):
-            raise ScenarioError(f"{where} must be {'an integer' if hint is int else 'a number'}, got {value!r}")
-        return hint(value)
-    if hint is str:
-        if not isinstance(value, str):
-            raise ScenarioError(f"{where} must be a string")
-        return value
-    raise ScenarioError(f"{where}: unsupported field type {hint!r}")
+        try:
+            return build(Scenario, data, "", "scenario").check()
+        except TableError as exc:
+            raise ScenarioError(str(exc)) from None
 
 
 def load(path: str | Path) -> Scenario:
@@ -280,7 +235,7 @@ def load(path: str | Path) -> Scenario:
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ScenarioError(f"{path}: {exc}") from None
     try:
-        scenario = _build(Scenario, data, "")
+        scenario = build(Scenario, data, "", "scenario")
         duration = scenario.workload.duration
         if duration.kind == "empirical":
             samples = _read_samples(path.parent / duration.csv)
@@ -291,7 +246,7 @@ def load(path: str | Path) -> Scenario:
                 ),
             )
         return scenario.check()
-    except ScenarioError as exc:
+    except TableError as exc:
         raise ScenarioError(f"{path}: {exc}") from None
 
 
