@@ -43,10 +43,13 @@ class ManagedProcess:
         workdir: Path,
         env: Mapping[str, str] | None = None,
         ready: Callable[[], bool] | None = None,
+        cwd: Path | None = None,
     ) -> None:
+        """`workdir` holds the log; the process runs there unless `cwd` says otherwise."""
         self.name = name
         self.argv = list(argv)
         self.workdir = workdir
+        self.cwd = cwd or workdir
         self.env = {**os.environ, **(env or {})}
         self.ready = ready
         self.log_path = workdir / f"{name}.log"
@@ -56,7 +59,7 @@ class ManagedProcess:
         self.workdir.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                self.argv, cwd=self.workdir, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                self.argv, cwd=self.cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
         self.wait_ready(timeout_s)
         return self

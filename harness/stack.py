@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from proxies.render import Hop, ProxyConfig, parse_chain
+from proxies.render import Hop, parse_chain
 
 from .backends import Backend, make_backend
-from .processes import free_port
+from .proxy_chain import chain_configs
 from .reference_process import ReferenceServer, ReferenceWorker, service_env
 
 # The harness is one client address and brings its own limits: the server's own rate
@@ -119,14 +119,14 @@ class Stack:
             heartbeat = float(env.get("SSE_HEARTBEAT_S", "15")) or 15.0
             hops = tuple(Hop(backend.upstream_host, s.port) for s in self.servers)
             proxies: dict[str, str] = {}
-            for profile in reversed(chain):
-                config = ProxyConfig(
-                    profile, Hop("127.0.0.1", free_port()), hops, spec.time_scale, heartbeat, spec.micro_cache
+            for config in chain_configs(
+                chain, hops, backend.upstream_host, spec.time_scale, heartbeat, spec.micro_cache
+            ):
+                service = self._timed(
+                    config.profile.name, lambda c=config: backend.proxy(c, self.workdir / c.profile.name)
                 )
-                service = self._timed(profile.name, lambda c=config: backend.proxy(c, self.workdir / c.profile.name))
                 self._stops.append(service.stop)
-                proxies[profile.name] = service.url
-                hops = (Hop(backend.upstream_host, service.port),)
+                proxies[config.profile.name] = service.url
             entry = proxies[chain[0].name] if chain else self.servers[0].url
             self.urls = StackUrls(entry, [s.url for s in self.servers], proxies, redis.url, minio.url)
         except BaseException:

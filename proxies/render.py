@@ -41,6 +41,7 @@ class Profile:
     engine: str  # "nginx" or "haproxy"
     template: str
     read_s: float  # the limit this profile is known for, unscaled
+    timeout_status: int  # what it answers when that limit passes without a byte from upstream
     summary: str
 
 
@@ -48,11 +49,16 @@ PROFILES: dict[str, Profile] = {
     p.name: p
     for p in (
         Profile(
-            "nginx-default", "nginx", "nginx-default.conf", 60, "stock nginx: 60 s read timeout -> 504, buffering on"
+            "nginx-default",
+            "nginx",
+            "nginx-default.conf",
+            60,
+            504,
+            "stock nginx: 60 s read timeout -> 504, buffering on",
         ),
-        Profile("nginx-tuned", "nginx", "nginx-tuned.conf", 120, "keep-alive upstream, unbuffered streams"),
-        Profile("cloudflare", "haproxy", "cloudflare.cfg", 100, "100 s without a byte -> 524, cf-ray"),
-        Profile("alb", "haproxy", "alb.cfg", 60, "60 s idle -> 504, reset -> 502"),
+        Profile("nginx-tuned", "nginx", "nginx-tuned.conf", 120, 504, "keep-alive upstream, unbuffered streams"),
+        Profile("cloudflare", "haproxy", "cloudflare.cfg", 100, 524, "100 s without a byte -> 524, cf-ray"),
+        Profile("alb", "haproxy", "alb.cfg", 60, 504, "60 s idle -> 504, reset -> 502"),
     )
 }
 
@@ -74,6 +80,11 @@ def parse_chain(spec: str) -> list[Profile]:
     if not names or unknown:
         raise ValueError(f"unknown proxy profile(s) {unknown or spec!r}; known: {', '.join(PROFILES)}")
     return [PROFILES[n] for n in names]
+
+
+def binding_hop(chain: list[Profile]) -> Profile:
+    """The hop whose read limit ends a silent request first."""
+    return min(chain, key=lambda p: p.read_s)
 
 
 def _ms(seconds: float, scale: float) -> int:
