@@ -2,6 +2,9 @@
 
 Starts a stack, prints its URLs (and how long each part took to come up) as JSON, and
 runs until Ctrl-C or SIGTERM, then tears everything down.
+
+`python -m harness check --target target.toml` checks any service behind the real
+proxies (see `check_command`).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import signal
 import sys
 import threading
 
+from . import check_command
 from .stack import Stack, StackSpec
 
 
@@ -29,7 +33,16 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--worker-processes", type=int, default=0)
     up.add_argument("--micro-cache", action="store_true", help="1 s nginx micro-cache for status polls")
     up.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="extra server setting")
+    check = commands.add_parser(
+        "check",
+        help="check any service behind the real proxies for timeouts, duplicate work and stream survival",
+        description=check_command.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    check_command.add_arguments(check)
     args = parser.parse_args(argv)
+    if args.command == "check":
+        return check_command.main(args)
 
     server_env = dict(item.split("=", 1) for item in args.env)
     spec = StackSpec(

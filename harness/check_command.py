@@ -1,0 +1,190 @@
+"""`python -m harness check`: any HTTP service behind the real proxy chain, judged by the
+timeout, duplicate and event-stream checks.
+
+    python -m harness check --target target.toml --junit results.xml
+    python -m harness check --target-url http://127.0.0.1:3000 --profile cloudflare+nginx-tuned --time-scale 0.01
+
+Exit status: 0 when no check failed, 1 when one did, 2 when the target is unusable (a bad
+file, a service that does not start or answer, a work setting the time scale defeats).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import string
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+
+import aiohttp
+
+from proxies.render import Hop, Profile, binding_hop, parse_chain
+
+from .backends import ProcessBackend
+from .checks import GROUPS, CheckSession, Limits, Result, run_checks
+from .junit import write_junit
+from .processes import ManagedProcess, ServiceError, free_port, http_ok
+from .proxy_chain import chain_configs
+from .target import Target, TargetError, load_target, reference_target
+from .target_client import TargetClient
+
+DEFAULT_TIME_SCALE = 0.01  # the edge's 100 s becomes 1 s: a whole check run takes about half a minute
+FIXED_WORK_LIMITS = 1.5  # a fixed-work target's jobs should last this many binding limits
+EXIT_OK, EXIT_FAILED, EXIT_BAD_TARGET = 0, 1, 2
+MARK = {"pass": "PASS", "fail": "FAIL", "not measurable": "N/M ", "not in scope": "----"}
+
+
+class BadTarget(Exception):
+    """The target cannot be checked as given; the message says why."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--target", type=Path, help="a target.toml describing the service")
+    which.add_argument("--target-url", help="a running service on the reference contract, default scope")
+    parser.add_argument("--profile", default="cloudflare+nginx-tuned", help="proxy chain in front of the service")
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        help=f"multiplies the proxies' limits (default {DEFAULT_TIME_SCALE}; "
+        "for a target with fixed work, the scale that makes it 1.5 binding limits)",
+    )
+    parser.add_argument("--only", default=",".join(GROUPS), help=f"check groups, comma-separated: {', '.join(GROUPS)}")
+    parser.add_argument("--junit", type=Path, help="write JUnit XML here (one testcase per check)")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON on stdout (lines go to stderr)")
+
+
+def _time_scale(target: Target, binding: Profile, given: float | None) -> float:
+    fixed = target.work.fixed_s
+    if not fixed:
+        return given or DEFAULT_TIME_SCALE
+    if given is None:
+        return fixed / (FIXED_WORK_LIMITS * binding.read_s)
+    if fixed <= binding.read_s * given:
+        raise BadTarget(
+            f"work.fixed_s = {fixed:g} s does not outlast {binding.name}'s limit at time scale {given:g} "
+            f"({binding.read_s * given:g} s); use --time-scale {fixed / (FIXED_WORK_LIMITS * binding.read_s):.4g} "
+            "or leave it out"
+        )
+    return given
+
+
+@contextlib.contextmanager
+def running_service(target: Target, workdir: Path) -> Iterator[str]:
+    """The service's own URL: the one given, or a process started from the target's command."""
+    health = target.service.health_path
+    if not target.service.command:
+        url = target.service.url or "http://127.0.0.1:3000"
+        if not http_ok(f"{url}{health}")():
+            raise BadTarget(f"nothing answers at {url}{health}")
+        yield url
+        return
+    port = free_port()
+    argv = [string.Template(part).safe_substitute(port=port) for part in target.service.command]
+    url = f"http://127.0.0.1:{port}"
+    process = ManagedProcess(
+        "target",
+        argv,
+        workdir,
+        env={**target.service.env, "PORT": str(port)},
+        cwd=Path(target.service.directory),
+        ready=http_ok(f"{url}{health}"),
+    )
+    try:
+        process.start(target.service.startup_timeout_s)
+    except (ServiceError, OSError) as exc:
+        raise BadTarget(f"the target's command did not start a healthy service: {exc}") from None
+    try:
+        yield url
+    finally:
+        process.stop()
+
+
+@contextlib.contextmanager
+def behind_proxies(
+    chain: list[Profile], origin: str, target: Target, time_scale: float, workdir: Path
+) -> Iterator[str]:
+    """The chain in front of `origin` (on this machine's loopback); yields the entry URL."""
+    host, _, port = origin.removeprefix("http://").partition(":")
+    if not port.isdigit():
+        raise BadTarget(f"the service URL {origin} needs an explicit port for the proxies to reach it")
+    backend = ProcessBackend()
+    stops = []
+    try:
+        configs = chain_configs(chain, (Hop(host, int(port)),), backend.upstream_host, time_scale, target.heartbeat_s)
+        entry = origin
+        for config in configs:
+            service = backend.proxy(config, workdir / config.profile.name)
+            stops.append(service.stop)
+            entry = service.url
+        yield entry
+    finally:
+        for stop in reversed(stops):
+            with contextlib.suppress(Exception):
+                stop()
+
+
+async def check_target(
+    target: Target, entry: str, origin: str, limits: Limits, groups: tuple[str, ...], echo: bool
+) -> list[Result]:
+    def report(result: Result) -> None:
+        if echo:
+            print(
+                f"{MARK[result.verdict]}  {result.check}  ({result.seconds:.1f} s)  {result.evidence}",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=10)
+    async with aiohttp.ClientSession(timeout=timeout) as http:
+        client = TargetClient(http, target, entry, origin, limits.time_scale)
+        return await run_checks(CheckSession(client, limits), groups, report)
+
+
+def main(args: argparse.Namespace) -> int:
+    try:
+        target = load_target(args.target) if args.target else reference_target(args.target_url)
+        if args.profile == "direct":
+            raise BadTarget("check needs at least one proxy in --profile")
+        chain = parse_chain(args.profile)
+        binding = binding_hop(chain)
+        limits = Limits(binding, _time_scale(target, binding, args.time_scale))
+        groups = tuple(g.strip() for g in args.only.split(",") if g.strip())
+        if not groups or any(g not in GROUPS for g in groups):
+            raise BadTarget(f"--only takes {', '.join(GROUPS)}")
+        workdir = Path(tempfile.mkdtemp(prefix="proxybench-check-"))
+        print(f"checking {target.name} behind {args.profile}: {limits}", file=sys.stderr, flush=True)
+        with (
+            running_service(target, workdir / "service") as origin,
+            behind_proxies(chain, origin, target, limits.time_scale, workdir) as entry,
+        ):
+            results = asyncio.run(check_target(target, entry, origin, limits, groups, echo=True))
+    except (TargetError, BadTarget, ValueError, ServiceError) as exc:
+        print(f"bad target: {exc}", file=sys.stderr)
+        return EXIT_BAD_TARGET
+    failed = [r.check for r in results if r.verdict == "fail"]
+    counts = {v: sum(r.verdict == v for r in results) for v in MARK}
+    print(
+        ", ".join(f"{n} {v}" for v, n in counts.items()) + (f"; failed: {', '.join(failed)}" if failed else ""),
+        file=sys.stderr,
+    )
+    if args.junit:
+        write_junit(args.junit, f"proxybench check: {target.name} behind {args.profile}", results)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "target": target.name,
+                    "profile": args.profile,
+                    "limits": str(limits),
+                    "results": [asdict(r) for r in results],
+                },
+                indent=2,
+            )
+        )
+    return EXIT_FAILED if failed else EXIT_OK

@@ -1,0 +1,477 @@
+"""The regression checks on timeout, duplicate and event-stream behaviour, for any target
+behind a real proxy chain.
+
+A check is a probe (what a client does: requests through the proxies, plus the service's
+execution count before and after) and a judge (a plain function of what the probe saw)
+that gives one verdict with its evidence:
+
+- `pass`: the behaviour was shown;
+- `fail`: the opposite was shown, and the evidence says how;
+- `not measurable`: the run could not show either (no execution counter, or the service
+  did not take the work it was given), never counted as a pass;
+- `not in scope`: the target says its clients do not use that endpoint.
+
+Probes are shared: two checks that judge the same client behaviour (one job retried with a
+key: same job? one execution?) run it once. `python -m harness check` and the project's
+own pytest checks both call `run_check` / `run_checks`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from itertools import count
+from typing import Any, Literal
+
+from proxies.render import Profile
+
+from .target import dig
+from .target_client import Answer, Followed, Polled, TargetClient, sha256
+
+Verdict = Literal["pass", "fail", "not measurable", "not in scope"]
+GROUPS = ("timeouts", "duplicates", "sse")
+RETRIES = 2  # a client retries twice after a cut: three tries, one logical request
+CONCURRENT = 20  # initiates sent at once with one key, as a double-clicking client or a retrying mesh does
+HONOURED = 0.8  # a job that ends sooner than this share of the work it was given did not take it
+FIRST_FILE_ID = 70000
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The chain's binding limit, in real seconds at the check's time scale."""
+
+    binding: Profile
+    time_scale: float
+
+    @property
+    def limit_s(self) -> float:
+        return self.binding.read_s * self.time_scale
+
+    def __str__(self) -> str:
+        return (
+            f"{self.binding.name}'s {self.binding.read_s:g} s limit ({self.limit_s:.2f} s at scale {self.time_scale:g})"
+        )
+
+
+@dataclass(frozen=True)
+class Result:
+    check: str  # "group/name"
+    verdict: Verdict
+    evidence: str
+    proves: str
+    seconds: float = 0.0
+
+    @property
+    def group(self) -> str:
+        return self.check.split("/", 1)[0]
+
+
+class CheckSession:
+    """One target behind one chain: the client, the limits, fresh file ids and shared probes."""
+
+    def __init__(self, client: TargetClient, limits: Limits) -> None:
+        self.client = client
+        self.limits = limits
+        self.target = client.target
+        self._file_ids = count(FIRST_FILE_ID, 7)
+        self._probes: dict[Callable[..., Awaitable[Any]], Any] = {}
+
+    def file_id(self) -> int:
+        return next(self._file_ids)
+
+    def work_s(self, limits: float) -> float:
+        """Work lasting this many binding limits, or the target's fixed work where it sets one."""
+        return self.target.work.fixed_s or limits * self.limits.limit_s
+
+    @property
+    def patience_s(self) -> float:
+        """How long a client waits for any one job before it gives up."""
+        return self.work_s(3) * 2 + max(5.0, 10 * self.limits.limit_s)
+
+    @property
+    def settle_s(self) -> float:
+        """A pause before reading executions, for work that a cut request left running to start."""
+        return 0.1 + 0.25 * self.limits.limit_s
+
+    async def observe(self, probe: Callable[[CheckSession], Awaitable[Any]]) -> Any:
+        if probe not in self._probes:
+            self._probes[probe] = await probe(self)
+        return self._probes[probe]
+
+    async def executions_since(self, before: float | None, job_ids: list[str]) -> float | None:
+        await asyncio.sleep(self.settle_s)
+        after = await self.client.executions(job_ids)
+        if after is None:
+            return None
+        return after - (before or 0.0)
+
+
+# Probes: what a client does, and what it saw.
+
+
+@dataclass
+class SyncTries:
+    answers: list[Answer]
+    work_s: float
+    executions: float | None
+
+
+async def sync_with_retries(s: CheckSession) -> SyncTries:
+    """A slow sync request, retried after each cut, as its clients would."""
+    work_s, file_id = s.work_s(1.5), s.file_id()
+    before = await s.client.executions()
+    answers = [await s.client.sync(file_id, work_s)]
+    while answers[-1].status >= 400 and len(answers) <= RETRIES:
+        answers.append(await s.client.sync(file_id, work_s))
+    return SyncTries(answers, work_s, await s.executions_since(before, []))
+
+
+@dataclass
+class PolledJob:
+    started: Answer
+    job_id: str | None
+    polled: Polled | None
+    work_s: float
+
+
+async def _polled_job(s: CheckSession, work_s: float) -> PolledJob:
+    started = await s.client.initiate(s.file_id(), work_s, key=str(uuid.uuid4()))
+    job_id = s.client.job_id(started) if started.status < 300 else None
+    polled = await s.client.poll_until_terminal(job_id, s.patience_s) if job_id else None
+    return PolledJob(started, job_id, polled, work_s)
+
+
+async def slow_polled_job(s: CheckSession) -> PolledJob:
+    return await _polled_job(s, s.work_s(1.5))
+
+
+async def short_polled_job(s: CheckSession) -> PolledJob:
+    return await _polled_job(s, s.work_s(0.2))
+
+
+@dataclass
+class KeyedTries:
+    answers: list[Answer]
+    job_ids: list[str]  # distinct, in the order they were given
+    executions: float | None
+
+
+async def _keyed_initiates(s: CheckSession, concurrent: bool) -> KeyedTries:
+    key, file_id, work_s = str(uuid.uuid4()), s.file_id(), s.work_s(0.2)
+    before = await s.client.executions()
+    if concurrent:
+        answers = list(await asyncio.gather(*(s.client.initiate(file_id, work_s, key) for _ in range(CONCURRENT))))
+    else:
+        answers = [await s.client.initiate(file_id, work_s, key) for _ in range(RETRIES + 1)]
+    ids = [s.client.job_id(a) for a in answers if a.status < 300]
+    job_ids = list(dict.fromkeys(i for i in ids if i is not None))
+    if s.target.in_scope("status"):
+        await asyncio.gather(*(s.client.poll_until_terminal(j, s.patience_s) for j in job_ids))
+    return KeyedTries(answers, job_ids, await s.executions_since(before, job_ids))
+
+
+async def retried_initiates(s: CheckSession) -> KeyedTries:
+    """One initiate retried after each lost answer, with the same key."""
+    return await _keyed_initiates(s, concurrent=False)
+
+
+async def concurrent_initiates(s: CheckSession) -> KeyedTries:
+    return await _keyed_initiates(s, concurrent=True)
+
+
+@dataclass
+class StreamedJob:
+    started: Answer
+    seen: Followed | None
+    work_s: float
+
+
+async def long_streamed_job(s: CheckSession) -> StreamedJob:
+    """A job three binding limits long, followed on one stream from start to end."""
+    work_s = s.work_s(3)
+    started = await s.client.initiate(s.file_id(), work_s, key=str(uuid.uuid4()))
+    job_id = s.client.job_id(started) if started.status < 300 else None
+    seen = await s.client.follow(job_id, limit_s=s.patience_s) if job_id else None
+    return StreamedJob(started, seen, work_s)
+
+
+@dataclass
+class ResumedJob:
+    started: Answer
+    first: Followed | None = None
+    rest: Followed | None = None
+    replay: Followed | None = None  # after the end: everything after the first id seen
+
+
+async def resumed_stream(s: CheckSession) -> ResumedJob:
+    """A stream dropped after two events, resumed with Last-Event-ID, then replayed whole."""
+    started = await s.client.initiate(s.file_id(), s.work_s(1.5), key=str(uuid.uuid4()))
+    job_id = s.client.job_id(started) if started.status < 300 else None
+    got = ResumedJob(started)
+    if job_id is None:
+        return got
+    got.first = await s.client.follow(job_id, stop_after=2, limit_s=s.patience_s)
+    if not got.first.events or got.first.events[-1].id is None:
+        return got
+    got.rest = await s.client.follow(job_id, last_event_id=got.first.events[-1].id, limit_s=s.patience_s)
+    first_id = got.first.events[0].id
+    if first_id is not None:
+        got.replay = await s.client.follow(job_id, last_event_id=first_id, limit_s=s.patience_s)
+    return got
+
+
+# Judges: one verdict and its evidence from what a probe saw.
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    needs: tuple[str, ...]  # endpoints that must be in the target's scope
+    proves: str
+    judge: Callable[[CheckSession], Awaitable[tuple[Verdict, str]]]
+
+
+CHECKS: dict[str, Check] = {}
+
+
+def check(name: str, needs: tuple[str, ...], proves: str) -> Callable[[Any], Any]:
+    def register(judge: Callable[[CheckSession], Awaitable[tuple[Verdict, str]]]) -> Any:
+        CHECKS[name] = Check(name, needs, proves, judge)
+        return judge
+
+    return register
+
+
+def _seen(answers: list[Answer]) -> str:
+    return ", ".join(f"{a.status} after {a.elapsed_s:.2f} s" for a in answers)
+
+
+def _not_started(what: str, answer: Answer) -> tuple[Verdict, str]:
+    return "fail", f"{what} answered {answer.status} without a job id: {str(answer.body)[:120]}"
+
+
+@check(
+    "timeouts/sync_answers_through_the_proxies",
+    needs=("sync",),
+    proves="a sync request whose work outlasts the chain's binding limit still gets its answer",
+)
+async def _sync_answers(s: CheckSession) -> tuple[Verdict, str]:
+    tries: SyncTries = await s.observe(sync_with_retries)
+    first, work = tries.answers[0], tries.work_s
+    if first.status >= 400:
+        return "fail", f"{first.status} after {first.elapsed_s:.2f} s for {work:.2f} s of work; {s.limits}"
+    if first.elapsed_s < HONOURED * work:
+        return "not measurable", (
+            f"{first.status} after {first.elapsed_s:.2f} s, but its work was set to {work:.2f} s: "
+            "the service did not take the work setting (header, unit or time scale?)"
+        )
+    return "pass", f"{first.status} after {first.elapsed_s:.2f} s, past {s.limits}"
+
+
+@check(
+    "timeouts/slow_job_completes_by_polling",
+    needs=("initiate", "status"),
+    proves="a job longer than the binding limit is started at once and followed by polls to completion, "
+    "every answer through the proxies",
+)
+async def _slow_job_polled(s: CheckSession) -> tuple[Verdict, str]:
+    job: PolledJob = await s.observe(slow_polled_job)
+    if job.polled is None:
+        return _not_started("initiate", job.started)
+    polled = job.polled
+    head = f"initiate {job.started.status} in {job.started.elapsed_s:.2f} s; {len(polled.statuses)} polls"
+    if polled.bad_statuses:
+        return "fail", f"{head}, answered {sorted(set(polled.bad_statuses))} through the proxies"
+    if polled.final is None:
+        return "fail", f"{head}; no end within {s.patience_s:.1f} s"
+    state = s.client.state(polled.final)
+    if state not in s.target.answers.completed:
+        return "fail", f"{head}; the job ended {state!r}"
+    if polled.elapsed_s < HONOURED * job.work_s:
+        return "not measurable", (
+            f"{head}; completed after {polled.elapsed_s:.2f} s, but its work was set to {job.work_s:.2f} s: "
+            "the service did not take the work setting"
+        )
+    return "pass", f"{head}, none cut; completed after {polled.elapsed_s:.2f} s, past {s.limits}"
+
+
+@check(
+    "timeouts/download_through_the_proxies",
+    needs=("initiate", "status", "download"),
+    proves="a completed job's download answers through the proxies with the bytes the status promised",
+)
+async def _download(s: CheckSession) -> tuple[Verdict, str]:
+    job: PolledJob = await s.observe(short_polled_job)
+    if job.job_id is None:
+        return _not_started("initiate", job.started)
+    if (
+        job.polled is None
+        or job.polled.final is None
+        or s.client.state(job.polled.final) not in s.target.answers.completed
+    ):
+        return "fail", "the job did not complete, so there was nothing to download"
+    got = await s.client.download(job.job_id)
+    if got.status != 200 or not got.body:
+        return "fail", f"download answered {got.status} with {len(got.body or b'')} bytes"
+    digest, promised = sha256(got.body), dig(job.polled.final.body, s.target.answers.sha256)
+    if promised is not None and digest != promised:
+        return (
+            "fail",
+            f"downloaded {len(got.body)} bytes with sha256 {digest[:12]}…, the status said {str(promised)[:12]}…",
+        )
+    checked = "matching the status's sha256" if promised is not None else "no sha256 to compare"
+    return "pass", f"200, {len(got.body)} bytes, {checked}"
+
+
+@check(
+    "sse/stream_outlives_the_idle_limit",
+    needs=("initiate", "events"),
+    proves="one stream carries a job three binding limits long to its terminal event "
+    "(heartbeats, or events often enough, keep every hop from cutting it)",
+)
+async def _stream_outlives(s: CheckSession) -> tuple[Verdict, str]:
+    job: StreamedJob = await s.observe(long_streamed_job)
+    if job.seen is None:
+        return _not_started("initiate", job.started)
+    seen = job.seen
+    names = [e.event for e in seen.events]
+    head = f"{seen.status}, {len(seen.events)} events and {len(seen.heartbeats)} heartbeats over {seen.lasted_s:.2f} s"
+    if seen.status != 200:
+        return "fail", f"the stream answered {seen.status}"
+    if not seen.finished(s.target.answers.terminal):
+        return "fail", (
+            f"{head}; ended without a terminal event after {seen.silence_before_end_s:.2f} s of silence "
+            f"(last events: {', '.join(names[-3:]) or 'none'}); {s.limits}"
+        )
+    if seen.lasted_s < min(HONOURED * job.work_s, s.limits.limit_s):
+        return "not measurable", f"{head}: the job ended before any idle limit could apply"
+    return "pass", f"{head}, ended with {names[-1]}"
+
+
+@check(
+    "sse/resume_without_loss_or_repetition",
+    needs=("initiate", "events"),
+    proves="a stream dropped mid-job and resumed with Last-Event-ID misses no event and repeats none",
+)
+async def _resume(s: CheckSession) -> tuple[Verdict, str]:
+    got: ResumedJob = await s.observe(resumed_stream)
+    if got.first is None:
+        return _not_started("initiate", got.started)
+    if got.first.status != 200 or not got.first.events:
+        return "fail", f"the stream answered {got.first.status} with {len(got.first.events)} events"
+    if got.rest is None or got.first.events[0].id is None:
+        return "fail", "the events carry no id, so a client cannot resume"
+    if got.rest.status != 200:
+        return "fail", f"the resumed stream answered {got.rest.status}"
+    seen = [e.id for e in got.first.events[1:] + got.rest.events]
+    repeated = len(seen) - len(set(seen))
+    whole = [e.id for e in got.replay.events] if got.replay and got.replay.status == 200 else []
+    missed = [i for i in whole if i not in set(seen)]
+    ended = got.rest.finished(s.target.answers.terminal)
+    evidence = (
+        f"dropped after ids {got.first.events[0].id}..{got.first.events[-1].id}, resumed with "
+        f"{len(got.rest.events)} events to {got.rest.events[-1].event if got.rest.events else 'nothing'}; "
+        f"{len(missed)} missed, {repeated} repeated against a replay of {len(whole)}"
+    )
+    if repeated or missed or not ended or not whole:
+        return "fail", evidence + ("" if whole else " (the replay from the first id answered nothing)")
+    return "pass", evidence
+
+
+def _one_job(tries: KeyedTries) -> tuple[Verdict, str]:
+    statuses = sorted({a.status for a in tries.answers})
+    evidence = f"{len(tries.answers)} initiates with one key answered {statuses} with {len(tries.job_ids)} job id(s)"
+    ok = len(tries.job_ids) == 1 and all(a.status < 300 or a.status == 409 for a in tries.answers)
+    return ("pass" if ok else "fail"), evidence
+
+
+def _one_execution(s: CheckSession, tries: KeyedTries) -> tuple[Verdict, str]:
+    if not s.target.executions.measurable:
+        return "not measurable", "the target gives no execution counter or per-job count"
+    if tries.executions is None:
+        return "not measurable", "the execution count could not be read"
+    if tries.executions == 0:
+        return "not measurable", f"the execution count did not move while {len(tries.job_ids)} job(s) ran"
+    verdict: Verdict = "pass" if tries.executions == 1 else "fail"
+    return verdict, (
+        f"{tries.executions:g} execution(s) for one logical request "
+        f"({len(tries.answers)} initiates, {len(tries.job_ids)} job id(s))"
+    )
+
+
+@check(
+    "duplicates/retried_initiate_returns_one_job",
+    needs=("initiate",),
+    proves="an initiate retried with the same idempotency key is recognised: one job id for all tries",
+)
+async def _retried_one_job(s: CheckSession) -> tuple[Verdict, str]:
+    return _one_job(await s.observe(retried_initiates))
+
+
+@check(
+    "duplicates/retried_initiate_executes_once",
+    needs=("initiate", "status"),
+    proves="retries with one key run the work once, counted by the service itself",
+)
+async def _retried_once(s: CheckSession) -> tuple[Verdict, str]:
+    return _one_execution(s, await s.observe(retried_initiates))
+
+
+@check(
+    "duplicates/concurrent_initiates_return_one_job",
+    needs=("initiate",),
+    proves=f"{CONCURRENT} initiates at once with one key give one job (others may answer 409)",
+)
+async def _concurrent_one_job(s: CheckSession) -> tuple[Verdict, str]:
+    return _one_job(await s.observe(concurrent_initiates))
+
+
+@check(
+    "duplicates/concurrent_initiates_execute_once",
+    needs=("initiate", "status"),
+    proves=f"{CONCURRENT} initiates at once with one key run the work once",
+)
+async def _concurrent_once(s: CheckSession) -> tuple[Verdict, str]:
+    return _one_execution(s, await s.observe(concurrent_initiates))
+
+
+@check(
+    "duplicates/retried_sync_executes_once",
+    needs=("sync",),
+    proves=f"a sync request retried up to {RETRIES} times after cuts runs the work once",
+)
+async def _sync_once(s: CheckSession) -> tuple[Verdict, str]:
+    tries: SyncTries = await s.observe(sync_with_retries)
+    how = s.target.executions
+    if not (how.counter and how.metrics_path):
+        return "not measurable", "sync work is counted only by a service-wide counter, and the target gives none"
+    if tries.executions is None or tries.executions == 0:
+        return "not measurable", "the execution counter did not move"
+    verdict: Verdict = "pass" if tries.executions == 1 else "fail"
+    return verdict, f"{tries.executions:g} execution(s) for one logical request ({_seen(tries.answers)})"
+
+
+async def run_check(session: CheckSession, name: str) -> Result:
+    chosen = CHECKS[name]
+    missing = [e for e in chosen.needs if not session.target.in_scope(e)]
+    if missing:
+        return Result(name, "not in scope", f"the target's scope leaves out {', '.join(missing)}", chosen.proves)
+    began = time.monotonic()
+    verdict, evidence = await chosen.judge(session)
+    return Result(name, verdict, evidence, chosen.proves, round(time.monotonic() - began, 3))
+
+
+async def run_checks(
+    session: CheckSession, groups: tuple[str, ...] = GROUPS, report: Callable[[Result], None] | None = None
+) -> list[Result]:
+    results = []
+    for name in CHECKS:
+        if name.split("/", 1)[0] in groups:
+            result = await run_check(session, name)
+            if report is not None:
+                report(result)
+            results.append(result)
+    return results
