@@ -17,8 +17,9 @@ import pytest
 
 from harness.processes import ManagedProcess, free_port, tcp_open
 from harness.stack import Stack, StackSpec
+from harness.target import reference_target
+from harness.target_client import TargetClient
 from tests.bench.test_server_bench import REPEATS, _record, _wrk
-from tests.stack.clients import poll_until_done, start_job
 
 pytestmark = pytest.mark.bench
 STATIC_NGINX = """worker_processes 1;
@@ -64,9 +65,12 @@ async def test_status_polls_through_the_proxies(http: aiohttp.ClientSession) -> 
         assert plain.urls is not None and cached.urls is not None
         paths = {}
         for name, stack in (("plain", plain), ("cached", cached)):
-            _, job = await start_job(http, stack.urls.entry, 1000)
-            done = await poll_until_done(http, stack.urls.entry, job["jobId"])
-            paths[name] = f"/v1/download/jobs/{done['jobId']}"
+            client = TargetClient(
+                http, reference_target(stack.urls.servers[0]), stack.urls.entry, stack.urls.servers[0], 0.02
+            )
+            job_id = client.job_id(await client.initiate(70000, work_s=0.02))
+            assert job_id is not None and (await client.poll_until_terminal(job_id, 30)).final is not None
+            paths[name] = client.target.path("status", job_id)
         async with http.get(plain.urls.servers[0] + paths["plain"]) as resp:
             body = await resp.read()
         static, static_url = _static_nginx(Path(tmp), body)

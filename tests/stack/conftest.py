@@ -9,29 +9,24 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
 import pytest
 
 from harness.backends import Backend, make_backend
+from harness.checks import CheckSession, Limits
 from harness.stack import Stack, StackSpec
-from tests.helpers import metrics
+from harness.target import DEFAULT_SCOPE, ENDPOINTS, reference_target
+from harness.target_client import TargetClient
+from proxies.render import PROFILES, binding_hop, parse_chain
 
-TIME_SCALE = 0.01  # edge 100 s -> 1 s, nginx default 60 s -> 0.6 s
-EDGE_LIMIT_S = 100 * TIME_SCALE
-NGINX_DEFAULT_LIMIT_S = 60 * TIME_SCALE
+TIME_SCALE = 0.01  # the edge's 100 s -> 1 s, stock nginx's 60 s -> 0.6 s
+EDGE_LIMIT_S = PROFILES["cloudflare"].read_s * TIME_SCALE
 BASE_ENV = {"SSE_HEARTBEAT_S": "10", "LEASE_S": "100", "WEBHOOK_SCHEDULE_S": "0,10,20,40"}
-
-
-@dataclass(frozen=True)
-class Watched:
-    """A stack's entry, the server whose /metrics tell the truth, and those metrics before a check."""
-
-    entry: str
-    server: str
-    before: dict[str, float]
+# The reference server's clients use all of it; the sync endpoint is the failing baseline.
+WHOLE_API = ENDPOINTS
 
 
 class Stacks:
@@ -50,10 +45,19 @@ class Stacks:
             self._running[key] = Stack(spec, workdir=folder, backend=self.backend).up()
         return self._running[key]
 
-    async def watch(self, http: aiohttp.ClientSession, profile: str = "cloudflare+nginx-tuned", **env: str) -> Watched:
-        urls = self.get(profile, **env).urls
-        assert urls is not None
-        return Watched(urls.entry, urls.servers[0], await metrics(http, urls.servers[0]))
+    def session(
+        self,
+        http: aiohttp.ClientSession,
+        profile: str = "cloudflare+nginx-tuned",
+        scope: tuple[str, ...] = DEFAULT_SCOPE,
+        **env: str,
+    ) -> CheckSession:
+        """The checks' view of a stack: the reference server as a target behind its chain."""
+        stack = self.get(profile, **env)
+        assert stack.urls is not None
+        target = replace(reference_target(stack.urls.servers[0]), scope=scope)
+        client = TargetClient(http, target, stack.urls.entry, stack.urls.servers[0], TIME_SCALE)
+        return CheckSession(client, Limits(binding_hop(parse_chain(profile)), TIME_SCALE))
 
     def close(self) -> None:
         for stack in self._running.values():

@@ -1,0 +1,150 @@
+"""`python -m harness check` as a user's CI runs it: a separate process, real proxies, and
+services that are not started by the test's own code: the reference server (on Redis and
+MinIO) by URL and from a target file, and a naive stdlib service that gets it wrong.
+
+Run alone with `pytest -m check`.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.check_command import EXIT_BAD_TARGET, EXIT_FAILED, EXIT_OK
+from harness.checks import CHECKS
+from tests.conftest import Running, ServerFactory
+
+pytestmark = pytest.mark.check
+TARGETS = Path(__file__).resolve().parent.parent / "targets"
+NAIVE = TARGETS / "naive.toml"
+EXECUTION_CHECKS = [name for name in CHECKS if name.endswith("execute_once") or name.endswith("executes_once")]
+
+
+@dataclass
+class Checked:
+    code: int
+    verdicts: dict[str, str]
+    evidence: dict[str, str]
+    junit: ET.Element | None
+    stderr: str
+
+
+def run_check(tmp_path: Path, *args: str) -> Checked:
+    junit = tmp_path / "junit.xml"
+    done = subprocess.run(
+        [sys.executable, "-m", "harness", "check", *args, "--junit", str(junit), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    results: list[dict[str, Any]] = json.loads(done.stdout)["results"] if done.stdout.strip() else []
+    return Checked(
+        done.returncode,
+        {r["check"]: r["verdict"] for r in results},
+        {r["check"]: r["evidence"] for r in results},
+        ET.parse(junit).getroot() if junit.exists() else None,
+        done.stderr,
+    )
+
+
+@pytest.fixture(scope="module")
+def reference(servers: ServerFactory) -> Running:
+    """The reference server on real Redis and MinIO, taking each job's work from the client."""
+    return servers.start("redis+minio", SIMULATED_WORK_HEADER="true")
+
+
+def test_the_reference_server_by_url_passes_every_check_in_its_default_scope(
+    tmp_path: Path, reference: Running
+) -> None:
+    got = run_check(
+        tmp_path, "--target-url", reference.url, "--profile", "cloudflare+nginx-tuned", "--time-scale", "0.01"
+    )
+    assert got.code == EXIT_OK, got.stderr
+    in_scope = {name: v for name, v in got.verdicts.items() if v != "not in scope"}
+    assert set(in_scope.values()) == {"pass"} and len(in_scope) == len(CHECKS) - 2, got.verdicts
+    assert {n for n, v in got.verdicts.items() if v == "not in scope"} == {
+        "timeouts/sync_answers_through_the_proxies",
+        "duplicates/retried_sync_executes_once",
+    }
+    # What a CI system's JUnit reader sees: one testcase per check, none failed.
+    assert got.junit is not None
+    cases = got.junit.findall("./testsuite/testcase")
+    assert len(cases) == len(CHECKS) and got.junit.get("failures") == "0"
+    assert {f"{c.get('classname', '').removeprefix('proxybench.')}/{c.get('name')}" for c in cases} == set(CHECKS)
+
+
+def test_a_naive_service_fails_the_timeout_and_duplicate_checks_with_evidence(tmp_path: Path) -> None:
+    got = run_check(tmp_path, "--target", str(NAIVE))
+    assert got.code == EXIT_FAILED, got.stderr
+    failed = {n for n, v in got.verdicts.items() if v == "fail"}
+    assert failed == {
+        "timeouts/sync_answers_through_the_proxies",
+        "duplicates/retried_sync_executes_once",
+        "duplicates/retried_initiate_returns_one_job",
+        "duplicates/retried_initiate_executes_once",
+        "duplicates/concurrent_initiates_return_one_job",
+        "duplicates/concurrent_initiates_execute_once",
+    }, got.verdicts
+    assert got.evidence["timeouts/sync_answers_through_the_proxies"].startswith("524 after")
+    assert got.evidence["duplicates/retried_sync_executes_once"].startswith("3 execution(s) for one logical request")
+    assert "3 job id(s)" in got.evidence["duplicates/retried_initiate_returns_one_job"]
+    # Its job API survives the proxies: the checks tell the two apart.
+    assert got.verdicts["timeouts/slow_job_completes_by_polling"] == "pass"
+    assert "failed: " in got.stderr and "duplicates/retried_sync_executes_once" in got.stderr
+    assert got.junit is not None
+    failures = [c.get("name") for c in got.junit.iter("testcase") if c.find("failure") is not None]
+    assert len(failures) == len(failed)
+
+
+def test_without_an_execution_counter_the_execution_checks_are_not_measurable(tmp_path: Path) -> None:
+    text = NAIVE.read_text()
+    text = text.replace('"--port", "$port"]', '"--port", "$port", "--no-metrics"]')
+    text = text.replace('counter = "naive_work_started_total"', 'counter = ""')
+    text = text.replace("[service]\n", f"[service]\ndirectory = {json.dumps(str(TARGETS))}\n")
+    target = tmp_path / "uncounted.toml"
+    target.write_text(text)
+    got = run_check(tmp_path, "--target", str(target), "--only", "duplicates")
+    assert {got.verdicts[n] for n in EXECUTION_CHECKS} == {"not measurable"}, got.verdicts
+    # What the client sees still decides the rest: a new job for every retry is a failure.
+    assert got.verdicts["duplicates/retried_initiate_returns_one_job"] == "fail"
+    assert got.code == EXIT_FAILED
+
+
+def test_the_reference_server_started_from_a_target_file_passes(tmp_path: Path, servers: ServerFactory) -> None:
+    env = servers.env_for("redis+minio", SIMULATED_WORK_HEADER="true")
+    target = tmp_path / "reference.toml"
+    target.write_text(
+        'name = "reference server, started by the harness"\n'
+        "[service]\n"
+        f'command = [{json.dumps(sys.executable)}, "-m", "reference_server", "--port", "$port"]\n'
+        f"env = {{ {', '.join(f'{k} = {json.dumps(v)}' for k, v in env.items())} }}\n"
+    )
+    got = run_check(tmp_path, "--target", str(target), "--profile", "nginx-default")
+    assert got.code == EXIT_OK, got.stderr
+    assert "fail" not in got.verdicts.values() and "not measurable" not in got.verdicts.values()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('scope = ["initiate", "telepathy"]', "scope: unknown endpoint(s) telepathy"),
+        ("[paths]\nstatus = '/jobs'", "paths.status must contain {id}"),
+        ("[bodies]\ninitiate = '{\"file\": $file'", "bodies.initiate is not JSON"),
+        ("[work]\nheader = ''", "work: give a header the service honours, or fixed_s"),
+        ("colour = 'blue'", "unknown field(s) in target: colour"),
+        ("[service]\nurl = 'http://127.0.0.1:1'", "nothing answers at http://127.0.0.1:1/health"),
+    ],
+)
+def test_a_bad_target_exits_2_naming_the_problem(tmp_path: Path, content: str, message: str) -> None:
+    target = tmp_path / "target.toml"
+    target.write_text(content + "\n")
+    got = run_check(tmp_path, "--target", str(target))
+    assert got.code == EXIT_BAD_TARGET
+    assert message in got.stderr, got.stderr

@@ -1,0 +1,64 @@
+"""The target description: reference defaults, checks on load, and the time-scale rule
+for a service whose jobs take a fixed time in test mode."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.check_command import BadTarget, _time_scale
+from harness.target import DEFAULT_SCOPE, Target, TargetError, Work, dig, load_target, reference_target
+from proxies.render import PROFILES
+
+
+def test_an_empty_file_describes_the_reference_server(tmp_path: Path) -> None:
+    path = tmp_path / "target.toml"
+    path.write_text("")
+    target = load_target(path)
+    assert target.scope == DEFAULT_SCOPE and not target.in_scope("sync")
+    assert target.path("status", "abc") == "/v1/download/jobs/abc"
+    assert target.bodies.render("initiate", 7) == {"file_ids": [7]}
+    assert target.executions.measurable
+
+
+def test_a_command_runs_in_the_target_files_folder_unless_told(tmp_path: Path) -> None:
+    (tmp_path / "svc").mkdir()
+    path = tmp_path / "target.toml"
+    path.write_text('[service]\ncommand = ["./run"]\ndirectory = "svc"\n')
+    assert load_target(path).service.directory == str((tmp_path / "svc").resolve())
+    path.write_text('[service]\ncommand = ["./run"]\ndirectory = "missing"\n')
+    with pytest.raises(TargetError, match="is not a folder"):
+        load_target(path)
+
+
+def test_url_and_command_together_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "target.toml"
+    path.write_text('[service]\nurl = "http://127.0.0.1:9"\ncommand = ["x"]\n')
+    with pytest.raises(TargetError, match="give url or command, not both"):
+        load_target(path)
+
+
+def test_reference_target_strips_the_trailing_slash() -> None:
+    assert reference_target("http://127.0.0.1:3000/").service.url == "http://127.0.0.1:3000"
+
+
+def test_dig_follows_dotted_paths_and_stops_where_they_end() -> None:
+    answer = {"artifact": {"sha256": "ab"}, "n": 1}
+    assert dig(answer, "artifact.sha256") == "ab"
+    assert dig(answer, "artifact.size") is None and dig(answer, "n.x") is None
+
+
+def fixed(seconds: float) -> Target:
+    return Target(work=Work(header="", fixed_s=seconds)).check()
+
+
+def test_fixed_work_sets_the_time_scale_to_one_and_a_half_limits() -> None:
+    edge = PROFILES["cloudflare"]
+    assert _time_scale(fixed(3.0), edge, None) == pytest.approx(3.0 / 150)
+    assert _time_scale(Target(), edge, None) == 0.01  # a header: the default scale
+
+
+def test_fixed_work_shorter_than_the_scaled_limit_is_a_bad_target() -> None:
+    with pytest.raises(BadTarget, match="does not outlast cloudflare's limit"):
+        _time_scale(fixed(0.5), PROFILES["cloudflare"], 0.01)
