@@ -9,6 +9,8 @@ from typing import Any
 import aiohttp
 import jsonschema
 
+from harness.prometheus_text import series
+
 JSON = dict[str, Any]
 
 
@@ -51,13 +53,7 @@ async def wait_state(
 
 async def metrics(http: aiohttp.ClientSession, url: str) -> dict[str, float]:
     async with http.get(f"{url}/metrics") as resp:
-        text = await resp.text()
-    values = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            series, value = line.rsplit(" ", 1)
-            values[series] = float(value)
-    return values
+        return series(await resp.text())
 
 
 async def metric_reaches(http: aiohttp.ClientSession, url: str, series: str, at_least: float) -> dict[str, float]:
