@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .typed_tables import TableError, build, positive
+from .typed_tables import TableError, build, positive, read_toml
 
 
 class ScenarioError(TableError):
@@ -230,10 +229,7 @@ class Scenario:
 
 def load(path: str | Path) -> Scenario:
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ScenarioError(f"{path}: {exc}") from None
+    data = read_toml(path, ScenarioError)
     try:
         scenario = build(Scenario, data, "", "scenario")
         duration = scenario.workload.duration

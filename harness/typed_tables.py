@@ -5,12 +5,22 @@ through it, so their files are checked by the same rules."""
 from __future__ import annotations
 
 import dataclasses
+import tomllib
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Literal, get_args, get_type_hints
 
 
 class TableError(ValueError):
     """A table is invalid; the message names the field."""
+
+
+def read_toml(path: Path, error: type[TableError]) -> dict[str, Any]:
+    """The file's tables; an unreadable or malformed file is `error`, naming the file."""
+    try:
+        return tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise error(f"{path}: {exc}") from None
 
 
 def positive(name: str, value: float) -> None:
