@@ -12,35 +12,27 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
-import string
 import sys
 import tempfile
-from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 
 import aiohttp
 
-from proxies.render import Hop, Profile, binding_hop, parse_chain
+from proxies.render import Profile, binding_hop, parse_chain
 
-from .backends import ProcessBackend
 from .checks import GROUPS, CheckSession, Limits, Result, run_checks
 from .junit import write_junit
-from .processes import ManagedProcess, ServiceError, free_port, http_ok
-from .proxy_chain import chain_configs
+from .processes import ServiceError
 from .target import Target, TargetError, load_target, reference_target
 from .target_client import TargetClient
+from .target_stack import BadTarget, behind_proxies, running_service
 
 DEFAULT_TIME_SCALE = 0.01  # the edge's 100 s becomes 1 s: a whole check run takes about half a minute
 FIXED_WORK_LIMITS = 1.5  # a fixed-work target's jobs should last this many binding limits
 EXIT_OK, EXIT_FAILED, EXIT_BAD_TARGET = 0, 1, 2
 MARK = {"pass": "PASS", "fail": "FAIL", "not measurable": "N/M ", "not in scope": "----"}
-
-
-class BadTarget(Exception):
-    """The target cannot be checked as given; the message says why."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -72,61 +64,6 @@ def _time_scale(target: Target, binding: Profile, given: float | None) -> float:
             "or leave it out"
         )
     return given
-
-
-@contextlib.contextmanager
-def running_service(target: Target, workdir: Path) -> Iterator[str]:
-    """The service's own URL: the one given, or a process started from the target's command."""
-    health = target.service.health_path
-    if not target.service.command:
-        url = target.service.url or "http://127.0.0.1:3000"
-        if not http_ok(f"{url}{health}")():
-            raise BadTarget(f"nothing answers at {url}{health}")
-        yield url
-        return
-    port = free_port()
-    argv = [string.Template(part).safe_substitute(port=port) for part in target.service.command]
-    url = f"http://127.0.0.1:{port}"
-    process = ManagedProcess(
-        "target",
-        argv,
-        workdir,
-        env={**target.service.env, "PORT": str(port)},
-        cwd=Path(target.service.directory),
-        ready=http_ok(f"{url}{health}"),
-    )
-    try:
-        process.start(target.service.startup_timeout_s)
-    except (ServiceError, OSError) as exc:
-        raise BadTarget(f"the target's command did not start a healthy service: {exc}") from None
-    try:
-        yield url
-    finally:
-        process.stop()
-
-
-@contextlib.contextmanager
-def behind_proxies(
-    chain: list[Profile], origin: str, target: Target, time_scale: float, workdir: Path
-) -> Iterator[str]:
-    """The chain in front of `origin` (on this machine's loopback); yields the entry URL."""
-    host, _, port = origin.removeprefix("http://").partition(":")
-    if not port.isdigit():
-        raise BadTarget(f"the service URL {origin} needs an explicit port for the proxies to reach it")
-    backend = ProcessBackend()
-    stops = []
-    try:
-        configs = chain_configs(chain, (Hop(host, int(port)),), backend.upstream_host, time_scale, target.heartbeat_s)
-        entry = origin
-        for config in configs:
-            service = backend.proxy(config, workdir / config.profile.name)
-            stops.append(service.stop)
-            entry = service.url
-        yield entry
-    finally:
-        for stop in reversed(stops):
-            with contextlib.suppress(Exception):
-                stop()
 
 
 async def check_target(

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 import string
-import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from .typed_tables import TableError, build, positive
+from .typed_tables import TableError, build, positive, read_toml
 
 
 class TargetError(TableError):
@@ -52,13 +52,15 @@ class Paths:
 
 @dataclass(frozen=True)
 class Bodies:
-    """JSON request bodies; `$file` becomes a fresh file id, so no two checks share work."""
+    """JSON request bodies: `$file` becomes the job's first file id, `$files` the list of
+    them (a load test's jobs may name several); ids are fresh, so no two jobs share work."""
 
     sync: str = '{"file_id": $file}'
-    initiate: str = '{"file_ids": [$file]}'
+    initiate: str = '{"file_ids": $files}'
 
-    def render(self, which: Literal["sync", "initiate"], file_id: int) -> Any:
-        return json.loads(string.Template(getattr(self, which)).substitute(file=file_id))
+    def render(self, which: Literal["sync", "initiate"], file_ids: Sequence[int]) -> Any:
+        text = string.Template(getattr(self, which)).substitute(file=file_ids[0], files=json.dumps(list(file_ids)))
+        return json.loads(text)
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,7 @@ class Target:
     scope: tuple[str, ...] = DEFAULT_SCOPE  # the endpoints this service's clients depend on
     idempotency_header: str = "Idempotency-Key"  # "" when the service has none
     idempotency_quoted: bool = True  # send the key as a quoted string (the IETF draft's form)
+    callback_field: str = "callback_url"  # the initiate body's webhook URL field; "" when there are no webhooks
     heartbeat_s: float = 15.0  # comment heartbeats on streams; sizes the tuned nginx stream timeout
     service: Service = field(default_factory=Service)
     paths: Paths = field(default_factory=Paths)
@@ -142,7 +145,7 @@ class Target:
             raise TargetError("scope: status, events and download need initiate, which creates the job")
         for which in ("sync", "initiate"):
             try:
-                self.bodies.render(which, 1)  # type: ignore[arg-type]
+                self.bodies.render(which, [1])  # type: ignore[arg-type]
             except (KeyError, ValueError) as exc:
                 raise TargetError(f"bodies.{which} is not JSON once $file is filled in: {exc}") from None
         if self.service.url and self.service.command:
@@ -160,10 +163,7 @@ class Target:
 
 def load_target(path: str | Path) -> Target:
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise TargetError(f"{path}: {exc}") from None
+    data = read_toml(path, TargetError)
     try:
         target: Target = build(Target, data, "", "target").check()
     except TableError as exc:

@@ -15,8 +15,8 @@ from typing import Any
 
 import aiohttp
 from multidict import CIMultiDict
-from prometheus_client.parser import text_string_to_metric_families
 
+from .prometheus_text import counter_value
 from .sse import SseComment, SseEvent, read_stream
 from .target import Target, dig
 
@@ -98,17 +98,9 @@ def sha256(data: bytes) -> str:
 
 
 async def prometheus_counter(http: aiohttp.ClientSession, url: str, name: str) -> float:
-    """A counter's value summed over its label sets (0 when the service has not exported it yet)."""
     async with http.get(url, headers={"Cache-Control": "no-cache"}) as resp:
         resp.raise_for_status()
-        text = await resp.text()
-    # By sample name: how the parser groups samples into families depends on the TYPE lines.
-    return sum(
-        sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == name
-    )
+        return counter_value(await resp.text(), name)
 
 
 class TargetClient:
@@ -143,11 +135,11 @@ class TargetClient:
             return Answer(resp.status, CIMultiDict(resp.headers), body, time.monotonic() - began)
 
     async def sync(self, file_id: int, work_s: float) -> Answer:
-        body = self.target.bodies.render("sync", file_id)
+        body = self.target.bodies.render("sync", [file_id])
         return await self._send("POST", self.target.path("sync"), json=body, headers=self.work_headers(work_s))
 
     async def initiate(self, file_id: int, work_s: float, key: str | None = None) -> Answer:
-        body = self.target.bodies.render("initiate", file_id)
+        body = self.target.bodies.render("initiate", [file_id])
         headers = {**self.work_headers(work_s), **self.idempotency_headers(key)}
         return await self._send("POST", self.target.path("initiate"), json=body, headers=headers)
 

@@ -7,7 +7,10 @@ import json
 import sys
 from pathlib import Path
 
+from harness.processes import ServiceError
 from harness.scenario import ScenarioError
+from harness.target import TargetError
+from harness.target_stack import BadTarget
 
 from .calibrate import calibrate, write
 from .protocol import USER_CLASSES
@@ -30,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     one.add_argument("--out", type=Path, help="results folder (default: results/loadtests/<stamp>-...)")
     one.add_argument("--verbose", action="store_true", help="Locust's own log at INFO")
     one.add_argument("--calibrate", action="store_true", help="also compare with the simulation of the same jobs")
+    one.add_argument("--target", type=Path, help="a target.toml: load that service instead of the reference stack")
     cal = commands.add_parser("calibrate", help="compare a results folder with the simulation of the same jobs")
     cal.add_argument("folder", type=Path)
     args = parser.parse_args(argv)
@@ -48,9 +52,10 @@ def main(argv: list[str] | None = None) -> int:
             micro_cache=args.micro_cache,
             out=args.out,
             quiet=not args.verbose,
+            target=args.target,
         )
         out = run(test)
-    except (ScenarioError, ValueError) as exc:
+    except (ScenarioError, TargetError, BadTarget, ValueError, ServiceError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     summary = json.loads((out / "summary.json").read_text())
@@ -70,7 +75,8 @@ def _calibrate(folder: Path) -> int:
     head = f"{result['scenario']} / {result['pattern']}, {result['jobs']} jobs, rtt {result['rtt_s']:.3f} s"
     print(f"calibration: {head}")
     for row in result["metrics"]:
-        verdict = ("agrees" if row["agrees"] else "DIFFERS") + (" (fitted)" if row.get("fitted") else "")
+        verdict = {True: "agrees", False: "DIFFERS", None: "not measured"}[row["agrees"]]
+        verdict += " (fitted)" if row.get("fitted") else ""
         print(f"  {row['metric']:22} simulated {_num(row['simulated'])}  measured {_num(row['measured'])}  {verdict}")
     return 0 if result["agrees"] else 1
 

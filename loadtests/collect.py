@@ -14,13 +14,16 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from harness.prometheus_text import counter_value, series
 from harness.scenario import Scenario
+from harness.target import Target, dig
 from simulations.engine import JobRecord
 from simulations.metrics import aggregate
 
@@ -33,8 +36,7 @@ LIMIT_RACE_S = 0.050
 
 def read_metrics(server: str) -> dict[str, float]:
     with urllib.request.urlopen(f"{server}/metrics", timeout=10) as resp:
-        lines = resp.read().decode().splitlines()
-    return {k: float(v) for k, v in (line.rsplit(" ", 1) for line in lines if line and not line.startswith("#"))}
+        return series(resp.read().decode())
 
 
 def settled(server: str, timeout_s: float) -> dict[str, float]:
@@ -57,7 +59,49 @@ def delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]
     return {k: round(v - before.get(k, 0.0), 6) for k, v in after.items() if v != before.get(k, 0.0)}
 
 
-def round_trip_s(entry: str, samples: int = 30) -> float:
+@dataclass(frozen=True)
+class ServerTruth:
+    """What the service itself counted during a run; None where it does not say."""
+
+    executions: float | None  # work started, over the run's jobs
+    jobs_created: float | None = None
+    sync_undelivered: float | None = None  # sync results that were ready but reached nobody
+    wasted_real_s: float | None = None
+    webhook_attempts: float | None = None
+
+
+def reference_truth(pattern: str, delta: dict[str, float]) -> ServerTruth:
+    """The reference server's /metrics difference over a run, for one pattern's API."""
+    api = "sync" if pattern == "sync" else "async"
+    return ServerTruth(
+        executions=delta.get(f'dl_executions_started_total{{api="{api}"}}', 0.0),
+        jobs_created=delta.get("dl_jobs_created_total", 0.0),
+        sync_undelivered=delta.get("dl_sync_undelivered_total", 0.0),
+        wasted_real_s=delta.get(f'dl_wasted_worker_seconds_total{{api="{api}"}}', 0.0),
+        webhook_attempts=delta.get("dl_webhook_attempts_total", 0.0),
+    )
+
+
+def target_executions(origin: str, target: Target, job_ids: list[str]) -> float | None:
+    """A target's execution count now: its counter, or the sum of its jobs' own fields
+    (read from the service directly); None where it gives neither."""
+    how = target.executions
+    if how.counter and how.metrics_path:
+        with urllib.request.urlopen(f"{origin}{how.metrics_path}", timeout=10) as resp:
+            return counter_value(resp.read().decode(), how.counter)
+    if how.status_field:
+        total = 0.0
+        for job_id in job_ids:
+            with urllib.request.urlopen(f"{origin}{target.path('status', job_id)}", timeout=10) as resp:
+                value = dig(json.loads(resp.read()), how.status_field)
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                return None
+            total += value
+        return total
+    return None
+
+
+def round_trip_s(entry: str, target: Target, samples: int = 30) -> float:
     """Median real seconds of a status read through the whole proxy chain (of a job that
     does not exist: the same store lookup, and no job of the run is touched): the round
     trip the model calls `rtt_s`, measured on the same stack right after the run."""
@@ -65,7 +109,7 @@ def round_trip_s(entry: str, samples: int = 30) -> float:
     for _ in range(samples):
         began = time.perf_counter()
         try:
-            urllib.request.urlopen(f"{entry}/v1/download/jobs/{uuid.uuid4()}", timeout=10).read()
+            urllib.request.urlopen(f"{entry}{target.path('status', str(uuid.uuid4()))}", timeout=10).read()
         except urllib.error.HTTPError as exc:  # the expected 404
             exc.read()
         times.append(time.perf_counter() - began)
@@ -146,23 +190,27 @@ def to_record(row: dict[str, Any], pattern: str, scale: float) -> JobRecord:
 
 
 def summarise(
-    scenario: Scenario, pattern: str, rows: list[dict[str, Any]], server_delta: dict[str, float], scale: float
+    scenario: Scenario, pattern: str, rows: list[dict[str, Any]], truth: ServerTruth, scale: float
 ) -> dict[str, Any]:
-    """The measured aggregate (the simulation's keys), with the server's counters in charge
-    of executions, duplicates, waste and webhook attempts."""
+    """The measured aggregate (the simulation's keys), with the server's own counts in charge
+    of executions, duplicates, waste and webhook attempts; None where it gave none."""
     records = [to_record(row, pattern, scale) for row in rows]
     result = aggregate(scenario, pattern, records)
     n = len(records)
-    api = "sync" if pattern == "sync" else "async"
-    executions = server_delta.get(f'dl_executions_started_total{{api="{api}"}}', 0.0)
-    wasted_real = server_delta.get(f'dl_wasted_worker_seconds_total{{api="{api}"}}', 0.0)
     abandoned_work = sum(r.work_s for r in records if pattern != "sync" and r.known_at is None and not r.rejected)
     client = {k: result[k] for k in ("executions_per_job", "wasted_worker_seconds_per_job", "webhook_attempts_per_job")}
+    accepted = n - sum(r.rejected for r in records)
+
+    def per_job(value: float | None) -> float | None:
+        return None if value is None else value / n
+
     result.update(
-        executions_per_job=executions / n,
-        duplicate_executions_per_job=(executions - (n - sum(r.rejected for r in records))) / n,
-        wasted_worker_seconds_per_job=(wasted_real / scale + abandoned_work) / n,
-        webhook_attempts_per_job=server_delta.get("dl_webhook_attempts_total", 0.0) / n,
+        executions_per_job=per_job(truth.executions),
+        duplicate_executions_per_job=per_job(None if truth.executions is None else truth.executions - accepted),
+        wasted_worker_seconds_per_job=per_job(
+            None if truth.wasted_real_s is None else truth.wasted_real_s / scale + abandoned_work
+        ),
+        webhook_attempts_per_job=per_job(truth.webhook_attempts),
         timeout_rate=sum(sum(r.timeouts.values()) for r in records) / n,
         late_start_p95_s=float(np.percentile([row["late_s"] for row in rows], 95)) / scale,
         execution_stretch_p50=_stretch(rows, scale),
@@ -183,9 +231,9 @@ def _stretch(rows: list[dict[str, Any]], scale: float) -> float | None:
 
 
 def accounting(
-    pattern: str, rows: list[dict[str, Any]], server_delta: dict[str, float], limit_s: float | None, scale: float
+    pattern: str, rows: list[dict[str, Any]], truth: ServerTruth, limit_s: float | None, scale: float
 ) -> dict[str, Any]:
-    """Does what the clients saw add up to what the server counted?
+    """Does what the clients saw add up to what the server counted? (Only where it counts.)
 
     One count can legitimately differ: a sync answer whose work ended within
     LIMIT_RACE_S of the proxy's limit may be cut by the proxy after the server saw it
@@ -193,34 +241,30 @@ def accounting(
     that many is not a mismatch.
     """
     checks: dict[str, Any] = {}
+
+    def compare(name: str, clients: float, server: float | None, at_the_limit: int = 0) -> None:
+        if server is not None:
+            checks[name] = {"clients": clients, "server": server, "at_the_limit": at_the_limit}
+
     if pattern == "sync":
-        timeouts = sum(sum(row["timeouts"].values()) for row in rows)
         at_limit = 0
         if limit_s is not None:
             at_limit = sum(row["requests"] for row in rows if abs(row["work_s"] - limit_s) * scale <= LIMIT_RACE_S)
-        checks["proxy_timeouts_vs_results_nobody_received"] = {
-            "clients": timeouts,
-            "server": server_delta.get("dl_sync_undelivered_total", 0.0),
-            "at_the_limit": at_limit,
-        }
-        checks["attempts_vs_sync_executions"] = {
-            "clients": sum(row["requests"] for row in rows),
-            "server": server_delta.get('dl_executions_started_total{api="sync"}', 0.0),
-        }
+        timeouts = sum(sum(row["timeouts"].values()) for row in rows)
+        compare("proxy_timeouts_vs_results_nobody_received", timeouts, truth.sync_undelivered, at_limit)
+        compare("attempts_vs_sync_executions", sum(row["requests"] for row in rows), truth.executions)
     else:
-        checks["job_executions_vs_async_executions"] = {
-            "clients": sum(row.get("executions", 0) for row in rows),
-            "server": server_delta.get('dl_executions_started_total{api="async"}', 0.0),
-        }
-        checks["jobs_initiated_vs_created"] = {
-            "clients": sum(1 for row in rows if row["job_id"]),
-            "server": server_delta.get("dl_jobs_created_total", 0.0),
-        }
+        if any("executions" in row for row in rows):
+            compare(
+                "job_executions_vs_async_executions", sum(row.get("executions", 0) for row in rows), truth.executions
+            )
+        compare("jobs_initiated_vs_created", sum(1 for row in rows if row["job_id"]), truth.jobs_created)
         if any(row.get("webhook_attempts") for row in rows):
-            checks["webhook_attempts_on_jobs_vs_counter"] = {
-                "clients": sum(row.get("webhook_attempts", 0) for row in rows),
-                "server": server_delta.get("dl_webhook_attempts_total", 0.0),
-            }
+            compare(
+                "webhook_attempts_on_jobs_vs_counter",
+                sum(row.get("webhook_attempts", 0) for row in rows),
+                truth.webhook_attempts,
+            )
     for check in checks.values():
-        check["match"] = abs(check["clients"] - check["server"]) <= check.get("at_the_limit", 0)
+        check["match"] = abs(check["clients"] - check["server"]) <= check["at_the_limit"]
     return checks

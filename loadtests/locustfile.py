@@ -26,6 +26,7 @@ from locust.exception import StopUser
 from locust.runners import MasterRunner, WorkerRunner
 
 from harness import scenario as scenarios
+from harness.target import Target, load_target
 from loadtests.clients import PATTERNS
 from loadtests.clients.base import JobLog, JobRun
 from loadtests.protocol import SECRET_ENV, USER_CLASSES
@@ -39,6 +40,7 @@ SATURATED_CPU_PERCENT = 90.0  # a Locust process is one core at most
 @events.init_command_line_parser.add_listener
 def _options(parser: Any) -> None:
     parser.add_argument("--bench-scenario", help="scenario TOML file", default="")
+    parser.add_argument("--bench-target", help="target TOML file (default: the reference server)", default="")
     parser.add_argument("--bench-time-scale", type=float, default=0.02)
     parser.add_argument("--bench-window-s", type=float, default=60.0, help="scenario seconds of arrivals")
     parser.add_argument("--bench-drawn", type=int, default=0, help="schedule length drawn (as the simulation draws)")
@@ -55,6 +57,7 @@ class Generator:
         self.environment = environment
         self.pattern = pattern
         self.scenario = scenarios.load(opts.bench_scenario)
+        self.target = load_target(opts.bench_target) if opts.bench_target else Target()
         self.time_scale = opts.bench_time_scale
         share, of = (int(x) for x in opts.bench_share.split("/"))
         self.share = share
@@ -81,7 +84,9 @@ class Generator:
             self.cpu.append(me.cpu_percent(None))
 
     def job(self, session: Any, arrival: Any, late_s: float) -> JobRun:
-        return JobRun(session, self.scenario, self.pattern, arrival, self.time_scale, self.receiver, self.rng, late_s)
+        return JobRun(
+            session, self.scenario, self.target, self.pattern, arrival, self.time_scale, self.receiver, self.rng, late_s
+        )
 
     def finished(self, job: JobRun) -> None:
         log = job.log

@@ -35,7 +35,9 @@ from harness.processes import free_port
 from harness.provenance import provenance
 from harness.scenario import Scenario, load
 from harness.stack import STACK_SERVER_ENV, Stack, StackSpec
-from proxies.render import parse_chain
+from harness.target import Target, load_target
+from harness.target_stack import behind_proxies, running_service
+from proxies.render import Profile, parse_chain
 from simulations.engine import simulate
 from simulations.patterns import PATTERNS as MODELS
 
@@ -61,6 +63,32 @@ class LoadTest:
     micro_cache: bool = False  # nginx-tuned's 1 s cache of status answers
     out: Path | None = None
     quiet: bool = True
+    target: Path | None = None  # a target.toml: that service behind the chain, in place of the reference stack
+
+
+# The endpoints (target paths) each pattern's client uses.
+PATTERN_NEEDS = {
+    "sync": ("sync",),
+    "polling": ("initiate", "status"),
+    "sse": ("initiate", "events"),
+    "webhook": ("initiate",),
+    "hybrid": ("initiate", "status", "events"),
+}
+
+
+def check_target_fits(target: Target, scenario: Scenario, pattern: str) -> None:
+    missing = [f"paths.{e}" for e in PATTERN_NEEDS[pattern] if not getattr(target.paths, e)]
+    if missing:
+        raise ValueError(f"the {pattern} pattern needs the target's {', '.join(missing)}")
+    if takes_webhooks(scenario, pattern):
+        raise ValueError(
+            "webhooks are not load-tested against a target yet: the load generator's receivers verify the "
+            "reference stack's signing secret, and target.toml does not describe a service's webhooks"
+        )
+
+
+def _chain(profile: str) -> list[Profile]:
+    return [] if profile == "direct" else parse_chain(profile)
 
 
 def profile_of(scenario: Scenario) -> str:
@@ -118,6 +146,7 @@ def _locust_argv(test: LoadTest, scenario_file: Path, host: str, users: int, lim
         "--loglevel", "WARNING" if test.quiet else "INFO",
         "--bench-scenario", str(scenario_file), "--bench-time-scale", str(test.time_scale),
         "--bench-out", str(out), "--bench-processes", str(max(1, test.workers)),
+        "--bench-target", str(test.target.resolve()) if test.target else "",
     ]  # fmt: skip
 
 
@@ -197,30 +226,55 @@ def run(test: LoadTest, given: Stack | None = None) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     shutil.copy(test.scenario, out / "scenario.toml")
     spec = stack_spec(test, scenario)
-    if given is not None and given.spec != spec:
+    if given is not None and (given.spec != spec or test.target):
         raise ValueError("the given stack is not the one this scenario and test describe")
+    target = load_target(test.target) if test.target else Target()
+    if test.target:
+        check_target_fits(target, scenario, test.pattern)
     profile = spec.profile
     limit_s = 2 * last_known_s * test.time_scale + 30
     began = time.time()
+    longest_work_s = max(a.work_s for a in schedule) * test.time_scale
     with contextlib.ExitStack() as scope:
-        stack = given or scope.enter_context(Stack(spec))
-        assert stack.urls is not None
-        server = stack.urls.servers[0]
-        before = collect.read_metrics(server)
-        env = {**os.environ, SECRET_ENV: stack.server_env.get("WEBHOOK_SECRET", STACK_SERVER_ENV["WEBHOOK_SECRET"])}
-        argv = _locust_argv(test, out / "scenario.toml", stack.urls.entry, users, limit_s, out)
+        env = dict(os.environ)
+        if test.target is None:
+            stack = given or scope.enter_context(Stack(spec))
+            assert stack.urls is not None
+            entry, origin, startup = stack.urls.entry, stack.urls.servers[0], dict(stack.startup_s)
+            env[SECRET_ENV] = stack.server_env.get("WEBHOOK_SECRET", STACK_SERVER_ENV["WEBHOOK_SECRET"])
+            before = collect.read_metrics(origin)
+        else:
+            origin = scope.enter_context(running_service(target, out / "target"))
+            entry = scope.enter_context(
+                behind_proxies(_chain(profile), origin, target, test.time_scale, out / "proxies")
+            )
+            startup = {}
+            counted_before = collect.target_executions(origin, target, [])
+        argv = _locust_argv(test, out / "scenario.toml", entry, users, limit_s, out)
         run_locust(test, argv, ["--bench-window-s", str(window_s), "--bench-drawn", str(drawn)], env, out)
-        time.sleep(0.5)  # the server batches some counters for 0.2 s
-        longest_work_s = max(a.work_s for a in schedule) * test.time_scale
-        after = collect.settled(server, longest_work_s + 10)
         rows = collect.read_jobs(out / "jobs.csv") if (out / "jobs.csv").exists() else []
-        for row in rows:
-            if row["job_id"]:
-                row.update(collect.server_view(server, row["job_id"]))
-        rtt_real_s = collect.round_trip_s(stack.urls.entry)
-        startup = dict(stack.startup_s)
-    server_delta = collect.delta(before, after)
-    (out / "server_metrics.json").write_text(json.dumps({"before": before, "after": after, "delta": server_delta}))
+        if test.target is None:
+            time.sleep(0.5)  # the server batches some counters for 0.2 s
+            after = collect.settled(origin, longest_work_s + 10)
+            for row in rows:
+                if row["job_id"]:
+                    row.update(collect.server_view(origin, row["job_id"]))
+            server_record: dict[str, Any] = {"before": before, "after": after, "delta": collect.delta(before, after)}
+            truth = collect.reference_truth(test.pattern, server_record["delta"])
+        else:
+            # Work a cut sync request left running starts at once; give late starts a moment.
+            time.sleep(0.5)
+            job_ids = [row["job_id"] for row in rows if row["job_id"]]
+            counted_after = collect.target_executions(origin, target, job_ids)
+            executions = None if counted_after is None else counted_after - (counted_before or 0.0)
+            server_record = {
+                "target": target.name,
+                "executions_before": counted_before,
+                "executions_after": counted_after,
+            }
+            truth = collect.ServerTruth(executions=executions)
+        rtt_real_s = collect.round_trip_s(entry, target)
+    (out / "server_metrics.json").write_text(json.dumps(server_record))
     _write_rows(out / "jobs.csv", rows)
     loadgen = json.loads((out / "loadgen.json").read_text()) if (out / "loadgen.json").exists() else {"processes": []}
     warnings = []
@@ -230,9 +284,9 @@ def run(test: LoadTest, given: Stack | None = None) -> Path:
         warnings.append("a load-generator process was CPU-saturated: client timings are suspect; add --workers")
     summary: dict[str, Any] = {}
     if rows:
-        summary = collect.summarise(scenario, test.pattern, rows, server_delta, test.time_scale)
-        limit_s = min((hop.read_s for hop in parse_chain(profile)), default=None) if profile != "direct" else None
-        summary["accounting"] = collect.accounting(test.pattern, rows, server_delta, limit_s, test.time_scale)
+        summary = collect.summarise(scenario, test.pattern, rows, truth, test.time_scale)
+        limit_s = min((hop.read_s for hop in _chain(profile)), default=None)
+        summary["accounting"] = collect.accounting(test.pattern, rows, truth, limit_s, test.time_scale)
         if summary["late_start_p95_s"] > LATE_WARNING_S:
             warnings.append(f"jobs started late (p95 {summary['late_start_p95_s']:.1f} scenario s): add --users")
         stretch = summary["execution_stretch_p50"]
@@ -258,6 +312,7 @@ def run(test: LoadTest, given: Stack | None = None) -> Path:
         "users": users,
         "locust_workers": test.workers,
         "stack": {**asdict(spec), "server_env": dict(spec.server_env), "startup_s": startup},
+        "target": None if test.target is None else {"file": str(test.target), **asdict(target)},
         "wall_s": round(time.time() - began, 1),
         "load_generators": loadgen["processes"],
         **provenance(),

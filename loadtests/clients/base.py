@@ -14,14 +14,13 @@ import gevent
 from locust.contrib.fasthttp import FastHttpSession, FastResponse
 
 from harness.scenario import Scenario
+from harness.target import Target, dig
 
 from ..receiver import Receiver
 from ..schedule import Arrival
 
-TERMINAL = frozenset({"completed", "failed", "cancelled", "expired"})
 # What a proxy answers when the origin is too slow, refuses or breaks (Cloudflare, nginx, ALB).
 PROXY_FAILURES = frozenset({502, 504, 520, 521, 522, 524})
-JOBS = "/v1/download/jobs"
 
 
 @dataclass
@@ -56,12 +55,14 @@ class JobLog:
 
 
 class JobRun:
-    """The context a pattern's client works in for one job."""
+    """The context a pattern's client works in for one job, on the target's contract
+    (its paths, bodies, headers and answer fields; the reference server's by default)."""
 
     def __init__(
         self,
         session: FastHttpSession,
         scenario: Scenario,
+        target: Target,
         pattern: str,
         arrival: Arrival,
         time_scale: float,
@@ -71,6 +72,7 @@ class JobRun:
     ) -> None:
         self.session = session
         self.scenario = scenario
+        self.target = target
         self.arrival = arrival
         self.time_scale = time_scale
         self.receiver = receiver
@@ -98,20 +100,40 @@ class JobRun:
         return resp
 
     def work_headers(self, files: int | None = None) -> dict[str, str]:
-        """The job's drawn work, spread over the files the request names."""
-        per_file_ms = self.arrival.work_s / (files or len(self.arrival.file_ids)) * 1000
-        return {"X-Simulated-Work-Ms": str(round(per_file_ms))}
+        """The job's drawn work, spread over the files the request names, in the target's unit."""
+        work = self.target.work
+        if not work.header:
+            return {}
+        per_file_s = self.arrival.work_s / (files or len(self.arrival.file_ids))
+        if work.header_unit == "ms":
+            per_file_s = self.scaled(per_file_s)
+        return {work.header: str(round(per_file_s * 1000))}
+
+    def path(self, endpoint: str, job_id: str = "") -> tuple[str, str]:
+        """The URL path, and the name Locust groups it under (one per endpoint, not per job)."""
+        method = "POST" if endpoint in ("sync", "initiate") else "GET"
+        return self.target.path(endpoint, job_id), f"{method} {self.target.path(endpoint, '[id]')}"
+
+    def state(self, answer: Any) -> str | None:
+        value = dig(answer, self.target.answers.status)
+        return None if value is None else str(value)
 
     def initiate(self, callback: bool = False) -> str | None:
         """Start the job; its id, or None (and the outcome recorded) when it was not accepted."""
-        body: dict[str, Any] = {"file_ids": list(self.arrival.file_ids)}
+        target = self.target
+        body = target.bodies.render("initiate", self.arrival.file_ids)
         if callback:
-            assert self.receiver is not None
-            body["callback_url"] = self.receiver.url
-        headers = {**self.work_headers(), "Idempotency-Key": f'"{uuid.uuid4()}"'}
-        resp = self.request("POST", "/v1/download/initiate", "POST /v1/download/initiate", json=body, headers=headers)
-        if resp.status_code in (200, 202):
-            self.log.job_id = resp.json()["jobId"]
+            assert self.receiver is not None and target.callback_field
+            body[target.callback_field] = self.receiver.url
+        headers = self.work_headers()
+        if target.idempotency_header:
+            key = str(uuid.uuid4())
+            headers[target.idempotency_header] = f'"{key}"' if target.idempotency_quoted else key
+        path, name = self.path("initiate")
+        resp = self.request("POST", path, name, json=body, headers=headers)
+        job_id = dig(resp.json(), target.answers.job_id) if resp.status_code in (200, 201, 202) else None
+        if job_id is not None:
+            self.log.job_id = str(job_id)
             return self.log.job_id
         self.log.outcome = "rejected" if resp.status_code == 503 else "error"
         self.log.error = f"initiate answered {resp.status_code}"
@@ -121,7 +143,7 @@ class JobRun:
         """The client now knows how the job ended."""
         if self.log.known is None:
             self.log.known = at or time.time()
-            self.log.outcome = "completed" if status == "completed" else "failed"
+            self.log.outcome = "completed" if status in self.target.answers.completed else "failed"
 
     def give_up(self, outcome: str) -> None:
         if self.log.known is None:

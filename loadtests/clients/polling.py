@@ -5,22 +5,23 @@ from __future__ import annotations
 
 import gevent
 
-from .base import JOBS, TERMINAL, JobRun
+from .base import JobRun
 
 
 def poll_until_known(job: JobRun, job_id: str) -> None:
     policy = job.scenario.clients.polling
     step = job.scaled(policy.retry_after_s if policy.obey_retry_after else policy.interval_s)
+    path, name = job.path("status", job_id)
     while True:
         wait = step * (1 + policy.jitter * (2 * job.rng.random() - 1))
         if job.past_deadline(wait):
             job.give_up("abandoned")
             return
         gevent.sleep(wait)
-        resp = job.request("GET", f"{JOBS}/{job_id}", f"GET {JOBS}/[id]")
+        resp = job.request("GET", path, name)
         if resp.status_code == 200:
-            status = resp.json()["status"]
-            if status in TERMINAL:
+            status = job.state(resp.json())
+            if status in job.target.answers.terminal:
                 job.learned(status)
                 return
             advice = resp.headers.get("X-Retry-After-Ms") if policy.obey_retry_after else None

@@ -10,7 +10,7 @@ import gevent
 
 from harness.sse import SseComment, SseEvent, SseParser
 
-from .base import JOBS, TERMINAL, JobRun
+from .base import JobRun
 
 
 class Dropped(Exception):
@@ -31,7 +31,7 @@ def _read(job: JobRun, resp: object, parser: SseParser) -> str | None:
                 job.log.heartbeats += 1
             elif isinstance(item, SseEvent):
                 job.log.events += 1
-                if item.event in TERMINAL:
+                if item.event in job.target.answers.terminal:
                     return item.event
     except Dropped:
         raise
@@ -48,7 +48,7 @@ def follow_stream(job: JobRun, job_id: str, give_up_after: int | None = None) ->
     parser = SseParser()
     failures = 0
     drop_rate = policy.drops_per_hour / 3600
-    path = f"{JOBS}/{job_id}/events"
+    path, name = job.path("events", job_id)
     while True:
         headers = {"Accept": "text/event-stream"}
         if policy.resume and parser.last_event_id:
@@ -60,7 +60,7 @@ def follow_stream(job: JobRun, job_id: str, give_up_after: int | None = None) ->
         state = None
         with gevent.Timeout(limit, Dropped):
             try:
-                resp = job.request("GET", path, f"GET {JOBS}/[id]/events", headers=headers, stream=True)
+                resp = job.request("GET", path, name, headers=headers, stream=True)
                 if resp.status_code == 200 and resp.stream is not None:
                     state = _read(job, resp, parser)
             except Dropped:

@@ -62,6 +62,27 @@ def test_locust_master_with_two_workers_shares_the_schedule(tmp_path: Path) -> N
     assert all(check["match"] for check in summary["accounting"].values())
 
 
+NAIVE = Path(__file__).resolve().parent.parent / "targets" / "naive.toml"
+
+
+def test_a_foreign_target_is_loaded_and_its_own_counter_is_the_truth(tmp_path: Path) -> None:
+    """The same Locust users against the naive service: retried sync calls show up as work
+    it counted twice, its job API as one execution per job."""
+    sync, meta = _run(tmp_path, "sync", "cloudflare+nginx-tuned", target=NAIVE)
+    assert meta["target"]["name"] == "naive export service"
+    assert sync["accounting"]["attempts_vs_sync_executions"]["match"]
+    assert sync["duplicate_executions_per_job"] > 0 and set(sync["timeouts_per_job"]) == {"524"}
+    polling, _ = _run(tmp_path, "polling", "cloudflare+nginx-tuned", target=NAIVE)
+    assert polling["success_rate"] == 1.0 and polling["executions_per_job"] == 1.0
+    # It says nothing of when a job's work ended, so notification delays are not measured, not zero.
+    assert polling["notify_delay_p50_s"] is None
+
+
+def test_a_target_without_the_paths_a_pattern_needs_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="the sse pattern needs the target's paths.events"):
+        _run(tmp_path, "sse", "cloudflare+nginx-tuned", target=NAIVE)
+
+
 def test_cli_refuses_bad_input_with_a_message(tmp_path: Path) -> None:
     base = [sys.executable, "-m", "loadtests", "run", "--pattern", "polling", "--duration", "1"]
     missing = subprocess.run([*base, "--scenario", str(tmp_path / "nope.toml")], capture_output=True, text=True)

@@ -81,7 +81,7 @@ async def test_webhook_retry_keeps_its_id_and_counts_one_delivery(
 ) -> None:
     url, seen = failing_receiver
     s = stacks.session(http)
-    with_callback = Bodies(initiate=f'{{"file_ids": [$file], "callback_url": "{url}"}}')
+    with_callback = Bodies(initiate=f'{{"file_ids": $files, "callback_url": "{url}"}}')
     client = TargetClient(http, replace(s.target, bodies=with_callback), s.client.entry, s.client.origin, TIME_SCALE)
     before = await metrics(http, client.origin)
     job_id = client.job_id(await client.initiate(s.file_id(), s.work_s(0.2)))

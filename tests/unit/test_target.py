@@ -18,7 +18,8 @@ def test_an_empty_file_describes_the_reference_server(tmp_path: Path) -> None:
     target = load_target(path)
     assert target.scope == DEFAULT_SCOPE and not target.in_scope("sync")
     assert target.path("status", "abc") == "/v1/download/jobs/abc"
-    assert target.bodies.render("initiate", 7) == {"file_ids": [7]}
+    assert target.bodies.render("initiate", [7, 14]) == {"file_ids": [7, 14]}
+    assert target.bodies.render("sync", [7, 14]) == {"file_id": 7}
     assert target.executions.measurable
 
 
