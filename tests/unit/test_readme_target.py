@@ -1,0 +1,23 @@
+"""The complete target.toml in the README is a valid target: the example cannot drift
+from what the loader accepts."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from harness.target import ENDPOINTS, load_target
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_the_readme_example_loads_with_every_endpoint_in_scope(tmp_path: Path) -> None:
+    section = README.read_text().split("## Check your own service", 1)[1]
+    example = re.search(r"```toml\n(.*?)```", section, re.S)
+    assert example is not None
+    path = tmp_path / "target.toml"
+    path.write_text(example.group(1))
+    target = load_target(path)
+    assert set(target.scope) == set(ENDPOINTS)
+    assert target.bodies.render("initiate", [3, 4]) == {"format": "zip", "files": [3, 4]}
+    assert target.executions.counter == "exports_started_total"
