@@ -41,13 +41,13 @@ test: setup
 	$(PY) -m pytest
 
 bench: setup
-	$(PY) -m reports bench $(if $(QUICK),--quick) --check
+	$(VENV)/bin/proxybench bench $(if $(QUICK),--quick) --check
 
 serve: python-deps
-	$(PY) -m reference_server
+	$(VENV)/bin/proxybench serve
 
 stack: setup
-	$(PY) -m harness stack up --profile cloudflare+nginx-tuned --time-scale 0.02
+	$(VENV)/bin/proxybench stack --profile cloudflare+nginx-tuned --time-scale 0.02
 
 lint: python-deps
 	$(VENV)/bin/ruff check .

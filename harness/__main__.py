@@ -1,74 +1,7 @@
-"""`python -m harness stack up --profile cloudflare+nginx-tuned --time-scale 0.02`
+"""`python -m harness stack up|check`: aliases of `proxybench stack` and `proxybench check`."""
 
-Starts a stack, prints its URLs (and how long each part took to come up) as JSON, and
-runs until Ctrl-C or SIGTERM, then tears everything down.
-
-`python -m harness check --target target.toml` checks any service behind the real
-proxies (see `check_command`).
-"""
-
-from __future__ import annotations
-
-import argparse
-import json
-import signal
 import sys
-import threading
 
-from . import check_command
-from .stack import Stack, StackSpec
+from .cli import main
 
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness")
-    commands = parser.add_subparsers(dest="command", required=True)
-    stack = commands.add_parser("stack", help="run the real stack").add_subparsers(dest="action", required=True)
-    up = stack.add_parser("up", help="start a stack and keep it running until interrupted")
-    up.add_argument(
-        "--profile", default="cloudflare+nginx-tuned", help="proxy chain, e.g. cloudflare+nginx-tuned, or direct"
-    )
-    up.add_argument("--time-scale", type=float, default=0.02)
-    up.add_argument("--backend", choices=("auto", "processes", "containers"), default="auto")
-    up.add_argument("--servers", type=int, default=1)
-    up.add_argument("--worker-processes", type=int, default=0)
-    up.add_argument("--micro-cache", action="store_true", help="1 s nginx micro-cache for status polls")
-    up.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="extra server setting")
-    check = commands.add_parser(
-        "check",
-        help="check any service behind the real proxies for timeouts, duplicate work and stream survival",
-        description=check_command.__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    check_command.add_arguments(check)
-    args = parser.parse_args(argv)
-    if args.command == "check":
-        return check_command.main(args)
-
-    server_env = dict(item.split("=", 1) for item in args.env)
-    spec = StackSpec(
-        profile=args.profile,
-        time_scale=args.time_scale,
-        servers=args.servers,
-        worker_processes=args.worker_processes,
-        server_env=server_env,
-        micro_cache=args.micro_cache,
-        backend=args.backend,
-    )
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    with Stack(spec) as running:
-        assert running.urls is not None and running.backend is not None
-        print(
-            json.dumps(
-                {"backend": running.backend.name, "urls": vars(running.urls), "startup_s": running.startup_s}, indent=2
-            ),
-            flush=True,
-        )
-        print("stack is up; Ctrl-C tears it down", file=sys.stderr, flush=True)
-        stop.wait()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+sys.exit(main())

@@ -1,8 +1,8 @@
-"""`python -m harness check`: any HTTP service behind the real proxy chain, judged by the
-timeout, duplicate and event-stream checks.
+"""`proxybench check` (alias `python -m harness check`): any HTTP service behind the real
+proxy chain, judged by the timeout, duplicate and event-stream checks.
 
-    python -m harness check --target target.toml --junit results.xml
-    python -m harness check --target-url http://127.0.0.1:3000 --profile cloudflare+nginx-tuned --time-scale 0.01
+    proxybench check --target target.toml --junit results.xml
+    proxybench check --target-url http://127.0.0.1:3000 --profile cloudflare+nginx-tuned --time-scale 0.01
 
 Exit status: 0 when no check failed, 1 when one did, 2 when the target is unusable (a bad
 file, a service that does not start or answer, a work setting the time scale defeats).

@@ -12,7 +12,7 @@ that gives one verdict with its evidence:
 - `not in scope`: the target says its clients do not use that endpoint.
 
 Probes are shared: two checks that judge the same client behaviour (one job retried with a
-key: same job? one execution?) run it once. `python -m harness check` and the project's
+key: same job? one execution?) run it once. `proxybench check` and the project's
 own pytest checks both call `run_check` / `run_checks`.
 """
 

@@ -1,6 +1,6 @@
 """A target service running behind a real proxy chain: the one given by URL, or one the
 harness starts from the target's command, with the chain's proxies as local processes.
-Both `python -m harness check` and `python -m loadtests run --target` stand on it."""
+Both `proxybench check` and `proxybench loadtest --target` stand on it."""
 
 from __future__ import annotations
 

@@ -248,7 +248,11 @@ def load(argv: Sequence[str] | None, env: Mapping[str, str] | None = None) -> Se
     """Environment first, then command-line flags, which win."""
     parser = argparse.ArgumentParser(prog="python -m reference_server")
     add_cli_arguments(parser)
-    args = parser.parse_args(argv)
+    return from_args(parser.parse_args(argv), env)
+
+
+def from_args(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> Settings:
+    """The environment's settings with the parsed flags over them."""
     settings = from_env(os.environ if env is None else env)
     overrides = {f: getattr(args, a) for a, f in _CLI_TO_FIELD.items() if getattr(args, a) is not None}
     return validate(replace(settings, **overrides))

@@ -1,6 +1,6 @@
 """A grid over scenario parameters, run in parallel processes, written as a tidy table.
 
-    python -m simulations sweep --scenario scenarios/tuned-stack.toml \
+    proxybench sweep --scenario scenarios/tuned-stack.toml \
         --grid clients.polling.retry_after_s=1,2,5,10 --grid clients.sse.heartbeat_s=0,15,30
 
 One row per (pattern, grid point), the metrics flattened into columns.

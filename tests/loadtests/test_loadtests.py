@@ -5,6 +5,7 @@ each proxy chain must fail sync requests with its own status."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -79,7 +80,7 @@ def test_a_foreign_target_is_loaded_and_its_own_counter_is_the_truth(tmp_path: P
 
 
 def test_a_target_without_the_paths_a_pattern_needs_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="the sse pattern needs the target's paths.events"):
+    with pytest.raises(ValueError, match=re.escape("the sse pattern needs the target's paths.events")):
         _run(tmp_path, "sse", "cloudflare+nginx-tuned", target=NAIVE)
 
 

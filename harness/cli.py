@@ -1,0 +1,71 @@
+"""`proxybench stack` and `proxybench check` (and `python -m harness stack up|check`).
+
+`stack` starts the whole real stack, prints its URLs (and how long each part took to
+come up) as JSON, and runs until Ctrl-C or SIGTERM, then tears everything down. `check`
+judges any service behind the real proxies (see `check_command`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+
+from . import check_command
+from .stack import Stack, StackSpec
+
+add_check = check_command.add_arguments
+check = check_command.main
+
+
+def add_stack(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--profile", default="cloudflare+nginx-tuned", help="proxy chain, e.g. cloudflare+nginx-tuned, or direct"
+    )
+    parser.add_argument("--time-scale", type=float, default=0.02)
+    parser.add_argument("--backend", choices=("auto", "processes", "containers"), default="auto")
+    parser.add_argument("--servers", type=int, default=1)
+    parser.add_argument("--worker-processes", type=int, default=0)
+    parser.add_argument("--micro-cache", action="store_true", help="1 s nginx micro-cache for status polls")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="extra server setting")
+
+
+def stack(args: argparse.Namespace) -> int:
+    spec = StackSpec(
+        profile=args.profile,
+        time_scale=args.time_scale,
+        servers=args.servers,
+        worker_processes=args.worker_processes,
+        server_env=dict(item.split("=", 1) for item in args.env),
+        micro_cache=args.micro_cache,
+        backend=args.backend,
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    with Stack(spec) as running:
+        assert running.urls is not None and running.backend is not None
+        summary = {"backend": running.backend.name, "urls": vars(running.urls), "startup_s": running.startup_s}
+        print(json.dumps(summary, indent=2), flush=True)
+        print("stack is up; Ctrl-C tears it down", file=sys.stderr, flush=True)
+        stop.wait()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    actions = commands.add_parser("stack", help="run the real stack").add_subparsers(dest="action", required=True)
+    add_stack(actions.add_parser("up", help="start a stack and keep it running until interrupted"))
+    add_check(
+        commands.add_parser(
+            "check",
+            help="check any service behind the real proxies for timeouts, duplicate work and stream survival",
+            description=check_command.__doc__,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+    )
+    args = parser.parse_args(argv)
+    return check(args) if args.command == "check" else stack(args)
