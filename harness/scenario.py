@@ -12,8 +12,11 @@ import csv
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
+
+from proxies.render import parse_chain
 
 from .typed_tables import TableError, build, positive, read_toml
 
@@ -80,17 +83,23 @@ class Workers:
 
 
 @dataclass(frozen=True)
+class ProxyOverride:
+    """Where a scenario's hop differs from its profile in `proxies/` (unscaled seconds)."""
+
+    read_timeout_s: float | None = None
+    idle_timeout_s: float | None = None
+    timeout_status: int | None = None
+
+
+@dataclass(frozen=True)
 class Proxy:
-    """One hop, from the client inwards."""
+    """One hop as the models see it, from the client inwards: its profile's limits, with
+    the scenario's overrides. Derived on load, never written in a scenario file."""
 
-    name: str = "cloudflare"
-    read_timeout_s: float = 100.0  # no byte from upstream for this long: the request fails
-    idle_timeout_s: float = 100.0  # the same limit between bytes of a stream
-    timeout_status: int = 524
-
-    def check(self) -> None:
-        positive(f"proxies[{self.name}].read_timeout_s", self.read_timeout_s)
-        positive(f"proxies[{self.name}].idle_timeout_s", self.idle_timeout_s)
+    name: str
+    read_timeout_s: float  # no byte from upstream for this long: the request fails
+    idle_timeout_s: float  # the same limit between bytes of a stream
+    timeout_status: int
 
 
 @dataclass(frozen=True)
@@ -182,7 +191,8 @@ class Scenario:
     arrivals: Arrivals = field(default_factory=Arrivals)
     workload: Workload = field(default_factory=Workload)
     workers: Workers = field(default_factory=Workers)
-    proxies: tuple[Proxy, ...] = (Proxy(),)
+    proxies: str = "cloudflare"  # the chain by profile names, client side first ("cloudflare+nginx-tuned"); "" for none
+    proxy_overrides: dict[str, ProxyOverride] = field(default_factory=dict)  # by hop name
     clients: Clients = field(default_factory=Clients)
     prices: Prices = field(default_factory=Prices)
 
@@ -191,22 +201,48 @@ class Scenario:
         self.arrivals.check()
         self.workload.check()
         self.workers.check()
-        for proxy in self.proxies:
-            proxy.check()
+        try:
+            names = {p.name for p in parse_chain(self.proxies)} if self.proxies else set()
+        except ValueError as exc:
+            raise ScenarioError(f"proxies: {exc}") from None
+        stray = set(self.proxy_overrides) - names
+        if stray:
+            raise ScenarioError(f"proxy_overrides name hops not in the chain: {', '.join(sorted(stray))}")
+        for hop in self.hops:
+            positive(f"proxy_overrides.{hop.name}.read_timeout_s", hop.read_timeout_s)
+            positive(f"proxy_overrides.{hop.name}.idle_timeout_s", hop.idle_timeout_s)
         self.clients.check()
         return self
+
+    @cached_property
+    def hops(self) -> tuple[Proxy, ...]:
+        """The chain's hops with their limits, from `proxies/` and this scenario's overrides."""
+        hops = []
+        for profile in parse_chain(self.proxies) if self.proxies else []:
+            given = self.proxy_overrides.get(profile.name, ProxyOverride())
+            hops.append(
+                Proxy(
+                    profile.name,
+                    profile.read_s if given.read_timeout_s is None else given.read_timeout_s,
+                    profile.idle_limit_s(self.clients.sse.heartbeat_s)
+                    if given.idle_timeout_s is None
+                    else given.idle_timeout_s,
+                    profile.timeout_status if given.timeout_status is None else given.timeout_status,
+                )
+            )
+        return tuple(hops)
 
     @property
     def read_limit(self) -> tuple[float, int] | None:
         """The shortest read timeout on the chain, and the status its proxy answers."""
-        if not self.proxies:
+        if not self.hops:
             return None
-        hop = min(self.proxies, key=lambda p: p.read_timeout_s)
+        hop = min(self.hops, key=lambda p: p.read_timeout_s)
         return hop.read_timeout_s, hop.timeout_status
 
     @property
     def idle_limit(self) -> float | None:
-        return min((p.idle_timeout_s for p in self.proxies), default=None)
+        return min((p.idle_timeout_s for p in self.hops), default=None)
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Scenario:
         """`{"clients.polling.interval_s": 2}` -> a copy with that field changed (for sweeps)."""

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from proxies.render import Hop, parse_chain
+from proxies.render import RECOMMENDED_HEARTBEAT_S, Hop, parse_chain
 
 from .backends import Backend, make_backend
 from .proxy_chain import chain_configs
@@ -114,9 +114,9 @@ class Stack:
                 self._timed(f"worker{i}", worker.start)
                 self._stops.append(worker.stop)
                 self.workers.append(worker)
-            # The tuned stream timeout is sized to the recommended heartbeat even when this
-            # server sends none: that a silent stream then gets cut is what a run should show.
-            heartbeat = float(env.get("SSE_HEARTBEAT_S", "15")) or 15.0
+            # A stream timeout sized by heartbeats assumes the recommended one when this server
+            # sends none: that a silent stream then gets cut is what a run should show.
+            heartbeat = float(env.get("SSE_HEARTBEAT_S", RECOMMENDED_HEARTBEAT_S))
             hops = tuple(Hop(backend.upstream_host, s.port) for s in self.servers)
             proxies: dict[str, str] = {}
             for config in chain_configs(

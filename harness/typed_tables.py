@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import dataclasses
 import tomllib
+import types
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, get_args, get_type_hints
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 
 class TableError(ValueError):
@@ -42,7 +43,10 @@ def build(cls: type, data: Any, where: str, what: str) -> Any:
 
 
 def _value(hint: Any, value: Any, where: str, what: str) -> Any:
-    origin = getattr(hint, "__origin__", None)
+    origin = get_origin(hint)
+    if origin in (Union, types.UnionType):  # `X | None`: TOML has no null, so a given value is an X
+        (inner,) = [arg for arg in get_args(hint) if arg is not type(None)]
+        return _value(inner, value, where, what)
     if dataclasses.is_dataclass(hint):
         return build(hint, value, where, what)  # type: ignore[arg-type]
     if origin is tuple:

@@ -92,12 +92,13 @@ def _chain(profile: str) -> list[Profile]:
 
 
 def profile_of(scenario: Scenario) -> str:
-    """The scenario's chain as a stack profile: its proxies' names, client side first."""
-    if not scenario.proxies:
-        return "direct"
-    spec = "+".join(p.name for p in scenario.proxies)
-    parse_chain(spec)  # a name that is not a profile is an error here, not in the stack
-    return spec
+    """The scenario's chain as a stack profile ("direct" for none)."""
+    if scenario.proxy_overrides:
+        # The stack's proxies are rendered from their profiles alone.
+        raise ValueError(
+            "a scenario with proxy_overrides runs in the models only; the stack takes profiles as they are"
+        )
+    return scenario.proxies or "direct"
 
 
 def server_env(scenario: Scenario) -> dict[str, str]:

@@ -35,32 +35,50 @@ class Hop:
         return f"{self.host}:{self.port}"
 
 
+# A stream timeout sized by heartbeats allows this many to go missing before a stream
+# counts as dead, and assumes the recommended interval when a server sends none.
+STREAM_TIMEOUT_HEARTBEATS = 3
+RECOMMENDED_HEARTBEAT_S = 15.0
+
+
 @dataclass(frozen=True)
 class Profile:
+    """A proxy's published limits (unscaled seconds): the one place they are stated."""
+
     name: str
     engine: str  # "nginx" or "haproxy"
     template: str
-    read_s: float  # the limit this profile is known for, unscaled
-    timeout_status: int  # what it answers when that limit passes without a byte from upstream
+    read_s: float  # the limit this profile is known for: no byte from upstream for this long
+    idle_s: float | None  # the same between bytes of a stream; None: sized by the server's heartbeats
+    connect_s: float
+    timeout_status: int  # what it answers when the read limit passes
     summary: str
+
+    def idle_limit_s(self, heartbeat_s: float) -> float:
+        """The stream idle limit, given the server's heartbeat interval (0: none sent)."""
+        if self.idle_s is not None:
+            return self.idle_s
+        return STREAM_TIMEOUT_HEARTBEATS * (heartbeat_s or RECOMMENDED_HEARTBEAT_S)
 
 
 PROFILES: dict[str, Profile] = {
     p.name: p
     for p in (
         Profile(
-            "nginx-default",
-            "nginx",
-            "nginx-default.conf",
-            60,
-            504,
+            "nginx-default", "nginx", "nginx-default.conf", 60, 60, 60, 504,
             "stock nginx: 60 s read timeout -> 504, buffering on",
         ),
-        Profile("nginx-tuned", "nginx", "nginx-tuned.conf", 120, 504, "keep-alive upstream, unbuffered streams"),
-        Profile("cloudflare", "haproxy", "cloudflare.cfg", 100, 524, "100 s without a byte -> 524, cf-ray"),
-        Profile("alb", "haproxy", "alb.cfg", 60, 504, "60 s idle -> 504, reset -> 502"),
+        Profile(
+            "nginx-tuned", "nginx", "nginx-tuned.conf", 120, None, 60, 504,
+            "keep-alive upstream, unbuffered streams cut after three missed heartbeats",
+        ),
+        Profile(
+            "cloudflare", "haproxy", "cloudflare.cfg", 100, 100, 15, 524,
+            "100 s without a byte -> 524, cf-ray",
+        ),
+        Profile("alb", "haproxy", "alb.cfg", 60, 60, 10, 504, "60 s idle -> 504, reset -> 502"),
     )
-}
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -69,7 +87,7 @@ class ProxyConfig:
     listen: Hop
     upstreams: tuple[Hop, ...]
     time_scale: float
-    heartbeat_s: float = 15.0  # the server's SSE heartbeat, unscaled: sizes the tuned stream timeout
+    heartbeat_s: float = RECOMMENDED_HEARTBEAT_S  # the server's SSE heartbeat, unscaled (0: none)
     micro_cache: bool = False
 
 
@@ -134,13 +152,12 @@ def render(config: ProxyConfig, folder: Path, root: str | None = None) -> Path:
     values: dict[str, object] = {
         "root": root,
         "listen": str(config.listen),
-        "connect_ms": _ms(15 if p.name == "cloudflare" else 60 if p.engine == "nginx" else 10, scale),
+        "connect_ms": _ms(p.connect_s, scale),
         "read_ms": _ms(p.read_s, scale),
         "api_read_ms": _ms(p.read_s, scale),
-        # Three heartbeats may go missing before a stream counts as dead. Plus nginx's
-        # NGX_TIMER_LAZY_DELAY: it moves a timer only when the move exceeds 300 ms, so a
-        # timer can fire up to 300 ms (real time, not scaled) after the last read.
-        "stream_read_ms": _ms(3 * config.heartbeat_s, scale) + NGINX_TIMER_LAZY_MS,
+        # Plus nginx's NGX_TIMER_LAZY_DELAY: it moves a timer only when the move exceeds
+        # 300 ms, so a timer can fire up to 300 ms (real time, not scaled) after the last read.
+        "stream_read_ms": _ms(p.idle_limit_s(config.heartbeat_s), scale) + NGINX_TIMER_LAZY_MS,
         "client_ms": _ms(400, scale),
         "max_body_bytes": MAX_BODY_BYTES,
         "user": "user root;" if p.engine == "nginx" and os.geteuid() == 0 else "",

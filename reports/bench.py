@@ -87,16 +87,8 @@ QUICK = Plan(
     poll_intervals=(1, 5, 10, 30),
     heartbeats=(0, 15, 30, 55, 90),
 )
-# Chains for the timeout-vs-duration plot: each hop's read limit and the status it answers.
-CHAINS = {
-    "nginx-default": [{"name": "nginx-default", "read_timeout_s": 60, "idle_timeout_s": 60, "timeout_status": 504}],
-    "alb": [{"name": "alb", "read_timeout_s": 60, "idle_timeout_s": 60, "timeout_status": 504}],
-    "cloudflare": [{"name": "cloudflare", "read_timeout_s": 100, "idle_timeout_s": 100, "timeout_status": 524}],
-    "cloudflare+nginx-tuned": [
-        {"name": "cloudflare", "read_timeout_s": 100, "idle_timeout_s": 100, "timeout_status": 524},
-        {"name": "nginx-tuned", "read_timeout_s": 120, "idle_timeout_s": 45.3, "timeout_status": 504},
-    ],
-}
+# Chains for the timeout-vs-duration plot; each hop's limit and status come from proxies/.
+CHAINS = ("nginx-default", "alb", "cloudflare", "cloudflare+nginx-tuned")
 
 
 def say(text: str) -> None:
@@ -146,8 +138,8 @@ def sweeps(plan: Plan, out: Path) -> None:
     sweep(unqueued, list(PATTERNS), fixed, plan.sweep_jobs, tuned.seed, cpus, out / "sweep-duration.csv")
     limits: list[dict[str, Any]] = []
     original = scenario("original-cloudflare-nginx").with_overrides({"clients.sync.retries": 0})
-    for chain, hops in CHAINS.items():
-        s = original.with_overrides({"proxies": hops})
+    for chain in CHAINS:
+        s = original.with_overrides({"proxies": chain, "proxy_overrides": {}})
         rows = sweep(s, ["sync"], fixed, plan.sweep_jobs, s.seed, cpus, out / "sweep-limit-part.csv")
         limits += [{"chain": chain, **row} for row in rows]
     (out / "sweep-limit-part.csv").unlink()
@@ -157,13 +149,15 @@ def sweeps(plan: Plan, out: Path) -> None:
     h1 = []
     for low, high in H1_RANGES:
         for limit in H1_LIMITS:
-            hop = {"name": "limit", "read_timeout_s": limit, "idle_timeout_s": limit, "timeout_status": 504}
+            # One hop whose read limit is the table's: stock nginx with its timeout set.
+            hop = {"nginx-default": {"read_timeout_s": limit, "idle_timeout_s": limit}}
             work = {
                 "workload.duration.kind": "uniform",
                 "workload.duration.min_s": low,
                 "workload.duration.max_s": high,
             }
-            result = run(original.with_overrides({**work, "proxies": [hop]}), "sync", plan.sweep_jobs)
+            chain = {"proxies": "nginx-default", "proxy_overrides": hop}
+            result = run(original.with_overrides({**work, **chain}), "sync", plan.sweep_jobs)
             h1.append({"min_s": low, "max_s": high, "limit_s": limit, "cut_share": 1 - result["success_rate"]})
     write_rows(out / "sweep-h1.csv", h1)
     # Silent jobs (one progress step) behind stock nginx's 60 s idle limit: what heartbeats buy.

@@ -56,7 +56,7 @@ def follow(
     c = scenario.clients
     policy = c.sse
     rtt = c.rtt_s
-    idle = scenario.idle_limit if scenario.proxies else None
+    idle = scenario.idle_limit
     work = finished - started
     steps = policy.progress_steps * scenario.workload.files_per_request
     events = [started, *(started + f * work for f in progress_fractions(steps)), finished]

@@ -42,7 +42,15 @@ def test_every_scenario_runs_every_pattern(path: Path, pattern: str) -> None:
         ("[workers]\ncount = 1.5", "workers.count must be an integer"),
         ("[clients.sse]\nresume = 'yes'", "clients.sse.resume must be true or false"),
         ("[clients.webhook]\nfailure_probability = 2", "failure_probability"),
-        ("[[proxies]]\nname = 'edge'\nread_timeout_s = -1", "read_timeout_s must be positive"),
+        (
+            "proxies = 'cloudflare'\n[proxy_overrides.cloudflare]\nread_timeout_s = -1",
+            "read_timeout_s must be positive",
+        ),
+        ("proxies = 'cloudflare+squid'", "unknown proxy profile"),
+        (
+            "proxies = 'cloudflare'\n[proxy_overrides.alb]\nread_timeout_s = 5",
+            "proxy_overrides name hops not in the chain: alb",
+        ),
         ("[arrivals", "Expected"),
     ],
 )
@@ -91,3 +99,13 @@ def test_sweep_writes_one_row_per_pattern_and_grid_point(tmp_path: Path) -> None
     polling = {r["param.clients.polling.retry_after_s"]: float(r["requests_per_job"]) for r in rows
                if r["pattern"] == "polling" and r["param.clients.sync.retries"] == "0"}  # fmt: skip
     assert polling["1"] > 3 * polling["5"]  # polling every second costs about five times the requests
+
+
+def test_a_scenario_takes_its_hops_limits_from_the_profiles() -> None:
+    tuned = load("scenarios/tuned-stack.toml")
+    edge, nginx = tuned.hops
+    assert (edge.name, edge.read_timeout_s, edge.idle_timeout_s, edge.timeout_status) == ("cloudflare", 100, 100, 524)
+    # The tuned stream timeout is three of the scenario's heartbeats, as its template renders it.
+    assert (nginx.read_timeout_s, nginx.idle_timeout_s) == (120, 3 * tuned.clients.sse.heartbeat_s)
+    changed = tuned.with_overrides({"proxy_overrides": {"cloudflare": {"idle_timeout_s": 30}}})
+    assert changed.hops[0].idle_timeout_s == 30 and changed.hops[0].read_timeout_s == 100

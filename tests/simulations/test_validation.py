@@ -16,7 +16,7 @@ from harness.scenario import (
     Clients,
     Duration,
     PollingPolicy,
-    Proxy,
+    ProxyOverride,
     Scenario,
     SsePolicy,
     SyncPolicy,
@@ -32,6 +32,11 @@ NO_DELAY = Clients(rtt_s=0.0)
 TIMING_KEYS = ("sim_wall_s", "sim_jobs_per_s")
 
 
+def edge(**limits: float) -> dict[str, object]:
+    """The Cloudflare-like edge alone, with some of its limits changed."""
+    return {"proxies": "cloudflare", "proxy_overrides": {"cloudflare": ProxyOverride(**limits)}}
+
+
 def scenario(**changes: object) -> Scenario:
     base = Scenario(arrivals=Arrivals(rate_per_s=1.0), workload=ORIGINAL_WORK, workers=UNCONTENDED, clients=NO_DELAY)
     return dataclasses.replace(base, **changes).check()  # type: ignore[arg-type]
@@ -40,7 +45,7 @@ def scenario(**changes: object) -> Scenario:
 def test_polling_matches_the_closed_form_at_200k_jobs() -> None:
     period = 5.0
     polling = PollingPolicy(interval_s=period, obey_retry_after=False)
-    result = run(scenario(clients=dataclasses.replace(NO_DELAY, polling=polling), proxies=()), "polling", 200_000, 1)
+    result = run(scenario(clients=dataclasses.replace(NO_DELAY, polling=polling), proxies=""), "polling", 200_000, 1)
     # Polls at k*T after initiate; the first one at or after D sees the job done.
     # Mean delay T/2; polls per job E[ceil(D/T)] = sum over whole periods of k*T/(b-a).
     a, b = 10, 120
@@ -64,7 +69,7 @@ def test_mmc_queue_wait_matches_erlang_c() -> None:
         arrivals=Arrivals(rate_per_s=rate),
         workload=Workload(duration=Duration(kind="exponential", mean_s=mean)),
         workers=Workers(count=1, concurrency=servers, queue_capacity=10**9),
-        proxies=(),
+        proxies="",
     )
     # Four independent runs of 300k jobs: their mean has a standard error near 1%.
     waits = [run(mmc, "webhook", 300_000, seed)["queue_wait_mean_s"] for seed in (1, 2, 3, 4)]
@@ -74,8 +79,8 @@ def test_mmc_queue_wait_matches_erlang_c() -> None:
 @pytest.mark.parametrize(("limit", "expected"), [(30, 0.818), (60, 0.545), (100, 0.182)])
 def test_sync_failure_rate_is_the_share_of_jobs_past_the_limit(limit: float, expected: float) -> None:
     jobs = 50_000
-    one_hop = (Proxy(name="proxy", read_timeout_s=limit, idle_timeout_s=limit, timeout_status=504),)
-    result = run(scenario(proxies=one_hop), "sync", jobs, 1)
+    one_hop = {"nginx-default": ProxyOverride(read_timeout_s=limit, idle_timeout_s=limit)}  # answers 504
+    result = run(scenario(proxies="nginx-default", proxy_overrides=one_hop), "sync", jobs, 1)
     exact = (120 - limit) / 110  # P(D > limit) for D ~ U(10, 120)
     assert exact == pytest.approx(expected, abs=0.001)  # the design notes' H1 table
     failed = 1 - result["success_rate"]
@@ -88,7 +93,7 @@ def test_stream_reconnects_without_heartbeats_match_the_analytic_count() -> None
     sse = SsePolicy(heartbeat_s=0, reconnect_delay_s=reconnect, progress_steps=1)
     silent = scenario(
         workload=Workload(duration=Duration(kind="uniform", min_s=30, max_s=120)),
-        proxies=(Proxy(name="edge", read_timeout_s=100, idle_timeout_s=idle, timeout_status=524),),
+        **edge(idle_timeout_s=idle),
         clients=dataclasses.replace(NO_DELAY, sse=sse),
     )
     result = run(silent, "sse", 50_000, 1)
@@ -102,22 +107,20 @@ def test_stream_reconnects_without_heartbeats_match_the_analytic_count() -> None
 
 def test_heartbeats_shorter_than_the_idle_limit_prevent_every_cut() -> None:
     sse = SsePolicy(heartbeat_s=15, progress_steps=1)
-    edge = (Proxy(name="edge", read_timeout_s=100, idle_timeout_s=20, timeout_status=524),)
-    result = run(scenario(proxies=edge, clients=dataclasses.replace(NO_DELAY, sse=sse)), "sse", 20_000, 1)
+    result = run(scenario(**edge(idle_timeout_s=20), clients=dataclasses.replace(NO_DELAY, sse=sse)), "sse", 20_000, 1)
     assert result["stream_reconnects_per_job"] == 0
 
 
 def test_sync_retries_multiply_executions() -> None:
-    edge = (Proxy(name="edge", read_timeout_s=100, idle_timeout_s=100, timeout_status=524),)
     clients = dataclasses.replace(NO_DELAY, sync=SyncPolicy(retries=2, retry_delay_s=1))
-    result = run(scenario(proxies=edge, clients=clients), "sync", 20_000, 1)
+    result = run(scenario(proxies="cloudflare", clients=clients), "sync", 20_000, 1)
     # A job past the limit is tried three times and fails each time: 1 + 2 * P(D > 100).
     assert result["executions_per_job"] == pytest.approx(1 + 2 * 20 / 110, rel=0.03)
     assert result["duplicate_executions_per_job"] == pytest.approx(2 * 20 / 110, rel=0.03)
 
 
 def test_same_seed_same_result_and_seeds_agree_within_their_error() -> None:
-    s = scenario(proxies=(Proxy(),), clients=dataclasses.replace(NO_DELAY, polling=PollingPolicy(jitter=0.2)))
+    s = scenario(proxies="cloudflare", clients=dataclasses.replace(NO_DELAY, polling=PollingPolicy(jitter=0.2)))
     first, again = run(s, "hybrid", 20_000, 7), run(s, "hybrid", 20_000, 7)
     strip = lambda r: {k: v for k, v in r.items() if k not in TIMING_KEYS}  # noqa: E731
     assert strip(first) == strip(again)
@@ -133,7 +136,7 @@ def test_the_fifo_engine_gives_the_simpy_engine_s_records(pattern: str) -> None:
     contended = scenario(
         arrivals=Arrivals(rate_per_s=0.07),
         workers=Workers(count=1, concurrency=5, queue_capacity=20),
-        proxies=(Proxy(name="edge", read_timeout_s=100, idle_timeout_s=40, timeout_status=524),),
+        **edge(idle_timeout_s=40),
         clients=dataclasses.replace(NO_DELAY, sse=SsePolicy(heartbeat_s=0)),
     )
     fast = run(contended, pattern, 5_000, 3, engine="fifo")
