@@ -16,6 +16,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from reference_server.contract import COMPLETED, FAILED_STATES, SIMULATED_WORK_HEADER
+
 from .typed_tables import TableError, build, positive, read_toml
 
 
@@ -69,8 +71,8 @@ class Answers:
 
     job_id: str = "jobId"  # in the initiate answer
     status: str = "status"  # in the status answer
-    completed: tuple[str, ...] = ("completed",)  # status values, and event names, that end a job well
-    failed: tuple[str, ...] = ("failed", "cancelled", "expired")  # ...and badly
+    completed: tuple[str, ...] = (COMPLETED,)  # status values, and event names, that end a job well
+    failed: tuple[str, ...] = FAILED_STATES  # ...and badly
     sha256: str = "artifact.sha256"  # in the status answer: the digest a download must match, where given
     poll_interval_s: float = 5.0  # between polls when the answer gives no Retry-After (scenario seconds)
 
@@ -83,11 +85,11 @@ class Answers:
 class Work:
     """How the harness makes a job last as long as a check needs.
 
-    Either the service honours a header (the reference server's X-Simulated-Work-Ms), or
+    Either the service honours a header (the reference server's simulated-work header), or
     every job takes a fixed time in test mode, set by the target's own configuration.
     """
 
-    header: str = "X-Simulated-Work-Ms"
+    header: str = SIMULATED_WORK_HEADER
     # scenario-ms: the service multiplies the value by its own time scale, which must be the
     # check's (the reference server's TIME_SCALE); ms: real milliseconds.
     header_unit: Literal["scenario-ms", "ms"] = "scenario-ms"

@@ -31,8 +31,9 @@ from typing import Any
 
 import numpy as np
 
+from harness.job_metrics import JobRecord
 from harness.scenario import load
-from simulations.engine import JobRecord, simulate
+from simulations.engine import simulate
 from simulations.patterns import PATTERNS
 
 from . import collect

@@ -21,11 +21,10 @@ from typing import Any
 
 import numpy as np
 
+from harness.job_metrics import JobRecord, aggregate
 from harness.prometheus_text import counter_value, series
 from harness.scenario import Scenario
 from harness.target import Target, dig
-from simulations.engine import JobRecord
-from simulations.metrics import aggregate
 
 # Real seconds either side of a proxy's limit where who saw what is a race: a sync answer
 # leaves the server only after the artifact is built and stored, tens of milliseconds

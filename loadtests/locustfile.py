@@ -32,6 +32,7 @@ from loadtests.clients.base import JobLog, JobRun
 from loadtests.protocol import SECRET_ENV, USER_CLASSES
 from loadtests.receiver import Receiver
 from loadtests.schedule import Claims, arrivals
+from reference_server.contract import HYBRID, POLLING, SSE, SYNC, WEBHOOK
 
 DONE = "bench_done"
 SATURATED_CPU_PERCENT = 90.0  # a Locust process is one core at most
@@ -219,23 +220,23 @@ class PatternUser(FastHttpUser):
 
 
 class SyncUser(PatternUser):
-    pattern = "sync"
+    pattern = SYNC
 
 
 class PollingUser(PatternUser):
-    pattern = "polling"
+    pattern = POLLING
 
 
 class SseUser(PatternUser):
-    pattern = "sse"
+    pattern = SSE
 
 
 class WebhookUser(PatternUser):
-    pattern = "webhook"
+    pattern = WEBHOOK
 
 
 class HybridUser(PatternUser):
-    pattern = "hybrid"
+    pattern = HYBRID
 
 
 assert {cls.pattern: cls.__name__ for cls in PatternUser.__subclasses__()} == USER_CLASSES

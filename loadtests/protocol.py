@@ -3,12 +3,14 @@ patches the interpreter with gevent when imported)."""
 
 from __future__ import annotations
 
+from reference_server.contract import HYBRID, POLLING, SSE, SYNC, WEBHOOK
+
 # The Locust user class that plays each pattern (defined in locustfile.py).
 USER_CLASSES = {
-    "sync": "SyncUser",
-    "polling": "PollingUser",
-    "sse": "SseUser",
-    "webhook": "WebhookUser",
-    "hybrid": "HybridUser",
+    SYNC: "SyncUser",
+    POLLING: "PollingUser",
+    SSE: "SseUser",
+    WEBHOOK: "WebhookUser",
+    HYBRID: "HybridUser",
 }
 SECRET_ENV = "PROXYBENCH_WEBHOOK_SECRET"  # the stack's webhook secret, for the receivers

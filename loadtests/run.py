@@ -38,6 +38,7 @@ from harness.stack import STACK_SERVER_ENV, Stack, StackSpec
 from harness.target import Target, load_target
 from harness.target_stack import behind_proxies, running_service
 from proxies.render import Profile, parse_chain
+from reference_server.contract import HYBRID, POLLING, SSE, SYNC, WEBHOOK
 from simulations.engine import simulate
 from simulations.patterns import PATTERNS as MODELS
 
@@ -68,11 +69,11 @@ class LoadTest:
 
 # The endpoints (target paths) each pattern's client uses.
 PATTERN_NEEDS = {
-    "sync": ("sync",),
-    "polling": ("initiate", "status"),
-    "sse": ("initiate", "events"),
-    "webhook": ("initiate",),
-    "hybrid": ("initiate", "status", "events"),
+    SYNC: ("sync",),
+    POLLING: ("initiate", "status"),
+    SSE: ("initiate", "events"),
+    WEBHOOK: ("initiate",),
+    HYBRID: ("initiate", "status", "events"),
 }
 
 

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.job_metrics import aggregate
 from harness.scenario import Scenario, load
 from harness.stack import Stack
 from loadtests.calibrate import calibrate
@@ -37,7 +38,6 @@ from loadtests.calibrate import write as write_calibration
 from loadtests.run import LoadTest, stack_spec, takes_webhooks
 from loadtests.run import run as load_test
 from simulations.engine import simulate
-from simulations.metrics import aggregate
 from simulations.patterns import PATTERNS
 from simulations.run import run
 from simulations.sweep import flatten, sweep, write_rows

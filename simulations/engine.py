@@ -1,5 +1,5 @@
-"""The shared discrete-event machinery: arrivals, the worker pool and its queue, and the
-per-job record every pattern fills in.
+"""The shared discrete-event machinery: the worker pool and its queue, over the scenario's
+arrivals and work (`harness.workload`), filling one `harness.job_metrics.JobRecord` a job.
 
 SimPy runs what contends: arrivals and the worker pool (a FIFO `Resource` of
 `count * concurrency` slots, with a bounded queue). What a client sees after its job's
@@ -13,71 +13,15 @@ from __future__ import annotations
 import heapq
 from collections import deque
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import simpy
 
-from harness.scenario import Duration, Scenario
-
-MIX = ((0.5, 10.0, 15.0), (0.3, 30.0, 60.0), (0.2, 60.0, 120.0))  # same as reference_server's workload
-
-
-@dataclass(slots=True)
-class JobRecord:
-    """What happened to one job, from the client's and the server's side."""
-
-    arrived: float
-    work_s: float
-    completed_at: float | None = None  # the delivered execution finished
-    known_at: float | None = None  # the client learned the outcome
-    rejected: bool = False  # queue full at initiate
-    abandoned: bool = False
-    requests: int = 0  # client -> server HTTP requests (stream connects included)
-    bytes: float = 0.0
-    connection_s: float = 0.0  # time the server held a connection for this client
-    executions: int = 0
-    wasted_s: float = 0.0  # worker seconds whose result nobody received
-    queue_wait_s: float = 0.0
-    reconnects: int = 0
-    webhook_attempts: int = 0
-    timeouts: dict[int, int] = field(default_factory=dict)  # proxy status -> count
-
-    @property
-    def success(self) -> bool:
-        return self.known_at is not None and not self.abandoned
-
-    def timed_out(self, status: int) -> None:
-        self.timeouts[status] = self.timeouts.get(status, 0) + 1
-
-
-def draw_durations(duration: Duration, files: int, n: int, rng: np.random.Generator) -> np.ndarray:
-    """Work per job (sum over its files), drawn in bulk."""
-    shape = (n, files)
-    if duration.kind == "uniform":
-        per_file = rng.uniform(duration.min_s, duration.max_s, shape)
-    elif duration.kind == "exponential":
-        per_file = rng.exponential(duration.mean_s, shape)
-    elif duration.kind == "fixed":
-        per_file = np.full(shape, duration.mean_s)
-    elif duration.kind == "empirical":
-        per_file = rng.choice(np.asarray(duration.samples), shape)
-    else:
-        shares = np.array([share for share, _, _ in MIX])
-        bands = rng.choice(len(MIX), shape, p=shares / shares.sum())
-        lows = np.array([low for _, low, _ in MIX])[bands]
-        highs = np.array([high for _, _, high in MIX])[bands]
-        per_file = rng.uniform(lows, highs)
-    return per_file.sum(axis=1)
-
-
-def draw_arrivals(scenario: Scenario, n: int, rng: np.random.Generator) -> np.ndarray:
-    a = scenario.arrivals
-    if a.process == "poisson":
-        return np.cumsum(rng.exponential(1 / a.rate_per_s, n))
-    period = a.burst_size / a.rate_per_s
-    return (np.arange(n) // a.burst_size) * period
+from harness.job_metrics import JobRecord
+from harness.scenario import Scenario
+from harness.workload import draw_schedule
 
 
 class Server:
@@ -130,14 +74,6 @@ class Pattern:
     name: str
     client: ClientProcess | None = None
     observe: Observe | None = None
-
-
-def draw_schedule(scenario: Scenario, jobs: int, rng: np.random.Generator) -> tuple[list[float], list[float]]:
-    """Arrival times and work per job, in that order from `rng`: a load test that draws with
-    the same seed and count replays exactly the jobs the model ran."""
-    arrivals = draw_arrivals(scenario, jobs, rng).tolist()
-    works = draw_durations(scenario.workload.duration, scenario.workload.files_per_request, jobs, rng).tolist()
-    return arrivals, works
 
 
 def simulate(

@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from harness.job_metrics import aggregate
 from harness.scenario import Scenario
 
 from .engine import simulate
-from .metrics import aggregate
 from .patterns import PATTERNS
 
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from reference_server.contract import HYBRID, POLLING, SSE, SYNC, WEBHOOK
+
 from . import hybrid, polling, sse, sync, webhook
 from .base import JobRun
 
 PATTERNS: dict[str, Callable[[JobRun], None]] = {
-    "sync": sync.run,
-    "polling": polling.run,
-    "sse": sse.run,
-    "webhook": webhook.run,
-    "hybrid": hybrid.run,
+    SYNC: sync.run,
+    POLLING: polling.run,
+    SSE: sse.run,
+    WEBHOOK: webhook.run,
+    HYBRID: hybrid.run,
 }

@@ -16,7 +16,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp_sse import EventSourceResponse
 
-from ..jobs.model import TERMINAL, Event, Job
+from ..contract import TERMINAL_STATES
+from ..jobs.model import Event, Job
 from . import validation
 from .context import Context, context
 from .errors import ApiError
@@ -69,7 +70,7 @@ async def _stream(request: web.Request, job_ids: list[str]) -> web.StreamRespons
     followers = [Follower(job, resume[i] if resume else job.seq) for i, job in enumerate(jobs)]
     if resume is not None:
         for follower, job in zip(followers, jobs, strict=True):
-            follower.done = job.state in TERMINAL and follower.cursor >= job.seq
+            follower.done = job.state in TERMINAL_STATES and follower.cursor >= job.seq
         if all(f.done for f in followers):
             # The client has seen every end already. 204 is the one answer after which an
             # EventSource stops reconnecting (any non-200 does); a clean end would bring it back.
@@ -88,7 +89,7 @@ async def _stream(request: web.Request, job_ids: list[str]) -> web.StreamRespons
             async def send(follower: Follower, event: Event, name: str, job: Job | None) -> None:
                 nonlocal sent
                 follower.cursor = max(follower.cursor, event.seq)
-                follower.done = follower.done or event.type in TERMINAL
+                follower.done = follower.done or event.type in TERMINAL_STATES
                 cursor = ".".join(str(f.cursor) for f in followers)
                 retry = s.sse_retry_ms if sent == 0 else None
                 await resp.send(_payload(ctx, request, follower.job_id, event, job), id=cursor, event=name, retry=retry)
@@ -96,7 +97,7 @@ async def _stream(request: web.Request, job_ids: list[str]) -> web.StreamRespons
 
             if resume is None:
                 for follower, job in zip(followers, jobs, strict=True):
-                    if job.state in TERMINAL:
+                    if job.state in TERMINAL_STATES:
                         last = (await ctx.store.events(job.id, job.seq - 1))[-1]
                         await send(follower, last, last.type, job)
                     else:

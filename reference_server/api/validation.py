@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from ..contract import SIMULATED_WORK_HEADER
 from .errors import ApiError
 
 FILE_ID_MIN = 10_000
@@ -127,12 +128,12 @@ MAX_SIMULATED_WORK_MS = 3_600_000
 
 
 def simulated_work_s(request: web.Request, enabled: bool) -> float | None:
-    """The X-Simulated-Work-Ms header (unscaled work per file), where the server allows it."""
-    raw = request.headers.get("X-Simulated-Work-Ms")
+    """The simulated-work header (unscaled work per file), where the server allows it."""
+    raw = request.headers.get(SIMULATED_WORK_HEADER)
     if raw is None:
         return None
     if not enabled:
-        raise invalid("X-Simulated-Work-Ms is not accepted by this server (SIMULATED_WORK_HEADER is off)")
-    if not raw.isdigit() or int(raw) > MAX_SIMULATED_WORK_MS:
-        raise invalid(f"X-Simulated-Work-Ms must be whole milliseconds from 0 to {MAX_SIMULATED_WORK_MS}")
+        raise invalid(f"{SIMULATED_WORK_HEADER} is not accepted by this server (SIMULATED_WORK_HEADER is off)")
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > MAX_SIMULATED_WORK_MS:
+        raise invalid(f"{SIMULATED_WORK_HEADER} must be whole milliseconds from 0 to {MAX_SIMULATED_WORK_MS}")
     return int(raw) / 1000

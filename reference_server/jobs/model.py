@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 State = Literal["queued", "processing", "completed", "failed", "cancelled", "expired"]
-TERMINAL: frozenset[str] = frozenset({"completed", "failed", "cancelled", "expired"})
 ACTIVE: frozenset[str] = frozenset({"queued", "processing"})
 
 

@@ -7,9 +7,7 @@ import random
 import zipfile
 
 from ..config import DelayProfile
-
-# The fast/medium/slow mix of the design brief: (share, min s, max s).
-MIX: tuple[tuple[float, float, float], ...] = ((0.5, 10, 15), (0.3, 30, 60), (0.2, 60, 120))
+from ..contract import DURATION_MIX
 
 
 def file_exists(file_id: int) -> bool:
@@ -23,11 +21,11 @@ def draw_delay_s(profile: DelayProfile, rng: random.Random) -> float:
         return 0.0
     if profile.kind == "mix":
         pick = rng.random()
-        for share, low, high in MIX:
+        for share, low, high in DURATION_MIX:
             if pick < share:
                 return rng.uniform(low, high)
             pick -= share
-        return rng.uniform(MIX[-1][1], MIX[-1][2])
+        return rng.uniform(DURATION_MIX[-1][1], DURATION_MIX[-1][2])
     return rng.uniform(profile.min_s, profile.max_s)
 
 
@@ -35,7 +33,7 @@ def mean_delay_s(profile: DelayProfile) -> float:
     if not profile.enabled:
         return 0.0
     if profile.kind == "mix":
-        return sum(share * (low + high) / 2 for share, low, high in MIX)
+        return sum(share * (low + high) / 2 for share, low, high in DURATION_MIX)
     return (profile.min_s + profile.max_s) / 2
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import math
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -19,8 +18,9 @@ from typing import TypeVar
 
 from ..artifacts.base import ArtifactStore, StorageUnavailable
 from ..config import Settings
+from ..contract import TERMINAL_STATES, progress_percent
 from ..jobs import transitions
-from ..jobs.model import TERMINAL, Artifact, FileResult, Job, JobError
+from ..jobs.model import Artifact, FileResult, Job, JobError
 from ..jobs.transitions import Change
 from ..jobs.workload import build_artifact, draw_delay_s, file_exists
 from ..metrics import Metrics
@@ -73,7 +73,7 @@ class Executor:
         change = await self._update(message.job_id, lambda j: transitions.claim(j, consumer, time.time(), self.lease_s))
         if change is None:
             job = await self.store.get(message.job_id)
-            if job is None or job.state in TERMINAL:
+            if job is None or job.state in TERMINAL_STATES:
                 await self.store.jobs.ack(message)
             # Otherwise another execution holds a live lease; the entry comes back if it dies.
             return
@@ -126,8 +126,7 @@ class Executor:
                 clock += step_s
                 await asyncio.sleep(max(0.0, clock - time.monotonic()))
                 done += 1
-                # Whole tens only: at most ten progress events per job, whatever its size.
-                progress = min(99, 10 * math.floor(10 * done / total))
+                progress = progress_percent(done, total)
                 if progress > shown:
                     shown = progress
                     await self._write(

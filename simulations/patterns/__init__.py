@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from reference_server.contract import HYBRID, POLLING, SSE, SYNC, WEBHOOK
+
 from ..engine import Pattern
 from . import hybrid, polling, sse, sync, webhook
 
 PATTERNS: dict[str, Pattern] = {
     p.name: p
     for p in (
-        Pattern("sync", client=sync.client),
-        Pattern("polling", observe=polling.observe),
-        Pattern("sse", observe=sse.observe),
-        Pattern("webhook", observe=webhook.observe),
-        Pattern("hybrid", observe=hybrid.observe),
+        Pattern(SYNC, client=sync.client),
+        Pattern(POLLING, observe=polling.observe),
+        Pattern(SSE, observe=sse.observe),
+        Pattern(WEBHOOK, observe=webhook.observe),
+        Pattern(HYBRID, observe=hybrid.observe),
     )
 }

@@ -4,7 +4,9 @@ soon as any channel tells it."""
 
 from __future__ import annotations
 
-from ..engine import Context, JobRecord, finish_async
+from harness.job_metrics import JobRecord
+
+from ..engine import Context, finish_async
 from . import webhook
 from .polling import first_poll_at_or_after, seen_from
 from .stream import follow_job

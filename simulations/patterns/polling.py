@@ -11,9 +11,10 @@ import math
 
 import numpy as np
 
+from harness.job_metrics import JobRecord
 from harness.scenario import PollingPolicy
 
-from ..engine import Context, JobRecord, finish_async
+from ..engine import Context, finish_async
 
 
 def interval(policy: PollingPolicy) -> float:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from ..engine import Context, JobRecord, finish_async
+from harness.job_metrics import JobRecord
+
+from ..engine import Context, finish_async
 from .stream import follow_job
 
 

@@ -16,9 +16,11 @@ from functools import cache
 
 import numpy as np
 
+from harness.job_metrics import JobRecord
 from harness.scenario import Scenario
+from reference_server.contract import progress_percent
 
-from ..engine import Context, JobRecord
+from ..engine import Context
 
 
 @dataclass(slots=True)
@@ -37,7 +39,7 @@ def progress_fractions(total_steps: int) -> tuple[float, ...]:
     """Fractions of the work at which a progress event goes out (whole tens only)."""
     out, shown = [], 0
     for done in range(1, total_steps):
-        progress = min(99, 10 * math.floor(10 * done / total_steps))
+        progress = progress_percent(done, total_steps)
         if progress > shown:
             shown = progress
             out.append(done / total_steps)

@@ -8,7 +8,9 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import Any
 
-from ..engine import Context, JobRecord
+from harness.job_metrics import JobRecord
+
+from ..engine import Context
 
 
 def client(ctx: Context, record: JobRecord) -> Generator[Any, Any, None]:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from harness.job_metrics import JobRecord
 from harness.scenario import Scenario
 
-from ..engine import Context, JobRecord, finish_async
+from ..engine import Context, finish_async
 
 
 def deliver(scenario: Scenario, finished: float, rng: np.random.Generator) -> tuple[int, float | None]:

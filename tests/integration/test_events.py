@@ -12,11 +12,11 @@ import aiohttp
 import pytest
 
 from harness.sse import SseComment, SseEvent, read_stream
+from reference_server.contract import TERMINAL_STATES
 from tests.conftest import Running, ServerFactory
 from tests.helpers import initiate, metrics, wait_state
 
 pytestmark = pytest.mark.integration
-TERMINAL = {"completed", "failed", "cancelled"}
 
 
 async def _events(
@@ -94,12 +94,12 @@ async def test_one_stream_for_several_jobs(http: aiohttp.ClientSession, server: 
     ids = [(await initiate(http, server.url, [f]))[1]["jobId"] for f in (70021, 70028, 70002)]
     url = f"{server.url}/v1/download/events?jobs={','.join(ids)}"
     first = await _events(http, url, stop_after=4)
-    assert all(e.event == "snapshot" or e.event in TERMINAL for e in first[:3])
+    assert all(e.event == "snapshot" or e.event in TERMINAL_STATES for e in first[:3])
     rest = await _events(http, url, last_event_id=first[-1].id)
     terminal = {}
     for e in first + rest:
         assert e.id is not None and len(e.id.split(".")) == 3
-        if e.event in TERMINAL:
+        if e.event in TERMINAL_STATES:
             terminal[e.data.split('"jobId":"')[1][:36]] = e.event
     assert terminal == {ids[0]: "completed", ids[1]: "completed", ids[2]: "failed"}
     cursors = [tuple(map(int, e.id.split("."))) for e in first + rest if e.id]

@@ -1,14 +1,43 @@
-"""Aggregate metrics of a run: one flat dict, snake_case keys with units in their names."""
+"""What happened to each job (`JobRecord`, filled by the models and by the load tests alike)
+and a run's aggregate: one flat dict, snake_case keys with units in their names, the same
+keys on both sides so simulated and measured runs compare directly."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from harness.scenario import Scenario
+from .scenario import Scenario
 
-from .engine import JobRecord
+
+@dataclass(slots=True)
+class JobRecord:
+    """What happened to one job, from the client's and the server's side."""
+
+    arrived: float
+    work_s: float
+    completed_at: float | None = None  # the delivered execution finished
+    known_at: float | None = None  # the client learned the outcome
+    rejected: bool = False  # queue full at initiate
+    abandoned: bool = False
+    requests: int = 0  # client -> server HTTP requests (stream connects included)
+    bytes: float = 0.0
+    connection_s: float = 0.0  # time the server held a connection for this client
+    executions: int = 0
+    wasted_s: float = 0.0  # worker seconds whose result nobody received
+    queue_wait_s: float = 0.0
+    reconnects: int = 0
+    webhook_attempts: int = 0
+    timeouts: dict[int, int] = field(default_factory=dict)  # proxy status -> count
+
+    @property
+    def success(self) -> bool:
+        return self.known_at is not None and not self.abandoned
+
+    def timed_out(self, status: int) -> None:
+        self.timeouts[status] = self.timeouts.get(status, 0) + 1
 
 
 def _pct(values: np.ndarray, q: float) -> float | None:

@@ -1,0 +1,29 @@
+"""The names and rules that the server, the models and the clients share. The server owns
+them and imports nothing else here, so every other package can import this module while
+the server stays installable alone."""
+
+from __future__ import annotations
+
+import math
+
+# The delivery patterns the project compares.
+SYNC, POLLING, SSE, WEBHOOK, HYBRID = "sync", "polling", "sse", "webhook", "hybrid"
+PATTERNS = (SYNC, POLLING, SSE, WEBHOOK, HYBRID)
+
+# Job states that end a job, well or badly: a client stops following there.
+COMPLETED = "completed"
+FAILED_STATES = ("failed", "cancelled", "expired")
+TERMINAL_STATES: frozenset[str] = frozenset({COMPLETED, *FAILED_STATES})
+
+# The fast/medium/slow work mix of the design brief: (share, min s, max s) per file.
+DURATION_MIX: tuple[tuple[float, float, float], ...] = ((0.5, 10.0, 15.0), (0.3, 30.0, 60.0), (0.2, 60.0, 120.0))
+
+# The request header through which a load generator fixes a job's work per file, in
+# scenario milliseconds (the server multiplies them by its time scale).
+SIMULATED_WORK_HEADER = "X-Simulated-Work-Ms"
+
+
+def progress_percent(done: int, total: int) -> int:
+    """The progress shown after `done` of `total` steps: whole tens only, below 100 until
+    the job ends, so a job sends at most nine progress events whatever its size."""
+    return min(99, 10 * math.floor(10 * done / total))
