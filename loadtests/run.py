@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import itertools
 import json
 import math
 import os
@@ -180,12 +181,22 @@ def run_locust(test: LoadTest, argv: list[str], extra: list[str], env: dict[str,
 
 
 def peak_request_rate(out: Path) -> float | None:
-    """The highest requests/s Locust saw in any second of the run (all request types)."""
+    """The highest requests/s in any second of the run, from the growth of Locust's total
+    request count between its per-second history rows. (Its own `Requests/s` column is a
+    smoothed, lagging figure, and a malformed row once put a timestamp in it.)"""
     history = out / "locust_stats_history.csv"
     if not history.exists():
         return None
+    points = []
     with open(history, newline="") as handle:
-        rates = [float(r["Requests/s"]) for r in csv.DictReader(handle) if r["Name"] == "Aggregated"]
+        for row in csv.DictReader(handle):
+            try:
+                if row["Name"] == "Aggregated":
+                    points.append((int(row["Timestamp"]), int(row["Total Request Count"])))
+            except (KeyError, TypeError, ValueError):
+                continue  # a row cut short by the run's end
+    points.sort()
+    rates = [(c2 - c1) / (t2 - t1) for (t1, c1), (t2, c2) in itertools.pairwise(points) if t2 > t1]
     return max(rates, default=None)
 
 
@@ -287,8 +298,8 @@ def run(test: LoadTest, given: Stack | None = None) -> Path:
     summary: dict[str, Any] = {}
     if rows:
         summary = collect.summarise(scenario, test.pattern, rows, truth, test.time_scale)
-        limit_s = min((hop.read_s for hop in _chain(profile)), default=None)
-        summary["accounting"] = collect.accounting(test.pattern, rows, truth, limit_s, test.time_scale)
+        binding_s = min((hop.read_s for hop in _chain(profile)), default=None)
+        summary["accounting"] = collect.accounting(test.pattern, rows, truth, binding_s, test.time_scale)
         if summary["late_start_p95_s"] > LATE_WARNING_S:
             warnings.append(f"jobs started late (p95 {summary['late_start_p95_s']:.1f} scenario s): add --users")
         stretch = summary["execution_stretch_p50"]

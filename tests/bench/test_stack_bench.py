@@ -90,6 +90,9 @@ async def test_status_polls_through_the_proxies(http: aiohttp.ClientSession) -> 
     medians = {name: round(statistics.median(v)) for name, v in runs.items()}
     ratios = {name: round(v / medians["nginx_static_file"], 3) for name, v in medians.items()}
     _record("status_polls_through_proxies", {"median_req_per_s": medians, "vs_nginx_static": ratios, "runs": runs})
+    # Same-run sanity: every case answered, and none beat nginx serving the same bytes from disk.
+    assert all(v > 0 for v in medians.values()), medians
+    assert all(r <= 1.0 for name, r in ratios.items() if name != "nginx_static_file"), ratios
 
 
 @pytest.mark.parametrize("backend", ["processes", "containers"])
@@ -100,3 +103,7 @@ def test_stack_startup_time(backend: str) -> None:
             timings.append(stack.startup_s)
     totals = [t["total"] for t in timings]
     _record(f"stack_startup_s[{backend}]", {"median_total_s": statistics.median(totals), "runs": timings})
+    # Each part took time, and the parts (started one after another) fit in the whole.
+    for t in timings:
+        parts = [v for k, v in t.items() if k != "total"]
+        assert all(v > 0 for v in parts) and sum(parts) <= t["total"] + 0.01, t
