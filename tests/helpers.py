@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import aiohttp
 import jsonschema
@@ -12,6 +13,7 @@ import jsonschema
 from harness.prometheus_text import series
 
 JSON = dict[str, Any]
+T = TypeVar("T")
 
 
 async def initiate(
@@ -38,17 +40,26 @@ async def job(http: aiohttp.ClientSession, url: str, job_id: str) -> JSON:
         return await resp.json()
 
 
+async def eventually(
+    probe: Callable[[], Awaitable[T]], done: Callable[[T], bool], what: str, timeout_s: float = 10
+) -> T:
+    """Probe until `done` holds of what it returns (the last value), or fail saying `what`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = await probe()
+        if done(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not so after {timeout_s:g} s (last seen: {value!r:.300})")
+        await asyncio.sleep(0.02)
+
+
 async def wait_state(
     http: aiohttp.ClientSession, url: str, job_id: str, states: set[str], timeout_s: float = 20
 ) -> JSON:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        body = await job(http, url, job_id)
-        if body["status"] in states:
-            return body
-        if time.monotonic() > deadline:
-            raise AssertionError(f"job {job_id} still {body['status']} after {timeout_s} s, wanted {states}")
-        await asyncio.sleep(0.02)
+    return await eventually(
+        lambda: job(http, url, job_id), lambda b: b["status"] in states, f"job {job_id} in {states}", timeout_s
+    )
 
 
 async def metrics(http: aiohttp.ClientSession, url: str) -> dict[str, float]:
@@ -58,12 +69,9 @@ async def metrics(http: aiohttp.ClientSession, url: str) -> dict[str, float]:
 
 async def metric_reaches(http: aiohttp.ClientSession, url: str, series: str, at_least: float) -> dict[str, float]:
     """Wait until a counter reaches a value (counters settle just after a response); return all."""
-    for _ in range(400):
-        values = await metrics(http, url)
-        if values.get(series, 0) >= at_least:
-            return values
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"{series} never reached {at_least}")
+    return await eventually(
+        lambda: metrics(http, url), lambda m: m.get(series, 0) >= at_least, f"{series} >= {at_least}"
+    )
 
 
 class OpenApi:

@@ -25,7 +25,7 @@ import psutil
 import pytest
 
 from tests.conftest import Running, ServerFactory
-from tests.helpers import initiate, wait_state
+from tests.helpers import initiate, metric_reaches, wait_state
 
 pytestmark = pytest.mark.bench
 RESULTS = Path("results")
@@ -104,7 +104,7 @@ async def test_memory_per_open_event_stream(servers: ServerFactory, server: Runn
 
         for start in range(0, STREAMS, 100):
             await asyncio.gather(*(hold() for _ in range(start, min(STREAMS, start + 100))))
-        await asyncio.sleep(1.0)
+        await metric_reaches(http, slow.url, "dl_event_streams_open", STREAMS)
         during = proc.memory_info().rss
         async with http.get(f"{slow.url}/metrics") as resp:
             text = await resp.text()

@@ -318,7 +318,7 @@ async def test_idempotency_keys_expire(http: aiohttp.ClientSession, servers: Ser
     key = str(uuid.uuid4())
     first = await initiate(http, short.url, [70000], key=key)
     await wait_state(http, short.url, first[1]["jobId"], {"completed"})
-    await asyncio.sleep(0.6)
+    await asyncio.sleep(0.6)  # time passing past the key's lifetime is what is tested
     later = await initiate(http, short.url, [70000], key=key)
     assert later[0] == 202 and later[1]["jobId"] != first[1]["jobId"] and "Idempotent-Replayed" not in later[2]
 

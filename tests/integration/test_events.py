@@ -4,7 +4,6 @@ clients get the terminal event at once, and one stream follows several jobs."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import statistics
 
@@ -14,7 +13,7 @@ import pytest
 from harness.sse import SseComment, SseEvent, read_stream
 from reference_server.contract import TERMINAL_STATES
 from tests.conftest import Running, ServerFactory
-from tests.helpers import initiate, metrics, wait_state
+from tests.helpers import initiate, metric_reaches, wait_state
 
 pytestmark = pytest.mark.integration
 
@@ -110,11 +109,8 @@ async def test_stream_counters(http: aiohttp.ClientSession, servers: ServerFacto
     fresh = servers.start(server.mode)
     _, body, _ = await initiate(http, fresh.url, [70035])
     got = await _events(http, f"{fresh.url}{body['links']['events']}")
-    for _ in range(100):  # the server counts the close just after the client saw the end
-        m = await metrics(http, fresh.url)
-        if m["dl_event_streams_closed_total"] == 1:
-            break
-        await asyncio.sleep(0.02)
+    # The server counts the close just after the client saw the end.
+    m = await metric_reaches(http, fresh.url, "dl_event_streams_closed_total", 1)
     assert m["dl_event_streams_opened_total"] == m["dl_event_streams_closed_total"] == 1
     assert m["dl_event_streams_open"] == 0
     assert m["dl_events_sent_total"] == len(got)

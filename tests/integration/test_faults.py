@@ -16,7 +16,7 @@ from harness.minio_server import MinioServer
 from harness.redis_server import RedisServer
 from harness.reference_process import ReferenceServer, ReferenceWorker, service_env
 from tests.conftest import FAST_ENV
-from tests.helpers import initiate, job, metrics, wait_state
+from tests.helpers import eventually, initiate, job, metric_reaches, metrics, wait_state
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 TWO_SECOND_JOBS = {"DOWNLOAD_DELAY_MIN_MS": "200000", "DOWNLOAD_DELAY_MAX_MS": "200000"}
@@ -76,11 +76,9 @@ def make_stack(tmp_path: Path, private_redis: RedisServer, private_minio: MinioS
 
 
 async def _wait_progress(http: aiohttp.ClientSession, url: str, job_id: str, at_least: int) -> None:
-    for _ in range(500):
-        if (await job(http, url, job_id))["progress"] >= at_least:
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"job {job_id} made no progress")
+    await eventually(
+        lambda: job(http, url, job_id), lambda j: j["progress"] >= at_least, f"job {job_id} at {at_least}%"
+    )
 
 
 async def _download_matches(http: aiohttp.ClientSession, done: dict) -> None:
@@ -122,11 +120,7 @@ async def test_frozen_worker_is_fenced_off_and_counted_as_duplicate_work(
     stack.worker("worker-b")
     done = await wait_state(http, stack.url, body["jobId"], {"completed"})
     frozen.process.signal(signal.SIGCONT)
-    for _ in range(300):
-        m = await metrics(http, stack.url)
-        if m.get('dl_duplicate_executions_total{api="async"}', 0):
-            break
-        await asyncio.sleep(0.02)
+    m = await metric_reaches(http, stack.url, 'dl_duplicate_executions_total{api="async"}', 1)
     assert m['dl_duplicate_executions_total{api="async"}'] == 1
     assert m['dl_executions_completed_total{api="async"}'] == 1
     assert m['dl_jobs_finished_total{state="completed"}'] == 1
@@ -146,7 +140,7 @@ async def test_redis_connections_dropped_and_restart_lose_no_job(
     private_redis.process.stop()
     status, err, _ = await initiate(http, stack.url, [70021])
     assert (status, err["error"]) == (503, "store_unavailable")
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(0.3)  # an outage of some length, not a wait for readiness
     private_redis.process.start()
     for job_id in ids:
         done = await wait_state(http, stack.url, job_id, {"completed"})

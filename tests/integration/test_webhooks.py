@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 import pytest
@@ -15,7 +16,7 @@ from standardwebhooks.webhooks import WebhookVerificationError
 
 from harness.processes import free_port
 from tests.conftest import FAST_ENV, Running
-from tests.helpers import initiate, metrics, wait_state
+from tests.helpers import eventually, initiate, job, metrics
 
 pytestmark = pytest.mark.integration
 
@@ -49,17 +50,21 @@ async def receiver() -> AsyncIterator[Receiver]:
     await runner.cleanup()
 
 
+async def webhook_settled(http: aiohttp.ClientSession, url: str, job_id: str) -> dict[str, Any]:
+    """The completed job once its webhook is no longer pending."""
+    return await eventually(
+        lambda: job(http, url, job_id),
+        lambda j: j["status"] == "completed" and j["webhook"]["status"] != "pending",
+        f"job {job_id}'s webhook settled",
+    )
+
+
 async def test_receiver_fails_twice_then_succeeds(
     http: aiohttp.ClientSession, server: Running, receiver: Receiver
 ) -> None:
     before = await metrics(http, server.url)
     _, body, _ = await initiate(http, server.url, [70000], callback=receiver.url)
-    await wait_state(http, server.url, body["jobId"], {"completed"})
-    for _ in range(200):
-        job = await wait_state(http, server.url, body["jobId"], {"completed"})
-        if job["webhook"]["status"] != "pending":
-            break
-        await asyncio.sleep(0.02)
+    job = await webhook_settled(http, server.url, body["jobId"])
     assert job["webhook"]["status"] == "delivered" and job["webhook"]["attempts"] == 3
     assert len(receiver.calls) == 3
     ids = {headers["webhook-id"] for headers, _ in receiver.calls}
@@ -84,14 +89,13 @@ async def test_tampered_payload_does_not_verify(
 ) -> None:
     receiver.fail_first = 0
     _, body, _ = await initiate(http, server.url, [70007], callback=receiver.url)
-    await wait_state(http, server.url, body["jobId"], {"completed"})
-    for _ in range(200):
-        if receiver.calls:
-            break
-        await asyncio.sleep(0.02)
+    await webhook_settled(http, server.url, body["jobId"])
     headers, raw = receiver.calls[0]
+    verifier = Webhook(FAST_ENV["WEBHOOK_SECRET"])
+    # As sent, it verifies; with one word changed, it does not.
+    assert verifier.verify(raw, headers)["data"]["jobId"] == body["jobId"]
     with pytest.raises(WebhookVerificationError, match=r"(?i)signature"):
-        Webhook(FAST_ENV["WEBHOOK_SECRET"]).verify(raw.replace(b"completed", b"failed"), headers)
+        verifier.verify(raw.replace(b"completed", b"failed"), headers)
 
 
 async def test_a_receiver_that_hangs_is_timed_out_and_retried(
@@ -99,11 +103,7 @@ async def test_a_receiver_that_hangs_is_timed_out_and_retried(
 ) -> None:
     receiver.fail_first, receiver.stall_s = 1, 2.0  # far past WEBHOOK_TIMEOUT_S (15 s x 0.01)
     _, body, _ = await initiate(http, server.url, [70014], callback=receiver.url)
-    for _ in range(300):
-        job = await wait_state(http, server.url, body["jobId"], {"completed"})
-        if job["webhook"]["status"] == "delivered":
-            break
-        await asyncio.sleep(0.02)
+    job = await webhook_settled(http, server.url, body["jobId"])
     assert job["webhook"]["status"] == "delivered" and job["webhook"]["attempts"] == 2
     assert job["webhook"]["lastStatus"] == 204
     assert len({headers["webhook-id"] for headers, _ in receiver.calls}) == 1
