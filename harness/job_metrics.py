@@ -36,6 +36,18 @@ class JobRecord:
     def success(self) -> bool:
         return self.known_at is not None and not self.abandoned
 
+    @property
+    def notify_delay_s(self) -> float | None:
+        """From the delivered execution's end to the client knowing; None unless both happened."""
+        if not self.success or self.known_at is None or self.completed_at is None:
+            return None
+        return self.known_at - self.completed_at
+
+    @property
+    def e2e_s(self) -> float | None:
+        """From arrival to the client knowing the outcome."""
+        return None if not self.success or self.known_at is None else self.known_at - self.arrived
+
     def timed_out(self, status: int) -> None:
         self.timeouts[status] = self.timeouts.get(status, 0) + 1
 
@@ -57,8 +69,8 @@ def cost_per_job_usd(scenario: Scenario, r: JobRecord) -> float:
 def aggregate(scenario: Scenario, pattern: str, records: list[JobRecord]) -> dict[str, Any]:
     n = len(records)
     ok = [r for r in records if r.success]
-    delays = np.array([r.known_at - r.completed_at for r in ok if r.completed_at is not None])  # type: ignore[operator]
-    e2e = np.array([r.known_at - r.arrived for r in ok])  # type: ignore[operator]
+    delays = np.array([d for r in ok if (d := r.notify_delay_s) is not None])
+    e2e = np.array([t for r in ok if (t := r.e2e_s) is not None])
     waits = np.array([r.queue_wait_s for r in records if not r.rejected])
     statuses: dict[str, float] = {}
     for r in records:
@@ -66,7 +78,7 @@ def aggregate(scenario: Scenario, pattern: str, records: list[JobRecord]) -> dic
             statuses[str(status)] = statuses.get(str(status), 0) + count
 
     def per_job(attr: str) -> float:
-        return sum(getattr(r, attr) for r in records) / n
+        return float(sum(getattr(r, attr) for r in records)) / n
 
     return {
         "pattern": pattern,

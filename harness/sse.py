@@ -31,7 +31,8 @@ class SseParser:
 
     def __init__(self) -> None:
         self.last_event_id: str | None = None
-        self._name, self._retry = "", None
+        self._name = ""
+        self._retry: int | None = None
         self._data: list[str] = []
 
     def feed(self, line: str) -> SseEvent | SseComment | None:

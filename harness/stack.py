@@ -12,6 +12,7 @@ every container is removed.
 from __future__ import annotations
 
 import contextlib
+import functools
 import shutil
 import tempfile
 import time
@@ -122,9 +123,8 @@ class Stack:
             for config in chain_configs(
                 chain, hops, backend.upstream_host, spec.time_scale, heartbeat, spec.micro_cache
             ):
-                service = self._timed(
-                    config.profile.name, lambda c=config: backend.proxy(c, self.workdir / c.profile.name)
-                )
+                start = functools.partial(backend.proxy, config, self.workdir / config.profile.name)
+                service = self._timed(config.profile.name, start)
                 self._stops.append(service.stop)
                 proxies[config.profile.name] = service.url
             entry = proxies[chain[0].name] if chain else self.servers[0].url

@@ -147,7 +147,7 @@ class Target:
             raise TargetError("scope: status, events and download need initiate, which creates the job")
         for which in ("sync", "initiate"):
             try:
-                self.bodies.render(which, [1])  # type: ignore[arg-type]
+                self.bodies.render(which, [1])
             except (KeyError, ValueError) as exc:
                 raise TargetError(f"bodies.{which} is not JSON once $file is filled in: {exc}") from None
         if self.service.url and self.service.command:

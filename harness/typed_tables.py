@@ -9,7 +9,12 @@ import tomllib
 import types
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = TypeVar("T", bound="DataclassInstance")
 
 
 class TableError(ValueError):
@@ -29,7 +34,7 @@ def positive(name: str, value: float) -> None:
         raise TableError(f"{name} must be positive, got {value!r}")
 
 
-def build(cls: type, data: Any, where: str, what: str) -> Any:
+def build(cls: type[T], data: Any, where: str, what: str) -> T:
     """A dataclass from nested dicts; `what` names the whole file's kind in messages."""
     if not isinstance(data, Mapping):
         raise TableError(f"{where or what} must be a table")
@@ -47,8 +52,8 @@ def _value(hint: Any, value: Any, where: str, what: str) -> Any:
     if origin in (Union, types.UnionType):  # `X | None`: TOML has no null, so a given value is an X
         (inner,) = [arg for arg in get_args(hint) if arg is not type(None)]
         return _value(inner, value, where, what)
-    if dataclasses.is_dataclass(hint):
-        return build(hint, value, where, what)  # type: ignore[arg-type]
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return build(hint, value, where, what)
     if origin is tuple:
         item = get_args(hint)[0]
         if not isinstance(value, list | tuple):

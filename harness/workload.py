@@ -27,7 +27,8 @@ def draw_durations(duration: Duration, files: int, n: int, rng: np.random.Genera
         lows = np.array([low for _, low, _ in DURATION_MIX])[bands]
         highs = np.array([high for _, _, high in DURATION_MIX])[bands]
         per_file = rng.uniform(lows, highs)
-    return per_file.sum(axis=1)
+    total: np.ndarray = per_file.sum(axis=1)
+    return total
 
 
 def draw_arrivals(scenario: Scenario, n: int, rng: np.random.Generator) -> np.ndarray:

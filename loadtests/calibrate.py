@@ -45,7 +45,7 @@ BOOTSTRAP = 1000
 
 
 def _delays(records: list[JobRecord]) -> np.ndarray:
-    return np.array([r.known_at - r.completed_at for r in records if r.success and r.completed_at is not None])  # type: ignore[operator]
+    return np.array([d for r in records if (d := r.notify_delay_s) is not None])
 
 
 def _pct(q: float) -> Callable[[list[JobRecord]], float | None]:

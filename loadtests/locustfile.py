@@ -10,12 +10,13 @@ standalone), and the run ends when every process is done.
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import gevent
 import numpy as np
@@ -23,7 +24,7 @@ import psutil
 from locust import FastHttpUser, events, task
 from locust.env import Environment
 from locust.exception import StopUser
-from locust.runners import MasterRunner, WorkerRunner
+from locust.runners import MasterRunner, Runner, WorkerRunner
 
 from harness import scenario as scenarios
 from harness.target import Target, load_target
@@ -50,11 +51,23 @@ def _options(parser: Any) -> None:
     parser.add_argument("--bench-out", default="", help="folder for jobs.csv and loadgen.json")
 
 
+def options(environment: Environment) -> argparse.Namespace:
+    """The command line, which Locust has parsed by the time any listener here runs."""
+    assert environment.parsed_options is not None
+    return environment.parsed_options
+
+
+def runner(environment: Environment) -> Runner:
+    """The runner, which Locust has made by the time any listener here runs."""
+    assert environment.runner is not None
+    return environment.runner
+
+
 class Generator:
     """What one load-generator process holds for the run."""
 
     def __init__(self, environment: Environment, pattern: str) -> None:
-        opts = environment.parsed_options
+        opts = options(environment)
         self.environment = environment
         self.pattern = pattern
         self.scenario = scenarios.load(opts.bench_scenario)
@@ -124,12 +137,12 @@ class Generator:
         if self.done:
             return
         self.done = True
-        runner = self.environment.runner
-        if isinstance(runner, WorkerRunner):
-            runner.send_message(DONE, {"rows": self.rows, "process": self.report()})
+        mine = runner(self.environment)
+        if isinstance(mine, WorkerRunner):
+            mine.send_message(DONE, {"rows": self.rows, "process": self.report()})
         else:
-            write(self.environment.parsed_options.bench_out, self.rows, [self.report()])
-            gevent.spawn(runner.quit)  # type: ignore[union-attr]
+            write(options(self.environment).bench_out, self.rows, [self.report()])
+            gevent.spawn(mine.quit)
 
 
 def write(folder: str, rows: list[dict[str, Any]], processes: list[dict[str, Any]]) -> None:
@@ -151,15 +164,15 @@ class Master:
         self.rows: list[dict[str, Any]] = []
         self.processes: list[dict[str, Any]] = []
         self.written = False
-        environment.runner.register_message(DONE, self.on_done)  # type: ignore[union-attr]
+        runner(environment).register_message(DONE, self.on_done)
 
     def on_done(self, environment: Environment, msg: Any) -> None:
         self.rows += msg.data["rows"]
         self.processes.append(msg.data["process"])
-        if len(self.processes) == environment.parsed_options.bench_processes:
-            write(environment.parsed_options.bench_out, self.rows, self.processes)
+        if len(self.processes) == options(environment).bench_processes:
+            write(options(environment).bench_out, self.rows, self.processes)
             self.written = True
-            gevent.spawn(environment.runner.quit)  # type: ignore[union-attr]
+            gevent.spawn(runner(environment).quit)
 
 
 _state: dict[str, Any] = {}
@@ -173,7 +186,7 @@ def _init(environment: Environment, **_: Any) -> None:
     classes = environment.user_classes
     if len(classes) != 1:
         raise SystemExit("run exactly one user class (one pattern) per load test")
-    generator = _state["generator"] = Generator(environment, classes[0].pattern)
+    generator = _state["generator"] = Generator(environment, cast("type[PatternUser]", classes[0]).pattern)
     if not generator.claims.mine:  # nothing in this process's share
         environment.events.test_start.add_listener(lambda **_: gevent.spawn_later(1, generator.finish))
 
@@ -187,9 +200,9 @@ def _quitting(environment: Environment, **_: Any) -> None:
         if generator.receiver is not None:
             generator.receiver.stop()
         if not generator.done and not isinstance(environment.runner, WorkerRunner):
-            write(environment.parsed_options.bench_out, generator.rows, [generator.report()])
+            write(options(environment).bench_out, generator.rows, [generator.report()])
     if master is not None and not master.written:
-        write(environment.parsed_options.bench_out, master.rows, master.processes)
+        write(options(environment).bench_out, master.rows, master.processes)
 
 
 class PatternUser(FastHttpUser):

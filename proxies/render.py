@@ -23,7 +23,9 @@ NGINX_TIMER_LAZY_MS = 300
 class _Template(string.Template):
     """Only `${name}` is ours: nginx's `$variables` and HAProxy's `%[...]` pass through."""
 
-    pattern = r"\$(?:(?P<escaped>\$\$)|\{(?P<braced>[a-z_]+)\}|(?P<named>(?!))|(?P<invalid>(?!)))"
+    # A str, as the documentation says to give it: Template compiles it in __init_subclass__,
+    # which typeshed does not model (it types the attribute as the compiled pattern).
+    pattern = r"\$(?:(?P<escaped>\$\$)|\{(?P<braced>[a-z_]+)\}|(?P<named>(?!))|(?P<invalid>(?!)))"  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import os
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -107,7 +108,7 @@ class Settings:
 def from_env(env: Mapping[str, str]) -> Settings:
     """Build settings from the original service's variable names (and ours)."""
     s = Settings()
-    updates: dict[str, object] = {}
+    updates: dict[str, Any] = {}  # each value parsed to its field's type below
 
     def number(name: str, cast: type[int] | type[float], minimum: float | None = None) -> float | None:
         raw = env.get(name)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import Counter, defaultdict
+from collections import defaultdict
 
 from .store.base import JobStore
 
@@ -59,7 +59,7 @@ FLUSH_EVERY_S = 0.2
 class Metrics:
     def __init__(self, store: JobStore) -> None:
         self._store = store
-        self._pending: Counter[str] = Counter()
+        self._pending: defaultdict[str, float] = defaultdict(float)
         self._flusher: asyncio.Task[None] | None = None
 
     async def inc(self, name: str, by: float = 1, **labels: str) -> None:
@@ -77,12 +77,13 @@ class Metrics:
             await self.flush()
 
     async def flush(self) -> None:
-        pending, self._pending = self._pending, Counter()
+        pending, self._pending = self._pending, defaultdict(float)
         try:
             for series in list(pending):
                 await self._store.incr(series, pending.pop(series))
         finally:
-            self._pending.update(pending)  # what could not be written waits for the next flush
+            for series, by in pending.items():  # what could not be written waits for the next flush
+                self._pending[series] += by
 
     async def values(self) -> dict[str, float]:
         await self.flush()

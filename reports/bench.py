@@ -122,8 +122,10 @@ def simulate_all(plan: Plan, out: Path) -> None:
         for pattern, model in PATTERNS.items():
             records = simulate(s, model, plan.sim_jobs, s.seed)
             rows.append(flatten({**aggregate(s, pattern, records), "seed": s.seed}))
-            known = [r.known_at - r.completed_at for r in records if r.success and r.completed_at is not None]  # type: ignore[operator]
-            picked = rng.choice(known, min(DELAY_SAMPLE, len(known)), replace=False) if known else []
+            known = [d for r in records if (d := r.notify_delay_s) is not None]
+            picked: list[float] = (
+                rng.choice(known, min(DELAY_SAMPLE, len(known)), replace=False).tolist() if known else []
+            )
             delays += [{"scenario": name, "pattern": pattern, "delay_s": float(d)} for d in picked]
     write_rows(out / "metrics.csv", rows)
     write_rows(out / "delays.csv", delays)
@@ -132,7 +134,10 @@ def simulate_all(plan: Plan, out: Path) -> None:
 def sweeps(plan: Plan, out: Path) -> None:
     cpus = os.cpu_count() or 1
     tuned = scenario("tuned-stack")
-    fixed = {"workload.duration.kind": ["fixed"], "workload.duration.mean_s": list(plan.durations)}
+    fixed: dict[str, list[Any]] = {
+        "workload.duration.kind": ["fixed"],
+        "workload.duration.mean_s": list(plan.durations),
+    }
     # Enough worker slots that no job queues: the per-job cost of each duration, not the queue's.
     unqueued = tuned.with_overrides({"workers.concurrency": 10_000})
     sweep(unqueued, list(PATTERNS), fixed, plan.sweep_jobs, tuned.seed, cpus, out / "sweep-duration.csv")
@@ -144,7 +149,7 @@ def sweeps(plan: Plan, out: Path) -> None:
         limits += [{"chain": chain, **row} for row in rows]
     (out / "sweep-limit-part.csv").unlink()
     write_rows(out / "sweep-limit.csv", limits)
-    grid = {"clients.polling.retry_after_s": list(plan.poll_intervals)}
+    grid: dict[str, list[Any]] = {"clients.polling.retry_after_s": list(plan.poll_intervals)}
     sweep(tuned, ["polling", "hybrid"], grid, plan.sweep_jobs, tuned.seed, cpus, out / "sweep-poll.csv")
     h1 = []
     for low, high in H1_RANGES:
@@ -156,8 +161,8 @@ def sweeps(plan: Plan, out: Path) -> None:
                 "workload.duration.min_s": low,
                 "workload.duration.max_s": high,
             }
-            chain = {"proxies": "nginx-default", "proxy_overrides": hop}
-            result = run(original.with_overrides({**work, **chain}), "sync", plan.sweep_jobs)
+            alone = {"proxies": "nginx-default", "proxy_overrides": hop}
+            result = run(original.with_overrides({**work, **alone}), "sync", plan.sweep_jobs)
             h1.append({"min_s": low, "max_s": high, "limit_s": limit, "cut_share": 1 - result["success_rate"]})
     write_rows(out / "sweep-h1.csv", h1)
     # Silent jobs (one progress step) behind stock nginx's 60 s idle limit: what heartbeats buy.
@@ -229,7 +234,12 @@ def bench(plan: Plan, root: Path | None = None) -> Path:
         steps.run("micro-benchmarks (pytest -m bench)", lambda: micro_benchmarks(folder / "micro"))
     else:
         say("micro-benchmarks: skipped in quick mode (the report says so)")
-    meta = {"plan": asdict(plan), "steps": steps.timings, "started": stamp, "scenarios": list(BENCH_SCENARIOS)}
+    meta: dict[str, Any] = {
+        "plan": asdict(plan),
+        "steps": steps.timings,
+        "started": stamp,
+        "scenarios": list(BENCH_SCENARIOS),
+    }
     (folder / "bench.json").write_text(json.dumps(meta, indent=2))
     report = steps.run("report", lambda: build(folder))
     meta["steps"] = steps.timings

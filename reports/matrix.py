@@ -59,10 +59,11 @@ def build(inputs: Inputs, decision: Decision, audience: Audience) -> Matrix:
                 sources.loc[pattern, key] = "judgement"
                 continue
             order = [criterion.prefer, *(k for k in runs if k != criterion.prefer)]
-            source = next((k for k in order if runs[k] is not None and _has(runs[k], key)), None)  # type: ignore[arg-type]
-            if source is None:
+            source = next((k for k in order if runs[k] is not None and _has(runs[k], key)), None)
+            found = runs[source] if source is not None else None
+            if source is None or found is None:
                 raise ValueError(f"no value for {key} of {pattern} on {audience.scenario}")
-            values.loc[pattern, key] = float(runs[source][key])  # type: ignore[index]
+            values.loc[pattern, key] = float(found[key])
             sources.loc[pattern, key] = source
     weights = pd.Series(audience.weights, dtype=float)
     weights /= weights.sum()

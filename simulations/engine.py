@@ -119,7 +119,11 @@ def _simpy(
     env = simpy.Environment()
     server = Server(env, scenario)
     ctx = Context(scenario, rng, env, server)
-    client = pattern.client or _async_client(pattern.observe)  # type: ignore[arg-type]
+    if pattern.client is not None:
+        client = pattern.client
+    else:
+        assert pattern.observe is not None, f"pattern {pattern.name} has neither a client nor an observer"
+        client = _async_client(pattern.observe)
     records: list[JobRecord] = []
 
     def arrive() -> Generator[Any, Any, None]:

@@ -21,11 +21,11 @@ def poll_until_known(job: JobRun, job_id: str) -> None:
         resp = job.request("GET", path, name)
         if resp.status_code == 200:
             status = job.state(resp.json())
-            if status in job.target.answers.terminal:
+            if status is not None and status in job.target.answers.terminal:
                 job.learned(status)
                 return
-            advice = resp.headers.get("X-Retry-After-Ms") if policy.obey_retry_after else None
-            if advice:
+            advice = resp.headers.get("X-Retry-After-Ms") if resp.headers and policy.obey_retry_after else None
+            if isinstance(advice, str) and advice:
                 step = float(advice) / 1000
         step = min(step * policy.backoff, job.scaled(policy.max_interval_s))
 

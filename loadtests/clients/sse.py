@@ -19,6 +19,7 @@ class Dropped(Exception):
 
 def _read(job: JobRun, resp: object, parser: SseParser) -> str | None:
     """Read one connection to its end; the terminal state if it came, else None (a cut)."""
+    # FastResponse's `stream` is set only for requests sent with stream=True, as these are.
     stream = resp.stream  # type: ignore[attr-defined]
     try:
         while True:

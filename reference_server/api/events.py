@@ -108,9 +108,9 @@ async def _stream(request: web.Request, job_ids: list[str]) -> web.StreamRespons
                     if follower.done:
                         continue
                     events = await ctx.store.events(follower.job_id, follower.cursor)
-                    job = await ctx.store.get(follower.job_id) if any(e.type == "completed" for e in events) else None
+                    ended = await ctx.store.get(follower.job_id) if any(e.type == "completed" for e in events) else None
                     for event in events:
-                        await send(follower, event, event.type, job)
+                        await send(follower, event, event.type, ended)
                 if not all(f.done for f in followers):
                     await ctx.store.notifier.wait([f.job_id for f in followers if not f.done], recheck_s)
     except ConnectionResetError:

@@ -53,6 +53,7 @@ UNLIMITED_PATHS = frozenset({"/health", "/metrics"})
 
 def streaming(handler: Handler) -> Handler:
     """Mark a handler whose response is a long-lived stream: no request timeout."""
+    # A marker on the function, read by the timeout middleware; handlers have no such field.
     handler.streaming = True  # type: ignore[attr-defined]
     return handler
 
@@ -111,10 +112,10 @@ def build_middlewares(
             return error_response(request, from_http_exception(request, exc))
         except (RedisConnectionError, RedisTimeoutError) as exc:
             log.warning("job store unavailable: %s", exc)
-            err = ApiError(
+            unavailable = ApiError(
                 503, "store_unavailable", "The job store is unreachable; retry shortly", {"Retry-After": "1"}
             )
-            return error_response(request, err)
+            return error_response(request, unavailable)
 
     @web.middleware
     async def rate_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -146,7 +147,9 @@ def build_middlewares(
     return [request_id, cors_preflight, errors, rate_limit, request_timeout]
 
 
-def add_response_headers(settings: Settings, limiter: FixedWindowLimiter):  # type: ignore[no-untyped-def]
+def add_response_headers(
+    settings: Settings, limiter: FixedWindowLimiter
+) -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
     origins = settings.cors_origins
 
     async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:

@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
 import urllib3
@@ -20,6 +22,9 @@ from minio import Minio
 from minio.error import S3Error
 
 from .base import SigningWindow, StorageUnavailable
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 log = logging.getLogger(__name__)
 HEALTH_MARKER = "__health_check_marker__"
@@ -58,7 +63,7 @@ class S3Artifacts:
         self._signer = _client(public_endpoint or endpoint, access_key, secret_key, region, timeout_s)
         self._bucket_ready = False
 
-    async def _call(self, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+    async def _call(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return await asyncio.to_thread(fn, *args, **kwargs)
         except S3Error:

@@ -61,9 +61,13 @@ class Queue(Protocol):
 
 
 class JobStore(Protocol):
-    jobs: Queue
-    webhooks: Queue
     notifier: Notifier
+
+    # Read-only, so that each store may hold its own kind of queue.
+    @property
+    def jobs(self) -> Queue: ...
+    @property
+    def webhooks(self) -> Queue: ...
 
     async def create(
         self, job: Job, idempotency_key: str | None, response: StoredResponse, ttl_s: float, idem_ttl_s: float

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
 
 from ..jobs.model import ACTIVE, Event, Job
@@ -53,7 +53,7 @@ class MemoryStore:
         self._idempotency: dict[str, tuple[StoredResponse, float]] = {}
         self._active: dict[str, str] = {}
         self._queued: set[str] = set()
-        self._counters: Counter[str] = Counter()
+        self._counters: defaultdict[str, float] = defaultdict(float)
         self._sync_running: Counter[int] = Counter()
 
     async def start(self) -> None:

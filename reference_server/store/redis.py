@@ -18,7 +18,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as redis
 from redis.asyncio.retry import Retry
@@ -41,6 +41,11 @@ POOL_SIZE = 256
 TRANSIENT = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
 
 
+def _text(value: bytes | str) -> str:
+    """A reply as text: the client decodes replies, but redis-py types them as bytes or str."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def _job_key(job_id: str) -> str:
     return f"dl:job:{job_id}"
 
@@ -52,7 +57,7 @@ def _events_key(job_id: str) -> str:
 def connect(url: str) -> redis.Redis:
     # Retries ride out a dropped connection or a short restart; callers handle longer outages.
     # A blocking pool: a burst of requests waits for a free connection instead of failing.
-    retry = {
+    retry: dict[str, Any] = {
         "retry": Retry(ExponentialBackoff(cap=0.5, base=0.02), retries=8),
         "retry_on_error": [RedisConnectionError, RedisTimeoutError],
     }
@@ -90,7 +95,8 @@ class RedisQueue:
                 raise
             await self.ensure_group()  # the stream was lost with a Redis restart without persistence
             return None
-        for _stream, stream_entries in got or ():
+        # [(stream, [(id, fields)])] of decoded text; redis-py types the reply loosely.
+        for _stream, stream_entries in cast(list[tuple[str, list[Any]]], got or []):
             if stream_entries:
                 return self._message(stream_entries[0])
         return None
@@ -165,11 +171,11 @@ class RedisStore:
                     stored = None
                     if idem_k:
                         raw = await pipe.get(idem_k)
-                        stored = _stored_from_json(raw) if raw else None
+                        stored = _stored_from_json(_text(raw)) if raw else None
                     active = None
                     if active_k:
                         active_id = await pipe.get(active_k)
-                        active = await self._get_with(pipe, active_id) if active_id else None
+                        active = await self._get_with(pipe, _text(active_id)) if active_id else None
                         if active is not None and active.state not in ACTIVE:
                             active = None
                     # Approximate on purpose: watching one shared key would serialise every initiate.
@@ -207,7 +213,8 @@ class RedisStore:
 
     async def events(self, job_id: str, after_seq: int) -> list[Event]:
         entries = await self.r.xrange(_events_key(job_id), min=f"0-{after_seq + 1}")
-        return [Event.from_json(fields["e"]) for _id, fields in entries]
+        # (id, fields) pairs of decoded text; redis-py's types leave room for None and bytes.
+        return [Event.from_json(fields["e"]) for _id, fields in cast(list[tuple[str, dict[str, str]]], entries)]
 
     @staticmethod
     def _append(pipe: Any, change: Change) -> None:
@@ -243,7 +250,7 @@ class RedisStore:
                         keep_ms = int(max(1.0, new.forget_at - time.time()) * 1000)
                         pipe.pexpire(key, keep_ms)
                         pipe.pexpire(_events_key(job_id), keep_ms)
-                        if release:
+                        if release and active_k:
                             pipe.delete(active_k)
                         if new.webhook is not None:
                             pipe.xadd(self.webhooks.stream, {"job": job_id})
@@ -256,7 +263,7 @@ class RedisStore:
         await self.r.hincrbyfloat(METRICS, name, by)
 
     async def counters(self) -> dict[str, float]:
-        return {k: float(v) for k, v in (await self.r.hgetall(METRICS)).items()}
+        return {_text(k): float(v) for k, v in (await self.r.hgetall(METRICS)).items()}
 
     async def sync_started(self, file_id: int) -> int:
         key = f"dl:sync:{file_id}"

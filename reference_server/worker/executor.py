@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import random
 import time
@@ -129,9 +130,8 @@ class Executor:
                 progress = progress_percent(done, total)
                 if progress > shown:
                     shown = progress
-                    await self._write(
-                        job.id, token, lambda j, p=progress: transitions.report_progress(j, token, files, p)
-                    )
+                    report = functools.partial(transitions.report_progress, token=token, files=files, progress=progress)
+                    await self._write(job.id, token, report)
             item.status = "ready" if file_exists(item.file_id) else "not_found"
             item.size = self.s.artifact_bytes_per_file if item.status == "ready" else None
         ready = [f.file_id for f in files if f.status == "ready"]

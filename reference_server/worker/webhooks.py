@@ -76,7 +76,7 @@ class WebhookDispatcher:
             record = functools.partial(
                 transitions.webhook_attempt, status=status, error=error, delivered=delivered, gave_up=gave_up
             )
-            await self.store.update(job.id, lambda j, record=record: record(j, now=time.time()))
+            await self.store.update(job.id, functools.partial(record, now=time.time()))
             if delivered or gave_up:
                 await self.metrics.inc("dl_webhook_deliveries_total", result="delivered" if delivered else "failed")
                 break
