@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from harness.job_metrics import aggregate
 from harness.scenario import Scenario, load
@@ -96,16 +97,24 @@ def say(text: str) -> None:
 
 
 class Steps:
-    """Runs the bench's steps in order, timing each."""
+    """Runs the bench's steps in order, each announced with the time it took last time (the
+    estimate) and timed; the timings of steps not run this time are kept from before."""
 
-    def __init__(self) -> None:
-        self.timings: list[dict[str, Any]] = []
+    def __init__(self, previous: dict[str, float], wanted: tuple[str, ...]) -> None:
+        self.previous = previous
+        self.wanted = wanted
+        self.timings: dict[str, float] = dict(previous)
 
-    def run(self, name: str, step: Callable[[], Any]) -> Any:
-        say(name)
+    def run(self, key: str, name: str, step: Callable[[], Any]) -> Any:
+        if key not in self.wanted:
+            return None
+        number = self.wanted.index(key) + 1
+        estimate = f"; last time {self.previous[key]:.0f} s" if key in self.previous else ""
+        say(f"[{number}/{len(self.wanted)}] {name}{estimate}")
         began = time.monotonic()
         result = step()
-        self.timings.append({"step": name, "wall_s": round(time.monotonic() - began, 1)})
+        self.timings[key] = round(time.monotonic() - began, 1)
+        say(f"[{number}/{len(self.wanted)}] {key} took {self.timings[key]:.0f} s")
         return result
 
 
@@ -174,8 +183,9 @@ def sweeps(plan: Plan, out: Path) -> None:
 def load_tests(plan: Plan, out: Path) -> None:
     """Every pattern on every bench scenario; the patterns of one scenario share its stack,
     except those that take webhooks (their retries outlive the run)."""
-    runs = [(name, pattern) for name in BENCH_SCENARIOS for pattern in PATTERNS]
-    done = 0
+    runs = len(BENCH_SCENARIOS) * len(PATTERNS)
+    desc = f"load tests ({plan.load_seconds:g} s of arrivals each, time scale {plan.time_scale})"
+    progress = tqdm(total=runs, desc=desc, unit="test", file=sys.stderr, mininterval=5)
     for name in BENCH_SCENARIOS:
         s = scenario(name)
         tests = {
@@ -192,13 +202,11 @@ def load_tests(plan: Plan, out: Path) -> None:
         shared = [p for p in PATTERNS if not takes_webhooks(s, p)]
         with Stack(stack_spec(tests[shared[0]], s)) as stack:
             for pattern in PATTERNS:
-                done += 1
-                say(
-                    f"load test {done}/{len(runs)}: {name} / {pattern} ({plan.load_seconds:g} s of arrivals, "
-                    f"time scale {plan.time_scale})"
-                )
+                progress.set_postfix_str(f"{name} / {pattern}")
                 folder = load_test(tests[pattern], stack if pattern in shared else None)
                 write_calibration(folder, calibrate(folder))
+                progress.update()
+    progress.close()
 
 
 def micro_benchmarks(out: Path) -> None:
@@ -210,39 +218,66 @@ def micro_benchmarks(out: Path) -> None:
     shutil.copy(results, out / "server-bench.json")
 
 
-def bench(plan: Plan, root: Path | None = None) -> Path:
+# The bench's steps, in order; `--only` names some of them.
+STEPS = ("simulations", "sweeps", "loadtests", "micro", "report")
+
+
+def latest_folder(quick: bool) -> Path | None:
+    """The newest bench results folder of this kind (quick or full)."""
+    found = sorted(p for p in (ROOT / "results" / "bench").glob("*") if p.name.endswith("-quick") == quick)
+    return found[-1] if found else None
+
+
+def bench(plan: Plan, root: Path | None = None, only: tuple[str, ...] = STEPS) -> Path:
+    """Run the plan's steps into `root` (a new folder by default) and build the report.
+
+    With `only`, just those steps run, into `root` or the newest folder of the same kind,
+    and the report is rebuilt from what the folder then holds."""
     from .build import build  # the report; imported here so a bench without plots still runs the steps
 
+    unknown = [s for s in only if s not in STEPS]
+    if unknown:
+        raise ValueError(f"unknown bench step(s) {', '.join(unknown)}; the steps are {', '.join(STEPS)}")
     began = time.time()
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    if only != STEPS and root is None:
+        root = latest_folder(plan.quick)
+        if root is None:
+            raise ValueError("--only completes an earlier bench folder, and there is none: run the whole bench first")
     folder = root or ROOT / "results" / "bench" / f"{stamp}{'-quick' if plan.quick else ''}"
     folder.mkdir(parents=True, exist_ok=True)
-    steps = Steps()
+    earlier = latest_folder(plan.quick) if root is None else folder
+    meta_path = folder / "bench.json"
+    previous = json.loads((earlier / "bench.json").read_text()) if earlier and (earlier / "bench.json").exists() else {}
+    wanted = tuple(s for s in STEPS if s in only and (s != "micro" or plan.micro))
+    steps = Steps(previous.get("step_s", {}), (*wanted, "report") if "report" not in wanted else wanted)
     steps.run(
+        "simulations",
         f"simulations: 5 patterns x {len(BENCH_SCENARIOS + SIMULATED_ONLY)} scenarios, {plan.sim_jobs} jobs each",
         lambda: simulate_all(plan, folder / "simulations"),
     )
     steps.run(
+        "sweeps",
         "simulation sweeps: duration, proxy limits, poll interval, heartbeat",
         lambda: sweeps(plan, folder / "simulations"),
     )
     steps.run(
+        "loadtests",
         "load tests on the real stack (processes backend), each calibrated",
         lambda: load_tests(plan, folder / "loadtests"),
     )
-    if plan.micro:
-        steps.run("micro-benchmarks (pytest -m bench)", lambda: micro_benchmarks(folder / "micro"))
-    else:
+    if not plan.micro and "micro" in only:
         say("micro-benchmarks: skipped in quick mode (the report says so)")
+    steps.run("micro", "micro-benchmarks (pytest -m bench)", lambda: micro_benchmarks(folder / "micro"))
     meta: dict[str, Any] = {
         "plan": asdict(plan),
-        "steps": steps.timings,
-        "started": stamp,
+        "step_s": steps.timings,
+        "started": previous.get("started", stamp) if root is not None else stamp,
         "scenarios": list(BENCH_SCENARIOS),
     }
-    (folder / "bench.json").write_text(json.dumps(meta, indent=2))
-    report = steps.run("report", lambda: build(folder))
-    meta["steps"] = steps.timings
+    meta_path.write_text(json.dumps(meta, indent=2))
+    report = steps.run("report", "report", lambda: build(folder))
+    meta["step_s"] = steps.timings
     meta["wall_s"] = round(time.time() - began, 1)
-    (folder / "bench.json").write_text(json.dumps(meta, indent=2))
+    meta_path.write_text(json.dumps(meta, indent=2))
     return report

@@ -106,7 +106,7 @@ def build(folder: Path, decision_file: Path = config.DEFAULT) -> Path:
             "load_test_time_scales": sorted({r["time_scale"] for r in runs}),
             "load_test_git": sorted({str(r["git"]["revision"]) for r in runs}),
             "bench_plan": inputs.bench.get("plan", {}),
-            "bench_steps": inputs.bench.get("steps", []),
+            "bench_steps": inputs.bench.get("step_s", {}),
         },
         figures={},
     )

@@ -14,13 +14,24 @@ def add_bench(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="fewer jobs, shorter load tests, no micro-benchmarks")
     parser.add_argument("--out", type=Path, help="results folder (default: results/bench/<stamp>)")
     parser.add_argument("--check", action="store_true", help="then run the gate with the default rules on it")
+    parser.add_argument(
+        "--only",
+        metavar="STEP[,STEP]",
+        help="run these of simulations, sweeps, loadtests, micro, report into --out (default: the newest "
+        "bench folder of the same kind) and rebuild the report from what it holds",
+    )
 
 
 def bench(args: argparse.Namespace) -> int:
-    from .bench import FULL, QUICK
+    from .bench import FULL, QUICK, STEPS
     from .bench import bench as run_bench
 
-    out = run_bench(QUICK if args.quick else FULL, args.out)
+    only = tuple(s.strip() for s in args.only.split(",") if s.strip()) if args.only else STEPS
+    try:
+        out = run_bench(QUICK if args.quick else FULL, args.out, only)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     _built(out)
     if not args.check:
         return 0

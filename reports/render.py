@@ -177,7 +177,7 @@ def sections(r: Report) -> list[tuple[str, list[Block]]]:
         ["scenarios", ", ".join(p["scenarios"])],
         ["seeds", ", ".join(map(str, p["seeds"]))],
         ["load-test time scales", ", ".join(map(str, p["load_test_time_scales"]))],
-        ["bench steps", "; ".join(f"{s['step']}: {s['wall_s']} s" for s in p["bench_steps"])],
+        ["bench steps", "; ".join(f"{step}: {seconds} s" for step, seconds in p["bench_steps"].items())],
         ["results folder", str(r.folder)],
     ]
     out.append(("Provenance", [Table(["", ""], prov)]))

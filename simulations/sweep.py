@@ -16,6 +16,8 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
+from tqdm import tqdm
+
 from harness.scenario import Scenario
 
 from .run import run
@@ -72,9 +74,8 @@ def sweep(
     rows: list[dict[str, Any]] = []
     with ProcessPoolExecutor(max_workers=processes) as pool:
         futures = [pool.submit(_one, scenario, o, p, jobs, seed) for p, o in tasks]
-        for done, future in enumerate(as_completed(futures), start=1):
+        for future in tqdm(as_completed(futures), total=len(futures), desc=out.stem, unit="run", file=sys.stderr):
             rows.append(future.result())
-            _progress(done, len(futures))
     rows.sort(key=lambda r: (r["pattern"], *(str(r[k]) for k in r if k.startswith("param."))))
     write_rows(out, rows)
     return rows
@@ -90,12 +91,3 @@ def write_rows(out: Path, rows: list[dict[str, Any]]) -> None:
         writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
-
-
-def _progress(done: int, total: int) -> None:
-    width = 30
-    filled = width * done // total
-    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} runs")
-    if done == total:
-        sys.stderr.write("\n")
-    sys.stderr.flush()
