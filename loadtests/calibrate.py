@@ -129,16 +129,21 @@ def calibrate(folder: Path) -> dict[str, Any]:
         measured = summary[name] if name in summary else stat(records)
         fitted = name == "notify_delay_p50_s" and pattern in PUSH_LATENCY_FIELDS
         if summary.get(name, 0) is None:  # the service gave no count of it: nothing to compare
-            table.append({"metric": name, "simulated": simulated, "measured": None, "fitted": fitted, "agrees": None})
+            row = {"metric": name, "simulated": simulated, "measured": None, "fitted": fitted}
+            table.append({**row, "agrees": None, "verdict": "not measured"})
             continue
         if simulated is None or measured is None:
             row = {"metric": name, "simulated": simulated, "measured": measured, "fitted": fitted}
-            table.append({**row, "agrees": simulated == measured})
+            same = simulated == measured
+            table.append({**row, "agrees": same, "verdict": "agrees" if same else "differs"})
             continue
         ci = _interval(records, stat, seed=i)
         noise = float(np.hypot(ci, model_ci))
         allowed = max(TOLERANCE * abs(simulated), noise, REAL_TIME_FLOOR_S / scale if is_time else 0.0)
         diff = measured - simulated
+        agrees = abs(diff) <= allowed + 1e-12
+        # Agreement within more than 10% says little: the samples could not tell a 10% gap.
+        resolvable = allowed <= TOLERANCE * abs(simulated) + 1e-12
         table.append(
             {
                 "metric": name,
@@ -150,7 +155,8 @@ def calibrate(folder: Path) -> dict[str, Any]:
                 "model_ci95_half_width": model_ci,
                 "allowed": allowed,
                 "fitted": fitted,
-                "agrees": abs(diff) <= allowed + 1e-12,
+                "agrees": agrees,
+                "verdict": "differs" if not agrees else "agrees" if resolvable else "inconclusive",
             }
         )
     return {

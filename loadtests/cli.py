@@ -90,7 +90,7 @@ def _calibrate(folder: Path) -> int:
     head = f"{result['scenario']} / {result['pattern']}, {result['jobs']} jobs, rtt {result['rtt_s']:.3f} s"
     print(f"calibration: {head}")
     for row in result["metrics"]:
-        verdict = {True: "agrees", False: "DIFFERS", None: "not measured"}[row["agrees"]]
+        verdict = row["verdict"].upper() if row["verdict"] == "differs" else row["verdict"]
         verdict += " (fitted)" if row.get("fitted") else ""
         print(f"  {row['metric']:22} simulated {_num(row['simulated'])}  measured {_num(row['measured'])}  {verdict}")
     return 0 if result["agrees"] else 1

@@ -32,6 +32,7 @@ import numpy as np
 from tqdm import tqdm
 
 from harness.job_metrics import aggregate
+from harness.provenance import provenance
 from harness.scenario import Scenario, load
 from harness.stack import Stack
 from loadtests.calibrate import calibrate
@@ -42,6 +43,8 @@ from simulations.engine import simulate
 from simulations.patterns import PATTERNS
 from simulations.run import run
 from simulations.sweep import flatten, sweep, write_rows
+
+from .claims import run_claim_tests
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
@@ -219,7 +222,7 @@ def micro_benchmarks(out: Path) -> None:
 
 
 # The bench's steps, in order; `--only` names some of them.
-STEPS = ("simulations", "sweeps", "loadtests", "micro", "report")
+STEPS = ("simulations", "sweeps", "loadtests", "claims", "micro", "report")
 
 
 def latest_folder(quick: bool) -> Path | None:
@@ -266,6 +269,11 @@ def bench(plan: Plan, root: Path | None = None, only: tuple[str, ...] = STEPS) -
         "load tests on the real stack (processes backend), each calibrated",
         lambda: load_tests(plan, folder / "loadtests"),
     )
+    steps.run(
+        "claims",
+        "the tests hypotheses H6, H8 and H11 rest on (pytest, processes backend)",
+        lambda: run_claim_tests(folder / "claims"),
+    )
     if not plan.micro and "micro" in only:
         say("micro-benchmarks: skipped in quick mode (the report says so)")
     steps.run("micro", "micro-benchmarks (pytest -m bench)", lambda: micro_benchmarks(folder / "micro"))
@@ -274,6 +282,10 @@ def bench(plan: Plan, root: Path | None = None, only: tuple[str, ...] = STEPS) -
         "step_s": steps.timings,
         "started": previous.get("started", stamp) if root is not None else stamp,
         "scenarios": list(BENCH_SCENARIOS),
+        # A rebuilt report keeps the record of the run whose numbers it shows.
+        "provenance": previous["provenance"]
+        if set(wanted) <= {"report"} and "provenance" in previous
+        else {**provenance(), "recorded": f"by the bench run started {stamp}"},
     }
     meta_path.write_text(json.dumps(meta, indent=2))
     report = steps.run("report", "report", lambda: build(folder))

@@ -17,7 +17,7 @@ from .hypotheses import answer_all
 from .inputs import Inputs, read
 from .matrix import Matrix
 from .matrix import build as build_matrix
-from .render import Report, write_html, write_markdown
+from .render import VERDICTS, Report, write_html, write_markdown
 from .robustness import Robustness, analyse
 
 KEY_METRICS = (
@@ -75,7 +75,7 @@ def summary(inputs: Inputs, results: list[tuple[Matrix, Robustness]], report: Re
         "measured": _metrics(inputs.measured, ("timeout_rate",)) if not inputs.measured.empty else {},
         "simulated": _metrics(inputs.simulated),
         "calibration": {
-            "agree": int(counted["agrees"].sum()) if not counted.empty else 0,
+            **{verdict: int((counted["verdict"] == verdict).sum()) if not counted.empty else 0 for verdict in VERDICTS},
             "compared": len(counted),
         },
         "hypotheses": [{"id": h.id, "verdict": h.verdict, "answer": h.answer} for h in report.hypotheses],
@@ -100,7 +100,9 @@ def build(folder: Path, decision_file: Path = config.DEFAULT) -> Path:
         calibration=inputs.calibration,
         measured=inputs.measured,
         provenance={
-            **provenance(),
+            # The bench run's own record; a folder from before it kept one says so.
+            **(inputs.bench.get("provenance") or {**provenance(), "recorded": "when this report was built"}),
+            "built_at_revision": provenance()["git"]["revision"],
             "scenarios": sorted({r["scenario"]["name"] for r in runs} | set(inputs.simulated["scenario"])),
             "seeds": sorted({r["scenario"]["seed"] for r in runs}),
             "load_test_time_scales": sorted({r["time_scale"] for r in runs}),
@@ -119,6 +121,8 @@ def build(folder: Path, decision_file: Path = config.DEFAULT) -> Path:
     for name, (title, draw) in plots.FIGURES.items():
         report.figures[name] = (title, draw(inputs))
     report.figures["weight-sensitivity"] = ("Weight sensitivity", plots.weight_sensitivity(results))
+    labels = {k: c.label for k, c in decision.criteria.items()}
+    report.figures["scores"] = ("Scores by audience", plots.scores_heatmap(results, labels))
     out = folder / "report"
     out.mkdir(parents=True, exist_ok=True)
     for matrix, robust in results:

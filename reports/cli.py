@@ -14,11 +14,13 @@ def add_bench(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="fewer jobs, shorter load tests, no micro-benchmarks")
     parser.add_argument("--out", type=Path, help="results folder (default: results/bench/<stamp>)")
     parser.add_argument("--check", action="store_true", help="then run the gate with the default rules on it")
+    from .bench import STEPS
+
     parser.add_argument(
         "--only",
         metavar="STEP[,STEP]",
-        help="run these of simulations, sweeps, loadtests, micro, report into --out (default: the newest "
-        "bench folder of the same kind) and rebuild the report from what it holds",
+        help=f"run these of {', '.join(STEPS)} into --out (default: the newest bench folder of the same "
+        "kind) and rebuild the report from what it holds",
     )
 
 

@@ -13,6 +13,8 @@ import pandas as pd
 
 from simulations.sweep import flatten
 
+from .claims import outcomes
+
 
 @dataclass
 class Inputs:
@@ -26,6 +28,7 @@ class Inputs:
     calibration: pd.DataFrame  # scenario, pattern, metric, simulated, measured, agrees, fitted
     runs: list[dict[str, Any]] = field(default_factory=list)  # each load test's meta.json
     micro: dict[str, Any] = field(default_factory=dict)
+    claims: dict[str, str] = field(default_factory=dict)  # claim test -> passed | failed (reports/claims.py)
 
     @property
     def quick(self) -> bool:
@@ -71,4 +74,5 @@ def read(folder: Path) -> Inputs:
         calibration=pd.DataFrame(calibration),
         runs=runs,
         micro=json.loads(micro_file.read_text()) if micro_file.exists() else {},
+        claims=outcomes(folder / "claims"),
     )

@@ -4,9 +4,11 @@ labelled with its unit; simulated lines are solid and measured points are marker
 from __future__ import annotations
 
 import io
+import textwrap
 from collections.abc import Callable
 
 import matplotlib
+import matplotlib.patches
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
@@ -166,6 +168,47 @@ def weight_sensitivity(results: list[tuple[Matrix, Robustness]]) -> bytes:
         ax.tick_params(axis="x", labelrotation=30)
         ax.grid(alpha=0.3, axis="y")
     fig.suptitle("How sure is the winner? Weights drawn around the configured ones (Dirichlet)")
+    return _png(fig)
+
+
+# How a cell's source is drawn on the heatmap: a style, never a letter beside the number.
+SOURCE_HATCH = {"measured": "", "simulated": "////", "judgement": "...."}
+
+
+def scores_heatmap(results: list[tuple[Matrix, Robustness]], labels: dict[str, str]) -> bytes:
+    """Patterns by criteria for each audience, coloured by normalised score (1 = best of the
+    patterns compared), each cell showing its value and hatched by where it comes from."""
+    fig, axes = plt.subplots(1, len(results), figsize=(4.4 * len(results), 3.9), squeeze=False)
+    cmap = plt.get_cmap("RdYlGn")
+    for ax, (matrix, _robust) in zip(axes[0], results, strict=True):
+        patterns = list(matrix.totals.index)
+        criteria = list(matrix.values.columns)
+        for y, pattern in enumerate(patterns):
+            for x, key in enumerate(criteria):
+                score = float(matrix.scores.loc[pattern, key])
+                hatch = SOURCE_HATCH[str(matrix.sources.loc[pattern, key])]
+                ax.add_patch(plt.Rectangle((x, y), 1, 1, facecolor=cmap(score), edgecolor="white", hatch=hatch, lw=1))
+                value = float(matrix.values.loc[pattern, key])
+                text = f"{value:.2g}" if abs(value) < 100 else f"{value:,.0f}"
+                ax.text(x + 0.5, y + 0.5, text, ha="center", va="center", fontsize=7,
+                        bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.75})  # fmt: skip
+        ax.set_xlim(0, len(criteria))
+        ax.set_ylim(len(patterns), 0)
+        names = [textwrap.fill(labels.get(k, k).split(" (")[0], 14) for k in criteria]
+        ax.set_xticks([i + 0.5 for i in range(len(criteria))], names, rotation=90, fontsize=6.5)
+        ax.set_yticks(
+            [i + 0.5 for i in range(len(patterns))], [f"{p} ({matrix.totals[p]:.2f})" for p in patterns], fontsize=8
+        )
+        ax.set_title(f"{matrix.audience.label}: {matrix.winner} first", fontsize=9)
+        ax.tick_params(length=0)
+        for side in ax.spines.values():
+            side.set_visible(False)
+    handles = [
+        matplotlib.patches.Patch(facecolor="#dddddd", hatch=h, label=source, edgecolor="white")
+        for source, h in SOURCE_HATCH.items()
+    ]
+    fig.suptitle("Score per criterion (green = best of the patterns; row label: weighted total)", fontsize=10)
+    fig.legend(handles=handles, loc="upper right", ncol=3, fontsize=7, frameon=False)
     return _png(fig)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import html
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,10 @@ from .hypotheses import Answer
 from .matrix import Matrix
 from .robustness import Robustness
 
-SOURCE_MARK = {"measured": "m", "simulated": "s", "judgement": "j"}
+# A cell's source: a badge in Markdown, a style in HTML; never a letter after the number.
+SOURCE_BADGE = {"measured": "●", "simulated": "○", "judgement": "◇"}
+SOURCE_LEGEND = "● measured on the real stack, ○ simulated, ◇ judged (reasons below)"
+VERDICTS = ("agrees", "differs", "inconclusive")
 
 
 @dataclass
@@ -32,13 +36,29 @@ class Report:
     figures: dict[str, tuple[str, bytes]] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Sourced:
+    """A table cell whose number comes from a measurement, a simulation or a judgement."""
+
+    text: str
+    source: str
+
+
 @dataclass
 class Table:
     headers: list[str]
-    rows: list[list[str]]
+    rows: list[list[str | Sourced]]
 
 
 Block = str | Table  # a paragraph, or a table
+
+
+@dataclass
+class Section:
+    anchor: str
+    title: str
+    blocks: list[Block]
+    figures: list[str] = field(default_factory=list)  # names in Report.figures, shown with this section
 
 
 def _fmt(value: Any) -> str:
@@ -51,46 +71,67 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def sections(r: Report) -> list[tuple[str, list[Block]]]:
-    out: list[tuple[str, list[Block]]] = []
-    intro = [
-        "Which delivery pattern, for which clients behind which proxies, and why. Every number below comes "
-        "from a run recorded in this folder: simulations (s), load tests on the real stack (m), or, for "
-        "operational complexity only, a judgement (j) whose reasons are listed.",
-    ]
+def _nearest_flip(robust: Robustness) -> dict[str, Any] | None:
+    """The smallest single weight change (by factor, either way) that changes the winner."""
+    if robust.flips.empty:
+        return None
+    flips = robust.flips.to_dict("records")
+    # By factor either way (x2 and x0.5 are as near); x0, dropping the criterion, is the farthest.
+    return min(flips, key=lambda f: abs(math.log(max(float(f["weight_multiplier"]), 1e-9))))
+
+
+def answer_sentence(matrix: Matrix, robust: Robustness, decision: Decision) -> str:
+    """One sentence for one audience: winner, runner-up, how sure, what would flip it."""
+    ranking = list(matrix.totals.index)
+    winner, second = ranking[0], ranking[1]
+    sure = robust.probability_first.get(winner, 0.0)
+    measured = int((matrix.sources == "measured").to_numpy().sum())
+    text = (
+        f"**{matrix.audience.label}** (`{matrix.audience.scenario}`): **{winner}** first "
+        f"(score {matrix.totals[winner]:.2f}), {second} second ({matrix.totals[second]:.2f}); "
+        f"{winner} stays first under {sure:.0%} of re-drawn weights"
+    )
+    flip = _nearest_flip(robust)
+    if flip is None:
+        text += ", and no single weight change up to 10x moves it"
+    else:
+        label = decision.criteria[flip["criterion"]].label
+        text += f"; {flip['new_winner']} would win if the weight on {label.lower()} were {flip['weight_multiplier']:g}x"
+    return text + f". {measured} of its {matrix.values.size} cells are measured."
+
+
+def sections(r: Report) -> list[Section]:
+    crit = r.decision.criteria
+    first: list[Block] = []
     if r.quick:
-        intro.insert(
-            0,
+        first.append(
             "**QUICK RUN**: fewer simulated jobs, short load tests at a smaller time scale, no "
-            "micro-benchmarks. Use `make bench` for the full report.",
+            "micro-benchmarks. Use `make bench` for the full report."
         )
-    answer = Table(["audience", "scenario", "winner", "second by score", "P(winner first)"], [])
+    first += [answer_sentence(matrix, robust, r.decision) for matrix, robust in r.results]
+    first.append(
+        f"The picture: each audience's patterns by criteria, coloured by score; hatching says where a "
+        f"value comes from (none: measured on the real stack; lines: simulated; dots: judged). "
+        f"Every number comes from a run recorded in `{r.folder.name}`."
+    )
+    out = [Section("answer", "The answer", first, ["scores"])]
     for matrix, robust in r.results:
-        ranking = list(matrix.totals.index)
-        answer.rows.append(
-            [
-                matrix.audience.label,
-                matrix.audience.scenario,
-                f"**{ranking[0]}**",
-                ranking[1],
-                f"{robust.probability_first.get(ranking[0], 0):.0%}",
-            ]
-        )
-    out.append(("The answer", [*intro, answer]))
-    for matrix, robust in r.results:
-        crit = r.decision.criteria
         headers = [
             "pattern",
             *[crit[k].label + (f" ({crit[k].unit})" if crit[k].unit else "") for k in matrix.values.columns],
             "score",
         ]
-        rows = []
-        for pattern in matrix.totals.index:
-            cells = [
-                f"{_fmt(matrix.values.loc[pattern, k])} {SOURCE_MARK[matrix.sources.loc[pattern, k]]}"
-                for k in matrix.values.columns
+        rows: list[list[str | Sourced]] = [
+            [
+                pattern,
+                *[
+                    Sourced(_fmt(matrix.values.loc[pattern, k]), str(matrix.sources.loc[pattern, k]))
+                    for k in matrix.values.columns
+                ],
+                f"{matrix.totals[pattern]:.3f}",
             ]
-            rows.append([pattern, *cells, f"{matrix.totals[pattern]:.3f}"])
+            for pattern in matrix.totals.index
+        ]
         weights = Table(["criterion", "weight"], [[crit[k].label, f"{w:.2f}"] for k, w in matrix.weights.items()])
         prob = Table(["pattern", "P(first)"], [[p, f"{v:.1%}"] for p, v in robust.probability_first.items()])
         flips = Table(
@@ -102,8 +143,7 @@ def sections(r: Report) -> list[tuple[str, list[Block]]]:
         )
         blocks: list[Block] = [
             f"Scenario `{matrix.audience.scenario}`; patterns this audience can use: "
-            f"{', '.join(matrix.audience.patterns)}. "
-            "Values: m measured on the real stack, s simulated, j judgement. Scores are 0..1 per criterion "
+            f"{', '.join(matrix.audience.patterns)}. {SOURCE_LEGEND}. Scores are 0..1 per criterion "
             "(1 = best of these patterns), weighted by:",
             weights,
             Table(headers, rows),
@@ -116,13 +156,40 @@ def sections(r: Report) -> list[tuple[str, list[Block]]]:
         ]
         if not robust.flips.empty:
             blocks.append(flips)
-        out.append((f"Decision matrix: {matrix.audience.label}", blocks))
+        key = matrix.audience.key
+        figure = f"delay-cdf-{matrix.audience.scenario}"
+        out.append(Section(f"matrix-{key}", f"Decision matrix: {matrix.audience.label}", blocks, [figure]))
+    out.append(
+        Section(
+            "sensitivity",
+            "How sure each winner is",
+            ["The probability of ranking first when the weights are drawn around the configured ones."],
+            ["weight-sensitivity"],
+        )
+    )
     judged = Table(
         ["pattern", "complexity (1-5)", "why"], [[p, f"{j.score:g}", j.why] for p, j in r.decision.complexity.items()]
     )
-    out.append(("Operational complexity (a judgement, not a measurement)", [judged]))
+    out.append(Section("complexity", "Operational complexity (a judgement, not a measurement)", [judged]))
     out.append(
-        (
+        Section(
+            "duration",
+            "What job duration does to each pattern",
+            ["Simulated per job over a sweep of fixed job durations, and the share of sync requests each chain cuts."],
+            ["cost-vs-duration", "timeouts-vs-duration"],
+        )
+    )
+    out.append(
+        Section(
+            "intervals",
+            "Tuning poll and heartbeat intervals",
+            ["Cost per million jobs at list prices as the poll interval and the heartbeat interval change."],
+            ["cost-vs-intervals"],
+        )
+    )
+    out.append(
+        Section(
+            "hypotheses",
             "The design's hypotheses H1-H17",
             [
                 Table(
@@ -132,78 +199,94 @@ def sections(r: Report) -> list[tuple[str, list[Block]]]:
             ],
         )
     )
-    cal = r.calibration
-    if not cal.empty:
-        counted = cal[~cal["fitted"].astype(bool)]
-        rows = [
-            [
-                c["scenario"],
-                c["pattern"],
-                c["metric"],
-                _fmt(c["simulated"]),
-                _fmt(c["measured"]),
-                "fitted" if c["fitted"] else ("agrees" if c["agrees"] else "**differs**"),
-            ]
-            for c in cal.to_dict("records")
-        ]
-        out.append(
-            (
-                "Calibration: simulated vs measured on the same jobs",
-                [
-                    f"{int(counted['agrees'].sum())} of {len(counted)} comparisons agree (within 10%, the "
-                    "measurement's 95% interval, or 10 ms of real time). The median delay of push patterns is "
-                    "fitted (the model is given the "
-                    "stack's measured push latency) and not counted.",
-                    Table(["scenario", "pattern", "metric", "simulated", "measured", "verdict"], rows),
-                ],
-            )
-        )
+    out += _calibration(r)
     warnings = (
         [[m["scenario"], m["pattern"], m["warnings"]] for m in r.measured.to_dict("records") if m.get("warnings")]
         if not r.measured.empty
         else []
     )
     if warnings:
-        out.append(("Load-test warnings", [Table(["scenario", "pattern", "warning"], warnings)]))
-    p = r.provenance
-    prov = [
-        ["git revision", f"{p['git']['revision']}{' (uncommitted changes)' if p['git']['dirty'] else ''}"],
+        out.append(Section("warnings", "Load-test warnings", [Table(["scenario", "pattern", "warning"], warnings)]))
+    out.append(Section("provenance", "Provenance", [_provenance(r)]))
+    return out
+
+
+def _calibration(r: Report) -> list[Section]:
+    cal = r.calibration
+    if cal.empty:
+        return []
+    counted = cal[~cal["fitted"].astype(bool) & cal["verdict"].isin(VERDICTS)]
+    tally = {v: int((counted["verdict"] == v).sum()) for v in VERDICTS}
+    rows: list[list[str | Sourced]] = [
         [
-            "machine",
-            f"{p['machine']['cpu_model']}, {p['machine']['cpus']} CPUs, {p['machine']['memory_gib']} GiB, "
-            f"{p['machine']['os']}",
-        ],
+            c["scenario"],
+            c["pattern"],
+            c["metric"],
+            _fmt(c["simulated"]),
+            _fmt(c["measured"]),
+            "fitted" if c["fitted"] else ("**differs**" if c["verdict"] == "differs" else str(c["verdict"])),
+        ]
+        for c in cal.to_dict("records")
+    ]
+    summary = (
+        f"Of {len(counted)} comparisons, {tally['agrees']} agree, {tally['differs']} differ and "
+        f"{tally['inconclusive']} are inconclusive. A comparison agrees when the two lie within 10% of each "
+        "other and the samples are precise enough to tell a 10% gap; it is inconclusive when they lie within "
+        "the samples' own 95% interval (or 10 ms of real time) but that interval is wider than 10%: too few "
+        "jobs to say. The median delay of push patterns is fitted (the model is given the stack's measured "
+        "push latency) and not counted."
+    )
+    table = Table(["scenario", "pattern", "metric", "simulated", "measured", "verdict"], rows)
+    return [Section("calibration", "Calibration: simulated vs measured on the same jobs", [summary, table],
+                    ["simulated-vs-measured"])]  # fmt: skip
+
+
+def _provenance(r: Report) -> Table:
+    p = r.provenance
+    machine = p["machine"]
+    rows: list[list[str | Sourced]] = [
+        ["recorded", p.get("recorded", "")],
+        ["git revision", f"{p['git']['revision']}{' (uncommitted changes)' if p['git']['dirty'] else ''}"],
+        ["machine", f"{machine['cpu_model']}, {machine['cpus']} CPUs, {machine['memory_gib']} GiB, {machine['os']}"],
         ["versions", ", ".join(f"{k} {v}" for k, v in p["versions"].items() if v)],
         ["scenarios", ", ".join(p["scenarios"])],
         ["seeds", ", ".join(map(str, p["seeds"]))],
         ["load-test time scales", ", ".join(map(str, p["load_test_time_scales"]))],
         ["bench steps", "; ".join(f"{step}: {seconds} s" for step, seconds in p["bench_steps"].items())],
+        ["report built at", f"{p['built_at_revision']}"],
         ["results folder", str(r.folder)],
     ]
-    out.append(("Provenance", [Table(["", ""], prov)]))
-    return out
+    return Table(["", ""], rows)
+
+
+def _markdown_cell(cell: str | Sourced) -> str:
+    text = f"{SOURCE_BADGE[cell.source]} {cell.text}" if isinstance(cell, Sourced) else cell
+    return text.replace("|", "/").replace("\n", " ")
 
 
 def write_markdown(r: Report, path: Path) -> None:
     figures = path.parent / "figures"
     figures.mkdir(exist_ok=True)
+    parts = sections(r)
     lines = ["# Delivery patterns behind timing-out proxies: the report", ""]
-    for title, blocks in sections(r):
-        lines += [f"## {title}", ""]
-        for block in blocks:
+    for index, section in enumerate(parts):
+        lines += [f'<a id="{section.anchor}"></a>', "", f"## {section.title}", ""]
+        for block in section.blocks:
             if isinstance(block, Table):
                 lines.append("| " + " | ".join(block.headers) + " |")
                 lines.append("|" + "---|" * len(block.headers))
-                lines += [
-                    "| " + " | ".join(c.replace("|", "/").replace("\n", " ") for c in row) + " |" for row in block.rows
-                ]
+                lines += ["| " + " | ".join(_markdown_cell(c) for c in row) + " |" for row in block.rows]
             else:
                 lines.append(block)
             lines.append("")
-    lines += ["## Figures", ""]
-    for name, (title, png) in r.figures.items():
-        (figures / f"{name}.png").write_bytes(png)
-        lines += [f"### {title}", "", f"![{title}](figures/{name}.png)", ""]
+        for name in section.figures:
+            title, png = r.figures[name]
+            (figures / f"{name}.png").write_bytes(png)
+            lines += [f"![{title}](figures/{name}.png)", ""]
+        if index == 0:
+            lines += ["**Contents**", ""]
+            lines += [f"- [{s.title}](#{s.anchor})" for s in parts[1:]]
+            lines.append("")
     path.write_text("\n".join(lines))
 
 
@@ -215,29 +298,47 @@ def _inline(text: str) -> str:
     return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
 
 
+def _html_cell(cell: str | Sourced) -> str:
+    if isinstance(cell, Sourced):
+        badge = f'<span class="badge">{SOURCE_BADGE[cell.source]}</span>'
+        return f'<td class="src-{cell.source}" title="{cell.source}">{badge} {html.escape(cell.text)}</td>'
+    return f"<td>{_inline(cell)}</td>"
+
+
+def _html_figure(name: str, title: str, png: bytes) -> str:
+    data = base64.b64encode(png).decode()
+    return (
+        f'<figure id="{name}"><img alt="{html.escape(title)}" src="data:image/png;base64,{data}">'
+        f"<figcaption>{html.escape(title)}</figcaption></figure>"
+    )
+
+
 def write_html(r: Report, path: Path) -> None:
+    parts = sections(r)
     body = ["<h1>Delivery patterns behind timing-out proxies</h1>"]
-    for title, blocks in sections(r):
-        body.append(f"<h2>{html.escape(title)}</h2>")
-        for block in blocks:
+    for index, section in enumerate(parts):
+        body.append(f'<section id="{section.anchor}"><h2>{html.escape(section.title)}</h2>')
+        for block in section.blocks:
             if isinstance(block, Table):
                 head = "".join(f"<th>{_inline(h)}</th>" for h in block.headers)
-                rows = "".join("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in row) + "</tr>" for row in block.rows)
+                rows = "".join("<tr>" + "".join(_html_cell(c) for c in row) + "</tr>" for row in block.rows)
                 body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
             else:
                 body.append(f"<p>{_inline(block)}</p>")
-    body.append("<h2>Figures</h2>")
-    for name, (title, png) in r.figures.items():
-        data = base64.b64encode(png).decode()
-        body.append(
-            f'<figure id="{name}"><img alt="{html.escape(title)}" src="data:image/png;base64,{data}">'
-            f"<figcaption>{html.escape(title)}</figcaption></figure>"
-        )
+        body += [_html_figure(name, *r.figures[name]) for name in section.figures]
+        body.append("</section>")
+        if index == 0:
+            links = "".join(f'<li><a href="#{s.anchor}">{html.escape(s.title)}</a></li>' for s in parts[1:])
+            body.append(f'<nav id="contents"><h2>Contents</h2><ol>{links}</ol></nav>')
     style = (
-        "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
+        "body{font-family:system-ui,sans-serif;max-width:1200px;margin:1em auto;padding:0 1em;color:#222}"
+        "h1{font-size:22px;margin:0 0 .3em}#answer p{margin:.35em 0;font-size:14px}#answer figure{margin:.5em 0}"
         "table{border-collapse:collapse;margin:1em 0;font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px;"
-        "vertical-align:top}th{background:#f3f3f3}img{max-width:100%}figure{margin:2em 0}"
+        "vertical-align:top}th{background:#f3f3f3}img{max-width:100%}figure{margin:1.5em 0}"
         "code{background:#f3f3f3;padding:0 3px}"
+        "td.src-measured{font-weight:600;border-left:4px solid #2e7d32}"
+        "td.src-simulated{font-style:italic;border-left:4px dashed #1565c0}"
+        "td.src-judgement{background:#f1f1f1;border-left:4px dotted #777}"
     )
     page = (
         f"<!doctype html><html lang=en><head><meta charset=utf-8><title>proxybench report</title>"
