@@ -1,15 +1,15 @@
-"""The OpenAPI 3.1 document served at /openapi.json. Tests validate real responses
-against the schemas here, so it cannot drift from the behaviour unnoticed."""
+"""The OpenAPI 3.1 document served at /openapi.json. Its request schemas are the ones the
+server validates with (`schemas`); tests validate real responses against the response
+schemas here, so neither can drift from the behaviour unnoticed."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from .validation import FILE_ID_MAX, FILE_ID_MIN, MAX_FILE_IDS
+from .schemas import FILE_ID, REQUESTS
 
 NULLABLE_STR = {"type": ["string", "null"]}
 TIMESTAMP = {"type": ["string", "null"], "format": "date-time"}
-FILE_ID = {"type": "integer", "minimum": FILE_ID_MIN, "maximum": FILE_ID_MAX}
 JOB_STATES = ["queued", "processing", "completed", "failed", "cancelled", "expired"]
 
 SCHEMAS: dict[str, Any] = {
@@ -23,24 +23,7 @@ SCHEMAS: dict[str, Any] = {
         "required": ["status", "events", "download"],
         "properties": {k: {"type": "string"} for k in ("status", "events", "download")},
     },
-    "InitiateRequest": {
-        "type": "object",
-        "required": ["file_ids"],
-        "properties": {
-            "file_ids": {
-                "type": "array",
-                "items": FILE_ID,
-                "minItems": 1,
-                "maxItems": MAX_FILE_IDS,
-                "uniqueItems": True,
-            },
-            "callback_url": {
-                "type": "string",
-                "format": "uri",
-                "description": "Webhook target; host must be allow-listed",
-            },
-        },
-    },
+    **REQUESTS,
     "Accepted": {
         "type": "object",
         "required": ["jobId", "status", "totalFileIds", "estimatedTime", "links"],
@@ -113,7 +96,6 @@ SCHEMAS: dict[str, Any] = {
         "required": ["jobId", "status", "message"],
         "properties": {"jobId": {"type": "string"}, "status": {"const": "cancelled"}, "message": {"type": "string"}},
     },
-    "FileRequest": {"type": "object", "required": ["file_id"], "properties": {"file_id": FILE_ID}},
     "CheckResponse": {
         "type": "object",
         "required": ["file_id", "available", "s3Key", "size"],

@@ -10,11 +10,9 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from ..contract import SIMULATED_WORK_HEADER
+from . import schemas
 from .errors import ApiError
 
-FILE_ID_MIN = 10_000
-FILE_ID_MAX = 100_000_000
-MAX_FILE_IDS = 1000
 MAX_BODY_BYTES = 1024 * 1024
 # RFC 8941 sf-string (as the IETF draft requires) or, leniently, a bare token; at most 255 chars like Stripe.
 _IDEM_QUOTED = re.compile(r'^"([\x20\x21\x23-\x5b\x5d-\x7e]{1,255})"$')
@@ -41,42 +39,27 @@ async def json_object(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def file_id(value: Any, where: str) -> int:
-    # bool is an int subclass in Python; JSON true is not a file id.
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise invalid(f"{where} must be an integer, got {json.dumps(value)}")
-    if not FILE_ID_MIN <= value <= FILE_ID_MAX:
-        raise invalid(f"{where} must be between {FILE_ID_MIN} and {FILE_ID_MAX}, got {value}")
-    return value
+def checked(schema: str, body: dict[str, Any]) -> dict[str, Any]:
+    """The body, once it satisfies the named request schema (the one /openapi.json serves)."""
+    problem = schemas.problem(schema, body)
+    if problem is not None:
+        raise invalid(problem)
+    return body
 
 
 def single_file_id(body: dict[str, Any]) -> int:
-    if "file_id" not in body:
-        raise invalid("file_id is required")
-    return file_id(body["file_id"], "file_id")
+    return int(checked("FileRequest", body)["file_id"])
 
 
 def file_ids(body: dict[str, Any]) -> list[int]:
-    if "file_ids" not in body:
-        raise invalid("file_ids is required")
-    values = body["file_ids"]
-    if not isinstance(values, list):
-        raise invalid("file_ids must be an array of integers")
-    if not 1 <= len(values) <= MAX_FILE_IDS:
-        raise invalid(f"file_ids must hold 1 to {MAX_FILE_IDS} ids, got {len(values)}")
-    ids = [file_id(v, f"file_ids[{i}]") for i, v in enumerate(values)]
-    if len(set(ids)) != len(ids):
-        raise invalid("file_ids must not repeat an id")
-    return ids
+    return [int(v) for v in checked("InitiateRequest", body)["file_ids"]]
 
 
 def callback_url(body: dict[str, Any], allowed_hosts: tuple[str, ...]) -> str | None:
     value = body.get("callback_url")
     if value is None:
         return None
-    if not isinstance(value, str) or len(value) > 2048:
-        raise invalid("callback_url must be a URL string of at most 2048 characters")
-    parts = urlsplit(value)
+    parts = urlsplit(str(value))  # its type and length were checked with the rest of the body
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise invalid("callback_url must be an absolute http or https URL")
     if parts.username or parts.password:
@@ -88,7 +71,7 @@ def callback_url(body: dict[str, Any], allowed_hosts: tuple[str, ...]) -> str | 
             "callback_host_not_allowed",
             f"callback_url host {parts.hostname!r} is not in the server's WEBHOOK_ALLOWED_HOSTS",
         )
-    return value
+    return str(value)
 
 
 def idempotency_key(request: web.Request) -> str | None:
