@@ -67,7 +67,9 @@ def summary(inputs: Inputs, results: list[tuple[Matrix, Robustness]], report: Re
             },
         }
     calibration = inputs.calibration
-    counted = calibration[~calibration["fitted"].astype(bool)] if not calibration.empty else calibration
+    if not calibration.empty:
+        calibration = calibration[~calibration["fitted"].astype(bool)]
+    counted = calibration[calibration["verdict"].isin(VERDICTS)] if not calibration.empty else calibration
     return {
         "quick": inputs.quick,
         "provenance": report.provenance,
@@ -77,6 +79,7 @@ def summary(inputs: Inputs, results: list[tuple[Matrix, Robustness]], report: Re
         "calibration": {
             **{verdict: int((counted["verdict"] == verdict).sum()) if not counted.empty else 0 for verdict in VERDICTS},
             "compared": len(counted),
+            "nothing_to_compare": len(calibration) - len(counted),
         },
         "hypotheses": [{"id": h.id, "verdict": h.verdict, "answer": h.answer} for h in report.hypotheses],
         "bench": inputs.bench,
