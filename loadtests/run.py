@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import itertools
 import json
 import math
 import os
@@ -180,10 +179,20 @@ def run_locust(test: LoadTest, argv: list[str], extra: list[str], env: dict[str,
         log.close()
 
 
-def peak_request_rate(out: Path) -> float | None:
-    """The highest requests/s in any second of the run, from the growth of Locust's total
-    request count between its per-second history rows. (Its own `Requests/s` column is a
-    smoothed, lagging figure, and a malformed row once put a timestamp in it.)"""
+# Locust's workers send their counts to the master every WORKER_REPORT_INTERVAL (3 s in
+# locust/runners.py; not imported here, since importing Locust patches this process with
+# gevent): the master's total grows in steps. Over a window of three reports and a second,
+# a rate can read at most one report's worth (30%) high.
+WORKER_REPORT_S = 3.0
+MASTER_WINDOW_S = 3 * WORKER_REPORT_S + 1.0
+
+
+def peak_request_rate(out: Path, workers: int = 0) -> float | None:
+    """The highest requests/s over any window of the run, from the growth of Locust's total
+    request count between its per-second history rows: exact to the second for a standalone
+    run, over MASTER_WINDOW_S for a master; a run shorter than its window gives its mean.
+    (Locust's own `Requests/s` column is a smoothed, lagging figure, and a malformed row
+    once put a timestamp in it.)"""
     history = out / "locust_stats_history.csv"
     if not history.exists():
         return None
@@ -196,8 +205,16 @@ def peak_request_rate(out: Path) -> float | None:
             except (KeyError, TypeError, ValueError):
                 continue  # a row cut short by the run's end
     points.sort()
-    rates = [(c2 - c1) / (t2 - t1) for (t1, c1), (t2, c2) in itertools.pairwise(points) if t2 > t1]
-    return max(rates, default=None)
+    if len(points) < 2 or points[-1][0] == points[0][0]:
+        return None
+    window = MASTER_WINDOW_S if workers else 1.0
+    rates = []
+    for i, (t1, c1) in enumerate(points):
+        later = next(((t2, c2) for t2, c2 in points[i + 1 :] if t2 - t1 >= window), None)
+        if later is not None:
+            rates.append((later[1] - c1) / (later[0] - t1))
+    (first_t, first_c), (last_t, last_c) = points[0], points[-1]
+    return max(rates, default=(last_c - first_c) / (last_t - first_t))
 
 
 def stack_spec(test: LoadTest, scenario: Scenario) -> StackSpec:
@@ -309,7 +326,7 @@ def run(test: LoadTest, given: Stack | None = None) -> Path:
                 f"time scale {test.time_scale}; raise the time scale or lower the rate"
             )
     summary.update(
-        locust_peak_requests_per_s=peak_request_rate(out),
+        locust_peak_requests_per_s=peak_request_rate(out, test.workers),
         rtt_ms=round(rtt_real_s * 1000, 3),
         warnings=warnings,
     )

@@ -3,15 +3,18 @@ server as a process in each mode (embedded, and on Redis + MinIO)."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from harness.minio_server import MinioServer
+from harness.processes import free_port
 from harness.redis_server import RedisServer
 from harness.reference_process import ReferenceServer, service_env
 
@@ -110,3 +113,39 @@ def server(request: pytest.FixtureRequest, servers: ServerFactory) -> Running:
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
         yield session
+
+
+@dataclass
+class WebhookReceiver:
+    """A webhook endpoint on loopback that fails its first `fail_first` attempts (each after
+    hanging `stall_s`) and keeps every attempt's headers and body."""
+
+    url: str
+    fail_first: int = 0
+    stall_s: float = 0.0
+    calls: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+
+    @property
+    def ids(self) -> list[str]:
+        return [headers["webhook-id"] for headers, _ in self.calls]
+
+
+@pytest.fixture
+async def webhook_receiver() -> AsyncIterator[WebhookReceiver]:
+    port = free_port()
+    receiver = WebhookReceiver(url=f"http://127.0.0.1:{port}/hook")
+
+    async def hook(request: web.Request) -> web.Response:
+        receiver.calls.append((dict(request.headers), await request.read()))
+        failing = len(receiver.calls) <= receiver.fail_first
+        if failing and receiver.stall_s:
+            await asyncio.sleep(receiver.stall_s)
+        return web.Response(status=500 if failing else 204)
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    yield receiver
+    await runner.cleanup()

@@ -32,8 +32,10 @@ async def json_object(request: web.Request) -> dict[str, Any]:
     raw = await request.read()  # aiohttp answers 413 past client_max_size
     try:
         body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ApiError(400, "malformed_json", f"Request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ApiError(400, "malformed_json", "Request body is nested too deeply") from None
+    except ValueError as exc:  # not JSON, not UTF-8, or an integer past Python's 4300-digit limit
+        raise ApiError(400, "malformed_json", f"Request body is not valid JSON: {str(exc)[:200]}") from None
     if not isinstance(body, dict):
         raise invalid("Request body must be a JSON object")
     return body
@@ -59,9 +61,15 @@ def callback_url(body: dict[str, Any], allowed_hosts: tuple[str, ...]) -> str | 
     value = body.get("callback_url")
     if value is None:
         return None
-    parts = urlsplit(str(value))  # its type and length were checked with the rest of the body
+    try:
+        parts = urlsplit(str(value))  # its type and length were checked with the rest of the body
+        port = parts.port  # raises for a port that is not a number from 0 to 65535
+    except ValueError as exc:
+        raise invalid(f"callback_url is not a valid URL: {exc}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise invalid("callback_url must be an absolute http or https URL")
+    if port == 0:
+        raise invalid("callback_url port must be from 1 to 65535")
     if parts.username or parts.password:
         raise invalid("callback_url must not carry credentials")
     if parts.hostname.lower() not in allowed_hosts:
@@ -102,7 +110,8 @@ def last_event_id(request: web.Request, parts: int) -> list[int] | None:
     if raw is None or raw == "":
         return None
     pieces = raw.split(".")
-    if len(pieces) != parts or not all(p.isdigit() and len(p) <= 12 for p in pieces):
+    # ASCII digits only: str.isdigit() also accepts digits such as "²" that int() refuses.
+    if len(pieces) != parts or not all(p.isascii() and p.isdigit() and len(p) <= 12 for p in pieces):
         raise ApiError(400, "invalid_last_event_id", f"Last-Event-ID {raw[:64]!r} is not an id this stream sent")
     return [int(p) for p in pieces]
 

@@ -256,6 +256,17 @@ BAD_INPUTS = [
     ("callback internal name", "POST", BAD, {"file_ids": [70000], "callback_url": "http://redis.internal:6379/"},
      None, 422, "callback_host_not_allowed"),
     ("huge body", "POST", BAD, _big_body(), JSON_CT, 413, "body_too_large"),
+    ("deeply nested json", "POST", BAD, b'{"file_ids": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", JSON_CT, 400,
+     "malformed_json"),
+    ("5000-digit id", "POST", BAD, b'{"file_ids": [' + b"7" * 5000 + b"]}", JSON_CT, 400, "malformed_json"),
+    ("callback unclosed ipv6", "POST", BAD, {"file_ids": [70000], "callback_url": "http://[::1"}, None, 400,
+     "validation_error"),
+    ("callback port out of range", "POST", BAD, {"file_ids": [70000], "callback_url": "http://127.0.0.1:99999/"},
+     None, 400, "validation_error"),
+    ("callback port not a number", "POST", BAD, {"file_ids": [70000], "callback_url": "http://127.0.0.1:abc/"},
+     None, 400, "validation_error"),
+    ("callback port zero", "POST", BAD, {"file_ids": [70000], "callback_url": "http://127.0.0.1:0/"},
+     None, 400, "validation_error"),
     ("idempotency key too long", "POST", BAD, {"file_ids": [70000]}, {"Idempotency-Key": '"' + "k" * 300 + '"'},
      400, "validation_error"),
     ("idempotency key with spaces", "POST", BAD, {"file_ids": [70000]}, {"Idempotency-Key": "a b"}, 400, None),
@@ -307,8 +318,13 @@ async def test_bad_input(
 async def test_bad_last_event_id(http: aiohttp.ClientSession, server: Running) -> None:
     _, body, _ = await initiate(http, server.url, [70035])
     url = f"{server.url}/v1/download/jobs/{body['jobId']}/events"
-    for value in ("abc", "-1", "1.2", "999999"):
+    for value in ("abc", "-1", "1.2", "999999", "\u00b2"):
         async with http.get(url, headers={"Last-Event-ID": value}) as resp:
+            assert resp.status == 400, value
+            assert (await resp.json())["error"] == "invalid_last_event_id"
+    # Digits that str.isdigit() accepts and int() refuses: superscript two, Arabic-Indic one-two.
+    for value in ("\u00b2", "\u0661\u0662"):
+        async with http.get(url, params={"lastEventId": value}) as resp:
             assert resp.status == 400, value
             assert (await resp.json())["error"] == "invalid_last_event_id"
 

@@ -3,51 +3,17 @@ the same webhook-id on every attempt, signatures that verify (Standard Webhooks)
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from harness.processes import free_port
-from tests.conftest import FAST_ENV, Running
+from tests.conftest import FAST_ENV, Running, WebhookReceiver
 from tests.helpers import eventually, initiate, job, metrics
 
 pytestmark = pytest.mark.integration
-
-
-@dataclass
-class Receiver:
-    url: str
-    fail_first: int = 2
-    stall_s: float = 0.0  # how long a failing attempt hangs before answering
-    calls: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    port = free_port()
-    rec = Receiver(url=f"http://127.0.0.1:{port}/hook")
-
-    async def hook(request: web.Request) -> web.Response:
-        rec.calls.append((dict(request.headers), await request.read()))
-        failing = len(rec.calls) <= rec.fail_first
-        if failing and rec.stall_s:
-            await asyncio.sleep(rec.stall_s)
-        return web.Response(status=500 if failing else 204)
-
-    app = web.Application()
-    app.router.add_post("/hook", hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    yield rec
-    await runner.cleanup()
 
 
 async def webhook_settled(http: aiohttp.ClientSession, url: str, job_id: str) -> dict[str, Any]:
@@ -60,17 +26,17 @@ async def webhook_settled(http: aiohttp.ClientSession, url: str, job_id: str) ->
 
 
 async def test_receiver_fails_twice_then_succeeds(
-    http: aiohttp.ClientSession, server: Running, receiver: Receiver
+    http: aiohttp.ClientSession, server: Running, webhook_receiver: WebhookReceiver
 ) -> None:
+    webhook_receiver.fail_first = 2
     before = await metrics(http, server.url)
-    _, body, _ = await initiate(http, server.url, [70000], callback=receiver.url)
+    _, body, _ = await initiate(http, server.url, [70000], callback=webhook_receiver.url)
     job = await webhook_settled(http, server.url, body["jobId"])
     assert job["webhook"]["status"] == "delivered" and job["webhook"]["attempts"] == 3
-    assert len(receiver.calls) == 3
-    ids = {headers["webhook-id"] for headers, _ in receiver.calls}
-    assert len(ids) == 1
+    assert len(webhook_receiver.calls) == 3
+    assert len(set(webhook_receiver.ids)) == 1
     verifier = Webhook(FAST_ENV["WEBHOOK_SECRET"])
-    for headers, raw in receiver.calls:
+    for headers, raw in webhook_receiver.calls:
         event = verifier.verify(raw, headers)
         assert event["type"] == "download.job.completed"
         assert event["data"]["jobId"] == body["jobId"] and event["data"]["downloadUrl"]
@@ -85,12 +51,12 @@ async def test_receiver_fails_twice_then_succeeds(
 
 
 async def test_tampered_payload_does_not_verify(
-    http: aiohttp.ClientSession, server: Running, receiver: Receiver
+    http: aiohttp.ClientSession, server: Running, webhook_receiver: WebhookReceiver
 ) -> None:
-    receiver.fail_first = 0
-    _, body, _ = await initiate(http, server.url, [70007], callback=receiver.url)
+    webhook_receiver.fail_first = 0
+    _, body, _ = await initiate(http, server.url, [70007], callback=webhook_receiver.url)
     await webhook_settled(http, server.url, body["jobId"])
-    headers, raw = receiver.calls[0]
+    headers, raw = webhook_receiver.calls[0]
     verifier = Webhook(FAST_ENV["WEBHOOK_SECRET"])
     # As sent, it verifies; with one word changed, it does not.
     assert verifier.verify(raw, headers)["data"]["jobId"] == body["jobId"]
@@ -99,11 +65,11 @@ async def test_tampered_payload_does_not_verify(
 
 
 async def test_a_receiver_that_hangs_is_timed_out_and_retried(
-    http: aiohttp.ClientSession, server: Running, receiver: Receiver
+    http: aiohttp.ClientSession, server: Running, webhook_receiver: WebhookReceiver
 ) -> None:
-    receiver.fail_first, receiver.stall_s = 1, 2.0  # far past WEBHOOK_TIMEOUT_S (15 s x 0.01)
-    _, body, _ = await initiate(http, server.url, [70014], callback=receiver.url)
+    webhook_receiver.fail_first, webhook_receiver.stall_s = 1, 2.0  # far past WEBHOOK_TIMEOUT_S (15 s x 0.01)
+    _, body, _ = await initiate(http, server.url, [70014], callback=webhook_receiver.url)
     job = await webhook_settled(http, server.url, body["jobId"])
     assert job["webhook"]["status"] == "delivered" and job["webhook"]["attempts"] == 2
     assert job["webhook"]["lastStatus"] == 204
-    assert len({headers["webhook-id"] for headers, _ in receiver.calls}) == 1
+    assert len(set(webhook_receiver.ids)) == 1

@@ -7,17 +7,15 @@ Run alone with `pytest -m duplicates`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import replace
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from harness.checks import RETRIES, run_check, sync_with_retries
-from harness.processes import free_port
 from harness.target import Bodies
 from harness.target_client import TargetClient
+from tests.conftest import WebhookReceiver
 from tests.helpers import metric_reaches, metrics
 from tests.stack.conftest import TIME_SCALE, WHOLE_API, Stacks
 
@@ -57,29 +55,11 @@ async def test_initiates_with_one_key_through_the_proxies_make_one_job_and_run_o
     assert after["dl_jobs_created_total"] - before.get("dl_jobs_created_total", 0) == 1
 
 
-@pytest.fixture
-async def failing_receiver() -> AsyncIterator[tuple[str, list[str]]]:
-    """A webhook receiver that answers 500 to the first attempt, then 204."""
-    port = free_port()
-    seen: list[str] = []
-
-    async def hook(request: web.Request) -> web.Response:
-        seen.append(request.headers["webhook-id"])
-        return web.Response(status=500 if len(seen) == 1 else 204)
-
-    app = web.Application()
-    app.router.add_post("/hook", hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    yield f"http://127.0.0.1:{port}/hook", seen
-    await runner.cleanup()
-
-
 async def test_webhook_retry_keeps_its_id_and_counts_one_delivery(
-    http: aiohttp.ClientSession, stacks: Stacks, failing_receiver: tuple[str, list[str]]
+    http: aiohttp.ClientSession, stacks: Stacks, webhook_receiver: WebhookReceiver
 ) -> None:
-    url, seen = failing_receiver
+    webhook_receiver.fail_first = 1
+    url = webhook_receiver.url
     s = stacks.session(http)
     with_callback = Bodies(initiate=f'{{"file_ids": $files, "callback_url": "{url}"}}')
     client = TargetClient(http, replace(s.target, bodies=with_callback), s.client.entry, s.client.origin, TIME_SCALE)
@@ -88,7 +68,7 @@ async def test_webhook_retry_keeps_its_id_and_counts_one_delivery(
     assert job_id is not None
     delivered = 'dl_webhook_deliveries_total{result="delivered"}'
     after = await metric_reaches(http, client.origin, delivered, before.get(delivered, 0) + 1)
-    assert len(seen) == 2 and seen[0] == seen[1]
+    assert len(webhook_receiver.ids) == 2 and webhook_receiver.ids[0] == webhook_receiver.ids[1]
     assert after[delivered] - before.get(delivered, 0) == 1
     assert after["dl_webhook_attempts_total"] - before.get("dl_webhook_attempts_total", 0) == 2
     final = (await client.poll_until_terminal(job_id, s.patience_s)).final
