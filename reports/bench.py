@@ -103,10 +103,11 @@ class Steps:
     """Runs the bench's steps in order, each announced with the time it took last time (the
     estimate) and timed; the timings of steps not run this time are kept from before."""
 
-    def __init__(self, previous: dict[str, float], wanted: tuple[str, ...]) -> None:
+    def __init__(self, previous: dict[str, float], wanted: tuple[str, ...], save: Callable[[], None]) -> None:
         self.previous = previous
         self.wanted = wanted
         self.timings: dict[str, float] = dict(previous)
+        self.save = save  # after every step, so a bench that fails midway keeps what it did
 
     def run(self, key: str, name: str, step: Callable[[], Any]) -> Any:
         if key not in self.wanted:
@@ -117,6 +118,7 @@ class Steps:
         began = time.monotonic()
         result = step()
         self.timings[key] = round(time.monotonic() - began, 1)
+        self.save()
         say(f"[{number}/{len(self.wanted)}] {key} took {self.timings[key]:.0f} s")
         return result
 
@@ -253,7 +255,23 @@ def bench(plan: Plan, root: Path | None = None, only: tuple[str, ...] = STEPS) -
     meta_path = folder / "bench.json"
     previous = json.loads((earlier / "bench.json").read_text()) if earlier and (earlier / "bench.json").exists() else {}
     wanted = tuple(s for s in STEPS if s in only and (s != "micro" or plan.micro))
-    steps = Steps(previous.get("step_s", {}), (*wanted, "report") if "report" not in wanted else wanted)
+    meta: dict[str, Any] = {
+        "plan": asdict(plan),
+        "started": previous.get("started", stamp) if root is not None else stamp,
+        "scenarios": list(BENCH_SCENARIOS),
+        # A rebuilt report keeps the record of the run whose numbers it shows.
+        "provenance": previous["provenance"]
+        if set(wanted) <= {"report"} and "provenance" in previous
+        else {**provenance(), "recorded": f"by the bench run started {stamp}"},
+    }
+
+    def save() -> None:
+        meta["wall_s"] = round(time.time() - began, 1)
+        meta_path.write_text(json.dumps(meta, indent=2))
+
+    steps = Steps(previous.get("step_s", {}), (*wanted, "report") if "report" not in wanted else wanted, save)
+    meta["step_s"] = steps.timings  # the same dict: each save writes the times so far
+    save()
     steps.run(
         "simulations",
         f"simulations: 5 patterns x {len(BENCH_SCENARIOS + SIMULATED_ONLY)} scenarios, {plan.sim_jobs} jobs each",
@@ -277,19 +295,4 @@ def bench(plan: Plan, root: Path | None = None, only: tuple[str, ...] = STEPS) -
     if not plan.micro and "micro" in only:
         say("micro-benchmarks: skipped in quick mode (the report says so)")
     steps.run("micro", "micro-benchmarks (pytest -m bench)", lambda: micro_benchmarks(folder / "micro"))
-    meta: dict[str, Any] = {
-        "plan": asdict(plan),
-        "step_s": steps.timings,
-        "started": previous.get("started", stamp) if root is not None else stamp,
-        "scenarios": list(BENCH_SCENARIOS),
-        # A rebuilt report keeps the record of the run whose numbers it shows.
-        "provenance": previous["provenance"]
-        if set(wanted) <= {"report"} and "provenance" in previous
-        else {**provenance(), "recorded": f"by the bench run started {stamp}"},
-    }
-    meta_path.write_text(json.dumps(meta, indent=2))
-    report = steps.run("report", "report", lambda: build(folder))
-    meta["step_s"] = steps.timings
-    meta["wall_s"] = round(time.time() - began, 1)
-    meta_path.write_text(json.dumps(meta, indent=2))
-    return report
+    return Path(steps.run("report", "report", lambda: build(folder)))
