@@ -37,6 +37,7 @@ class Service:
 class Backend(Protocol):
     name: str
     upstream_host: str  # how a proxy reaches a service published on the host
+    proxy_peers: str  # where the proxies' connections come from: the servers' TRUSTED_PROXIES
     server_bind: str  # where reference servers listen so that proxies can reach them
 
     def redis(self, workdir: Path) -> Service: ...
@@ -55,6 +56,7 @@ class ProcessBackend:
     name = "processes"
     upstream_host = "127.0.0.1"
     server_bind = "127.0.0.1"
+    proxy_peers = "127.0.0.0/8,::1"
 
     def redis(self, workdir: Path) -> Service:
         server = RedisServer(workdir).start()
@@ -78,6 +80,7 @@ class ContainerBackend:
     name = "containers"
     upstream_host = "host.containers.internal"
     server_bind = "0.0.0.0"  # containers reach the host through the gateway, not loopback
+    proxy_peers = "127.0.0.0/8,::1,10.88.0.0/16"  # podman's default container network
 
     def __init__(self, workdir: Path) -> None:
         self._engine = use_engine(workdir)  # must run before testcontainers is imported

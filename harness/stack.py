@@ -32,6 +32,7 @@ from .reference_process import ReferenceServer, ReferenceWorker, service_env
 T = TypeVar("T")
 STACK_SERVER_ENV = {
     "RATE_LIMIT_MAX_REQUESTS": "1000000000",
+    "MAX_STREAMS_PER_CLIENT": "0",
     "REQUEST_TIMEOUT_MS": "36000000",
     "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1,localhost",
     "WEBHOOK_SECRET": "whsec_cHJveHliZW5jaC1zdGFjay1zaGFyZWQtc2VjcmV0",
@@ -100,6 +101,7 @@ class Stack:
                 "S3_ACCESS_KEY_ID": "minioadmin",
                 "S3_SECRET_ACCESS_KEY": "minioadmin",
                 "TIME_SCALE": str(spec.time_scale),
+                "TRUSTED_PROXIES": backend.proxy_peers,
                 **({"WORKERS": "0"} if spec.worker_processes else {}),
                 **spec.server_env,
             }

@@ -7,8 +7,10 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from .api import events, jobs, legacy, ops
+from .api.client_identity import ClientIdentity
 from .api.context import CONTEXT, Context
-from .api.middleware import FixedWindowLimiter, add_response_headers, build_middlewares
+from .api.middleware import add_response_headers, build_middlewares
+from .api.stream_slots import StreamSlots
 from .api.validation import MAX_BODY_BYTES
 from .config import Settings
 from .metrics import Metrics
@@ -16,12 +18,13 @@ from .services import build_artifacts, build_store, running_workers
 
 
 def create_app(settings: Settings) -> web.Application:
-    limiter = FixedWindowLimiter(settings.rate_limit_max, settings.rate_limit_window_s)
-    app = web.Application(middlewares=build_middlewares(settings, limiter), client_max_size=MAX_BODY_BYTES)
+    app = web.Application(middlewares=build_middlewares(settings), client_max_size=MAX_BODY_BYTES)
     store = build_store(settings)
-    ctx = Context(settings, store, build_artifacts(settings), Metrics(store))
+    identity = ClientIdentity(settings.trusted_proxies)
+    streams = StreamSlots(settings.max_streams_per_client, settings.max_streams)
+    ctx = Context(settings, store, build_artifacts(settings), Metrics(store), identity, streams)
     app[CONTEXT] = ctx
-    app.on_response_prepare.append(add_response_headers(settings, limiter))
+    app.on_response_prepare.append(add_response_headers(settings))
     for table in (ops.routes, legacy.routes, jobs.routes, events.routes):
         app.add_routes(table)
     # The browser download manager: static files, no build step.

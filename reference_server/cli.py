@@ -32,6 +32,7 @@ def serve(args: argparse.Namespace) -> int:
         port=settings.port,
         print=None,
         handler_cancellation=True,
+        backlog=settings.listen_backlog,
         access_log=logging.getLogger("aiohttp.access") if settings.access_log else None,
     )
     return 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping, Sequence
@@ -16,6 +17,9 @@ from typing import Any
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class ConfigError(ValueError):
@@ -82,12 +86,17 @@ class Settings:
     simulated_work_header: bool = False
     poll_retry_after_s: float = 5.0
     webhook_allowed_hosts: tuple[str, ...] = ()
+    # Proxies whose X-Forwarded-For / X-Real-IP are believed (addresses or CIDRs); none by default.
+    trusted_proxies: tuple[Network, ...] = ()
     webhook_secret: str = ""
     webhook_schedule_s: tuple[float, ...] = (0, 5, 30, 120, 600, 1800, 7200)
     webhook_timeout_s: float = 15.0
     workers: int = 4
     lease_s: float = 30.0
     max_queued_jobs: int = 10_000
+    listen_backlog: int = 4096  # pending connections the kernel queues; aiohttp's default 128 overflows in bursts
+    max_streams_per_client: int = 100  # event streams one client may hold open (0: no limit)
+    max_streams: int = 20_000  # event streams this process holds in all (0: no limit)
     storage_timeout_s: float = 10.0
     access_log: bool = False  # one log line per request costs about a third of a status poll
     public_url: str = ""  # how clients reach this server; default http://host:port
@@ -139,6 +148,9 @@ def from_env(env: Mapping[str, str]) -> Settings:
         ("WORKERS", "workers", int, 0, 1),
         ("LEASE_S", "lease_s", float, 0.01, 1),
         ("MAX_QUEUED_JOBS", "max_queued_jobs", int, 1, 1),
+        ("LISTEN_BACKLOG", "listen_backlog", int, 1, 1),
+        ("MAX_STREAMS_PER_CLIENT", "max_streams_per_client", int, 0, 1),
+        ("MAX_STREAMS", "max_streams", int, 0, 1),
         ("POLL_RETRY_AFTER_S", "poll_retry_after_s", float, 0.001, 1),
         ("STORAGE_TIMEOUT_S", "storage_timeout_s", float, 0.01, 1),
     ]
@@ -167,6 +179,13 @@ def from_env(env: Mapping[str, str]) -> Settings:
         updates["cors_origins"] = _parse_list(env["CORS_ORIGINS"]) or ("*",)
     if "WEBHOOK_ALLOWED_HOSTS" in env:
         updates["webhook_allowed_hosts"] = tuple(h.lower() for h in _parse_list(env["WEBHOOK_ALLOWED_HOSTS"]))
+    if "TRUSTED_PROXIES" in env:
+        try:
+            updates["trusted_proxies"] = tuple(
+                ipaddress.ip_network(e, strict=False) for e in _parse_list(env["TRUSTED_PROXIES"])
+            )
+        except ValueError as exc:
+            raise ConfigError(f"TRUSTED_PROXIES must list IP addresses or networks: {exc}") from None
     if env.get("WEBHOOK_SCHEDULE_S", "").strip():
         try:
             updates["webhook_schedule_s"] = tuple(float(x) for x in _parse_list(env["WEBHOOK_SCHEDULE_S"]))

@@ -10,6 +10,8 @@ from ..artifacts.base import ArtifactStore
 from ..config import Settings
 from ..metrics import Metrics
 from ..store.base import JobStore
+from .client_identity import ClientIdentity
+from .stream_slots import StreamSlots
 
 
 @dataclass(frozen=True)
@@ -18,6 +20,8 @@ class Context:
     store: JobStore
     artifacts: ArtifactStore
     metrics: Metrics
+    identity: ClientIdentity  # who a request comes from, behind trusted proxies
+    streams: StreamSlots  # event streams held, per client and in all
 
 
 CONTEXT = web.AppKey("context", Context)

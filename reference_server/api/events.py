@@ -75,50 +75,56 @@ async def _stream(request: web.Request, job_ids: list[str]) -> web.StreamRespons
             # The client has seen every end already. 204 is the one answer after which an
             # EventSource stops reconnecting (any non-200 does); a clean end would bring it back.
             return web.Response(status=204)
-    heartbeat = s.scaled(s.sse_heartbeat_s) or NO_HEARTBEAT_S
-    recheck_s = min(heartbeat, max(0.05, s.scaled(5.0)))
-    await ctx.metrics.inc("dl_event_streams_opened_total")
-    sent = 0
-    resp = EventSourceResponse(ping_interval=heartbeat)
-    if not s.sse_accel_buffering_header:
-        del resp.headers["X-Accel-Buffering"]
-    try:
-        await resp.prepare(request)
-        async with resp:
+    # A slot for as long as the stream lasts; refused (429/503) before the stream begins.
+    with ctx.streams.hold(ctx.identity.of(request)):
+        heartbeat = s.scaled(s.sse_heartbeat_s) or NO_HEARTBEAT_S
+        recheck_s = min(heartbeat, max(0.05, s.scaled(5.0)))
+        await ctx.metrics.inc("dl_event_streams_opened_total")
+        sent = 0
+        resp = EventSourceResponse(ping_interval=heartbeat)
+        if not s.sse_accel_buffering_header:
+            del resp.headers["X-Accel-Buffering"]
+        try:
+            await resp.prepare(request)
+            async with resp:
 
-            async def send(follower: Follower, event: Event, name: str, job: Job | None) -> None:
-                nonlocal sent
-                follower.cursor = max(follower.cursor, event.seq)
-                follower.done = follower.done or event.type in TERMINAL_STATES
-                cursor = ".".join(str(f.cursor) for f in followers)
-                retry = s.sse_retry_ms if sent == 0 else None
-                await resp.send(_payload(ctx, request, follower.job_id, event, job), id=cursor, event=name, retry=retry)
-                sent += 1
+                async def send(follower: Follower, event: Event, name: str, job: Job | None) -> None:
+                    nonlocal sent
+                    follower.cursor = max(follower.cursor, event.seq)
+                    follower.done = follower.done or event.type in TERMINAL_STATES
+                    cursor = ".".join(str(f.cursor) for f in followers)
+                    retry = s.sse_retry_ms if sent == 0 else None
+                    await resp.send(
+                        _payload(ctx, request, follower.job_id, event, job), id=cursor, event=name, retry=retry
+                    )
+                    sent += 1
 
-            if resume is None:
-                for follower, job in zip(followers, jobs, strict=True):
-                    if job.state in TERMINAL_STATES:
-                        last = (await ctx.store.events(job.id, job.seq - 1))[-1]
-                        await send(follower, last, last.type, job)
-                    else:
-                        snapshot = Event(job.seq, "snapshot", {"state": job.state, "progress": job.progress})
-                        await send(follower, snapshot, "snapshot", job)
-            while not all(f.done for f in followers) and resp.is_connected():
-                for follower in followers:
-                    if follower.done:
-                        continue
-                    events = await ctx.store.events(follower.job_id, follower.cursor)
-                    ended = await ctx.store.get(follower.job_id) if any(e.type == "completed" for e in events) else None
-                    for event in events:
-                        await send(follower, event, event.type, ended)
-                if not all(f.done for f in followers):
-                    await ctx.store.notifier.wait([f.job_id for f in followers if not f.done], recheck_s)
-    except ConnectionResetError:
-        pass  # the client left; it resumes with Last-Event-ID
-    finally:
-        await ctx.metrics.inc("dl_event_streams_closed_total")
-        await ctx.metrics.inc("dl_events_sent_total", sent)
-    return resp
+                if resume is None:
+                    for follower, job in zip(followers, jobs, strict=True):
+                        if job.state in TERMINAL_STATES:
+                            last = (await ctx.store.events(job.id, job.seq - 1))[-1]
+                            await send(follower, last, last.type, job)
+                        else:
+                            snapshot = Event(job.seq, "snapshot", {"state": job.state, "progress": job.progress})
+                            await send(follower, snapshot, "snapshot", job)
+                while not all(f.done for f in followers) and resp.is_connected():
+                    for follower in followers:
+                        if follower.done:
+                            continue
+                        events = await ctx.store.events(follower.job_id, follower.cursor)
+                        ended = (
+                            await ctx.store.get(follower.job_id) if any(e.type == "completed" for e in events) else None
+                        )
+                        for event in events:
+                            await send(follower, event, event.type, ended)
+                    if not all(f.done for f in followers):
+                        await ctx.store.notifier.wait([f.job_id for f in followers if not f.done], recheck_s)
+        except ConnectionResetError:
+            pass  # the client left; it resumes with Last-Event-ID
+        finally:
+            await ctx.metrics.inc("dl_event_streams_closed_total")
+            await ctx.metrics.inc("dl_events_sent_total", sent)
+        return resp
 
 
 @routes.get(BASE + "/{job_id}/events")

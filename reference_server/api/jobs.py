@@ -16,7 +16,6 @@ from ..store.base import StoredResponse
 from . import validation
 from .context import context
 from .errors import ApiError
-from .middleware import client_key
 from .representation import BASE, etag, job_body, links, retry_after_headers
 
 routes = web.RouteTableDef()
@@ -54,7 +53,7 @@ async def initiate(request: web.Request) -> web.Response:
     callback = validation.callback_url(body, s.webhook_allowed_hosts)
     key = validation.idempotency_key(request)
     work_s = validation.simulated_work_s(request, s.simulated_work_header)
-    client = client_key(request)
+    client = ctx.identity.of(request)
     now = time.time()
     job_id = str(uuid.uuid4())
     job = Job(

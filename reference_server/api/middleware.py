@@ -11,7 +11,6 @@ import asyncio
 import logging
 import math
 import re
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 
@@ -20,6 +19,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..config import Settings
+from .context import context
 from .errors import REQUEST_ID, ApiError, error_response, from_http_exception
 
 log = logging.getLogger(__name__)
@@ -58,34 +58,7 @@ def streaming(handler: Handler) -> Handler:
     return handler
 
 
-def client_key(request: web.Request) -> str:
-    forwarded = request.headers.get("X-Forwarded-For", "").split(",")[0].strip()
-    return forwarded or request.headers.get("X-Real-IP", "").strip() or request.remote or "anonymous"
-
-
-class FixedWindowLimiter:
-    """The original's limiter: N requests per fixed window per client, in this process."""
-
-    def __init__(self, limit: int, window_s: float) -> None:
-        self.limit = limit
-        self.window_s = window_s
-        self._windows: dict[str, tuple[float, int]] = {}
-
-    def hit(self, key: str, now: float) -> tuple[int, float]:
-        """Count one request; return (remaining, seconds until the window resets)."""
-        start, count = self._windows.get(key, (now, 0))
-        if now - start >= self.window_s:
-            start, count = now, 0
-            if len(self._windows) > 10_000:  # drop finished windows so the table stays small
-                self._windows = {k: v for k, v in self._windows.items() if now - v[0] < self.window_s}
-        count += 1
-        self._windows[key] = (start, count)
-        return self.limit - count, start + self.window_s - now
-
-
-def build_middlewares(
-    settings: Settings, limiter: FixedWindowLimiter
-) -> list[Callable[..., Awaitable[web.StreamResponse]]]:
+def build_middlewares(settings: Settings) -> list[Callable[..., Awaitable[web.StreamResponse]]]:
     timeout_s = settings.scaled(settings.request_timeout_s)
 
     @web.middleware
@@ -121,7 +94,9 @@ def build_middlewares(
     async def rate_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path in UNLIMITED_PATHS:
             return await handler(request)
-        remaining, reset = limiter.hit(client_key(request), time.monotonic())
+        ctx = context(request)
+        count, reset = await ctx.store.hit_rate(ctx.identity.of(request), settings.rate_limit_window_s)
+        remaining = settings.rate_limit_max - count
         request[RATE] = (max(remaining, 0), reset)
         if remaining < 0:
             raise ApiError(
@@ -147,9 +122,7 @@ def build_middlewares(
     return [request_id, cors_preflight, errors, rate_limit, request_timeout]
 
 
-def add_response_headers(
-    settings: Settings, limiter: FixedWindowLimiter
-) -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
+def add_response_headers(settings: Settings) -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
     origins = settings.cors_origins
 
     async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
@@ -172,8 +145,8 @@ def add_response_headers(
         rate = request.get(RATE)
         if rate is not None:
             remaining, reset = rate
-            h["RateLimit-Policy"] = f"{limiter.limit};w={math.ceil(limiter.window_s)}"
-            h["RateLimit-Limit"] = str(limiter.limit)
+            h["RateLimit-Policy"] = f"{settings.rate_limit_max};w={math.ceil(settings.rate_limit_window_s)}"
+            h["RateLimit-Limit"] = str(settings.rate_limit_max)
             h["RateLimit-Remaining"] = str(remaining)
             h["RateLimit-Reset"] = str(max(0, math.ceil(reset)))
 

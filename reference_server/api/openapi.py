@@ -145,6 +145,8 @@ def _errors(*codes: int) -> dict[str, Any]:
 JOB_ID_PARAM = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
 BODY = {"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/FileRequest"}}}}
 COMMON = (400, 413, 415, 429)
+# 429 also when the client holds MAX_STREAMS_PER_CLIENT streams; 503 when the process holds MAX_STREAMS.
+STREAM_ERRORS = _errors(400, 404, 429, 503)
 
 PATHS: dict[str, Any] = {
     "/": {"get": {"summary": "Liveness greeting (original contract)", "responses": {"200": _json("Root", "greeting")}}},
@@ -215,7 +217,7 @@ PATHS: dict[str, Any] = {
             "responses": {
                 "204": {"description": "the client has already seen the terminal event: stop reconnecting"},
                 "200": {"description": "text/event-stream", "content": {"text/event-stream": {}}},
-                **_errors(400, 404, 429),
+                **STREAM_ERRORS,
             },
         },
     },
@@ -226,7 +228,7 @@ PATHS: dict[str, Any] = {
             "responses": {
                 "204": {"description": "the client has already seen every terminal event: stop reconnecting"},
                 "200": {"description": "text/event-stream", "content": {"text/event-stream": {}}},
-                **_errors(400, 404, 429),
+                **STREAM_ERRORS,
             },
         }
     },

@@ -55,6 +55,7 @@ class MemoryStore:
         self._queued: set[str] = set()
         self._counters: defaultdict[str, float] = defaultdict(float)
         self._sync_running: Counter[int] = Counter()
+        self._windows: dict[str, tuple[float, int]] = {}  # client -> (window start, requests)
 
     async def start(self) -> None:
         return None
@@ -143,6 +144,16 @@ class MemoryStore:
 
     async def counters(self) -> dict[str, float]:
         return dict(self._counters)
+
+    async def hit_rate(self, client: str, window_s: float) -> tuple[int, float]:
+        now = time.monotonic()
+        start, count = self._windows.get(client, (now, 0))
+        if now - start >= window_s:
+            start, count = now, 0
+            if len(self._windows) > 10_000:  # drop finished windows so the table stays small
+                self._windows = {k: v for k, v in self._windows.items() if now - v[0] < window_s}
+        self._windows[client] = (start, count + 1)
+        return count + 1, start + window_s - now
 
     async def sync_started(self, file_id: int) -> int:
         self._sync_running[file_id] += 1

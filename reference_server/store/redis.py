@@ -37,6 +37,13 @@ GROUP = "workers"
 NOTIFY = "dl:notify"
 QUEUED = "dl:queued"
 METRICS = "dl:metrics"
+# One fixed window per client, counted and started atomically: the first request of a
+# window sets its expiry. Returns the count and the milliseconds left.
+RATE_SCRIPT = """
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return {n, redis.call('PTTL', KEYS[1])}
+"""
 POOL_SIZE = 256
 TRANSIENT = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
 
@@ -125,6 +132,7 @@ class RedisStore:
         self.webhooks = RedisQueue(self.r, "dl:queue:webhooks")
         self.notifier = Notifier()
         self._listener: asyncio.Task[None] | None = None
+        self._rate = self.r.register_script(RATE_SCRIPT)
 
     async def start(self, listen: bool = True) -> None:
         await self.jobs.ensure_group()
@@ -264,6 +272,10 @@ class RedisStore:
 
     async def counters(self) -> dict[str, float]:
         return {_text(k): float(v) for k, v in (await self.r.hgetall(METRICS)).items()}
+
+    async def hit_rate(self, client: str, window_s: float) -> tuple[int, float]:
+        count, left_ms = await self._rate(keys=[f"dl:rate:{client}"], args=[max(1, round(window_s * 1000))])
+        return int(count), max(0, int(left_ms)) / 1000
 
     async def sync_started(self, file_id: int) -> int:
         key = f"dl:sync:{file_id}"
