@@ -29,7 +29,7 @@ from typing import Any, Literal
 from proxies.render import Profile
 
 from .target import dig
-from .target_client import Answer, Followed, Polled, TargetClient, sha256
+from .target_client import Answer, Followed, Polled, RateLimited, TargetClient, sha256
 
 Verdict = Literal["pass", "fail", "not measurable", "not in scope"]
 GROUPS = ("timeouts", "duplicates", "sse")
@@ -460,7 +460,13 @@ async def run_check(session: CheckSession, name: str) -> Result:
     if missing:
         return Result(name, "not in scope", f"the target's scope leaves out {', '.join(missing)}", chosen.proves)
     began = time.monotonic()
-    verdict, evidence = await chosen.judge(session)
+    try:
+        verdict, evidence = await chosen.judge(session)
+    except RateLimited as exc:
+        verdict, evidence = (
+            "not measurable",
+            f"the service rate-limited the check ({exc} answered 429); raise its limit",
+        )
     return Result(name, verdict, evidence, chosen.proves, round(time.monotonic() - began, 3))
 
 

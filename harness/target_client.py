@@ -21,6 +21,10 @@ from .sse import SseComment, SseEvent, read_stream
 from .target import Target, dig
 
 
+class RateLimited(Exception):
+    """The service answered 429: it throttled the client, so the exchange showed nothing else."""
+
+
 @dataclass
 class Answer:
     status: int
@@ -127,6 +131,8 @@ class TargetClient:
     async def _send(self, method: str, path: str, **kwargs: Any) -> Answer:
         began = time.monotonic()
         async with self.http.request(method, f"{self.entry}{path}", **kwargs) as resp:
+            if resp.status == 429:
+                raise RateLimited(f"{method} {path}")
             raw = await resp.read()
             try:
                 body: Any = await resp.json(content_type=None)
@@ -176,12 +182,17 @@ class TargetClient:
         self, job_id: str, last_event_id: str | None = None, stop_after: int | None = None, limit_s: float = 60
     ) -> Followed:
         url = f"{self.entry}{self.target.path('events', job_id)}"
-        return await follow_url(self.http, url, last_event_id, stop_after, limit_s)
+        seen = await follow_url(self.http, url, last_event_id, stop_after, limit_s)
+        if seen.status == 429:
+            raise RateLimited(f"GET {self.target.path('events', job_id)}")
+        return seen
 
     async def download(self, job_id: str) -> Answer:
         """The download path, following redirects (a presigned link) to the bytes."""
         began = time.monotonic()
         async with self.http.get(f"{self.entry}{self.target.path('download', job_id)}") as resp:
+            if resp.status == 429:
+                raise RateLimited(f"GET {self.target.path('download', job_id)}")
             data = await resp.read()
             return Answer(resp.status, CIMultiDict(resp.headers), data, time.monotonic() - began)
 

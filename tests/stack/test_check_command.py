@@ -131,6 +131,16 @@ def test_the_reference_server_started_from_a_target_file_passes(tmp_path: Path, 
     assert "fail" not in got.verdicts.values() and "not measurable" not in got.verdicts.values()
 
 
+def test_a_service_that_rate_limits_the_check_is_not_measurable_rather_than_failing(
+    tmp_path: Path, servers: ServerFactory
+) -> None:
+    throttled = servers.start("redis+minio", SIMULATED_WORK_HEADER="true", RATE_LIMIT_MAX_REQUESTS="15")
+    got = run_check(tmp_path, "--target-url", throttled.url, "--only", "timeouts,duplicates")
+    limited = [n for n, e in got.evidence.items() if "rate-limited the check" in e]
+    assert limited and all(got.verdicts[n] == "not measurable" for n in limited), got.verdicts
+    assert "fail" not in got.verdicts.values(), got.evidence
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
