@@ -50,9 +50,7 @@ class Executor:
         self._rng = random.Random()
 
     async def run(self, concurrency: int) -> None:
-        await asyncio.gather(
-            *(consume(self.store.jobs, f"{self.owner}-{i}", self.lease_s, self.handle) for i in range(concurrency))
-        )
+        await consume(self.store.jobs, self.owner, self.lease_s, self.handle, slots=concurrency)
 
     async def _retry(self, fn: Callable[[], Awaitable[T]]) -> T:
         """Keep trying a store call through a dropped connection or a Redis restart."""

@@ -49,8 +49,7 @@ class WebhookDispatcher:
             async def deliver(consumer: str, message: Message) -> None:
                 await self._deliver(session, consumer, message)
 
-            consumers = (f"{self.owner}-hook-{i}" for i in range(concurrency))
-            await asyncio.gather(*(consume(self.store.webhooks, c, self.lease_s, deliver) for c in consumers))
+            await consume(self.store.webhooks, f"{self.owner}-hook", self.lease_s, deliver, slots=concurrency)
 
     def payload(self, job: Job) -> bytes:
         data: dict[str, Any] = job_body(job, self.s, self.artifacts, self.s.base_url, time.time())

@@ -6,6 +6,7 @@
   repeats.
 - Memory per open event stream: the server's RSS before and after 1,000 clients hold an
   SSE stream open on a long job.
+- Idle CPU with 20,000 job slots: the share of a core the server uses with nothing to do.
 
 Results go to results/server-bench.json and are printed.
 """
@@ -18,6 +19,7 @@ import re
 import shutil
 import statistics
 import subprocess
+import time
 from pathlib import Path
 
 import aiohttp
@@ -128,3 +130,21 @@ async def test_memory_per_open_event_stream(servers: ServerFactory, server: Runn
         },
     )
     assert open_now == STREAMS
+
+
+IDLE_SLOTS = 20_000
+IDLE_SECONDS = 5
+
+
+def test_an_idle_server_uses_no_cpu_whatever_its_worker_slots(servers: ServerFactory, server: Running) -> None:
+    """20,000 job slots and nothing to do: one blocking read per queue, not one per slot."""
+    idle = servers.start(server.mode, **BENCH_ENV, WORKERS=str(IDLE_SLOTS))
+    proc = psutil.Process(idle.server.process.pid)
+    time.sleep(2)  # past start-up: the first reads and the group creation
+    before = proc.cpu_times()
+    time.sleep(IDLE_SECONDS)  # the measurement is of time passing with nothing to do
+    after = proc.cpu_times()
+    share = ((after.user + after.system) - (before.user + before.system)) / IDLE_SECONDS
+    _record(f"idle_cpu[{server.mode}]", {"worker_slots": IDLE_SLOTS, "cpu_share_of_a_core": round(share, 4)})
+    # One reader per slot, as before, kept 70% of a core busy on this machine.
+    assert share < 0.1, f"an idle server with {IDLE_SLOTS} slots used {share:.0%} of a core"
