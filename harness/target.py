@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from reference_server.config import Settings
 from reference_server.contract import COMPLETED, FAILED_STATES, SIMULATED_WORK_HEADER
 
 from .typed_tables import TableError, build, positive, read_toml
@@ -27,13 +28,15 @@ class TargetError(TableError):
 
 # What a target's clients may depend on. `sync` is out of the default scope: the reference
 # server's synchronous /start is the deliberately failing baseline.
+# Where the reference server listens unless told otherwise.
+DEFAULT_SERVICE_URL = f"http://{Settings.host}:{Settings.port}"
 ENDPOINTS = ("sync", "initiate", "status", "events", "download")
 DEFAULT_SCOPE = ("initiate", "status", "events", "download")
 
 
 @dataclass(frozen=True)
 class Service:
-    url: str = ""  # a service that is already running...
+    url: str = ""  # a service that is already running (neither: the reference server's default address)...
     command: tuple[str, ...] = ()  # ...or one the harness starts: "$port" becomes a free port (also PORT)
     directory: str = "."  # where the command runs, relative to the target file
     env: dict[str, str] = field(default_factory=dict)  # extra environment for `command`

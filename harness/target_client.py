@@ -16,6 +16,8 @@ from typing import Any
 import aiohttp
 from multidict import CIMultiDict
 
+from reference_server.contract import RETRY_AFTER_MS_HEADER
+
 from .prometheus_text import counter_value
 from .sse import SseComment, SseEvent, read_stream
 from .target import Target, dig
@@ -162,7 +164,7 @@ class TargetClient:
 
     def poll_delay_s(self, answer: Answer) -> float:
         """The reference server's scaled advice where given; a check need not wait a real Retry-After."""
-        advice = answer.headers.get("X-Retry-After-Ms", "")
+        advice = answer.headers.get(RETRY_AFTER_MS_HEADER, "")
         if advice.isascii() and advice.isdigit():
             return int(advice) / 1000
         return self.target.answers.poll_interval_s * self.time_scale

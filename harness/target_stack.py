@@ -14,7 +14,7 @@ from proxies.render import Hop, Profile
 from .backends import ProcessBackend
 from .processes import ManagedProcess, ServiceError, free_port, http_ok
 from .proxy_chain import chain_configs
-from .target import Target
+from .target import DEFAULT_SERVICE_URL, Target
 
 
 class BadTarget(Exception):
@@ -26,7 +26,7 @@ def running_service(target: Target, workdir: Path) -> Iterator[str]:
     """The service's own URL: the one given, or a process started from the target's command."""
     health = target.service.health_path
     if not target.service.command:
-        url = target.service.url or "http://127.0.0.1:3000"
+        url = target.service.url or DEFAULT_SERVICE_URL
         if not http_ok(f"{url}{health}")():
             raise BadTarget(f"nothing answers at {url}{health}")
         yield url

@@ -22,6 +22,10 @@ DURATION_MIX: tuple[tuple[float, float, float], ...] = ((0.5, 10.0, 15.0), (0.3,
 # scenario milliseconds (the server multiplies them by its time scale).
 SIMULATED_WORK_HEADER = "X-Simulated-Work-Ms"
 
+# The poll advice in milliseconds, beside Retry-After's whole seconds (time-scaled runs
+# advise less than a second); clients that know it honour it.
+RETRY_AFTER_MS_HEADER = "X-Retry-After-Ms"
+
 
 def progress_percent(done: int, total: int) -> int:
     """The progress shown after `done` of `total` steps: whole tens only, below 100 until

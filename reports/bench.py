@@ -32,7 +32,7 @@ import numpy as np
 from tqdm import tqdm
 
 from harness.job_metrics import aggregate
-from harness.provenance import provenance
+from harness.provenance import ROOT, provenance
 from harness.scenario import Scenario, load
 from harness.stack import Stack
 from loadtests.calibrate import calibrate
@@ -46,7 +46,6 @@ from simulations.sweep import flatten, sweep, write_rows
 
 from .claims import run_claim_tests
 
-ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
 BENCH_SCENARIOS = ("original-cloudflare-nginx", "tuned-stack", "flaky-mobile", "server-to-server")
 SIMULATED_ONLY = ("overload",)  # queueing past capacity: simulated, not worth a load test
@@ -233,6 +232,14 @@ def latest_folder(quick: bool) -> Path | None:
     return found[-1] if found else None
 
 
+def previous_record(quick: bool, root: Path | None) -> dict[str, Any]:
+    """The bench.json a run starts from: the folder it completes, or the newest of its kind
+    (whose step times become this run's estimates); empty when there is none."""
+    earlier = root or latest_folder(quick)
+    record = earlier / "bench.json" if earlier else None
+    return json.loads(record.read_text()) if record and record.exists() else {}
+
+
 def bench(plan: Plan, root: Path | None = None, only: tuple[str, ...] = STEPS) -> Path:
     """Run the plan's steps into `root` (a new folder by default) and build the report.
 
@@ -249,11 +256,10 @@ def bench(plan: Plan, root: Path | None = None, only: tuple[str, ...] = STEPS) -
         root = latest_folder(plan.quick)
         if root is None:
             raise ValueError("--only completes an earlier bench folder, and there is none: run the whole bench first")
+    previous = previous_record(plan.quick, root)  # before a new folder exists and becomes the newest
     folder = root or ROOT / "results" / "bench" / f"{stamp}{'-quick' if plan.quick else ''}"
     folder.mkdir(parents=True, exist_ok=True)
-    earlier = latest_folder(plan.quick) if root is None else folder
     meta_path = folder / "bench.json"
-    previous = json.loads((earlier / "bench.json").read_text()) if earlier and (earlier / "bench.json").exists() else {}
     wanted = tuple(s for s in STEPS if s in only and (s != "micro" or plan.micro))
     meta: dict[str, Any] = {
         "plan": asdict(plan),

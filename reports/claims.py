@@ -11,7 +11,8 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from harness.provenance import ROOT
+
 # Hypothesis -> the tests whose passing shows it.
 CLAIM_TESTS: dict[str, tuple[str, ...]] = {
     "H6": ("tests/stack/test_timeouts.py::test_stock_nginx_buffering_is_detected_without_the_accel_header",),

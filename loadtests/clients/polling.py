@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import gevent
 
+from reference_server.contract import RETRY_AFTER_MS_HEADER
+
 from .base import JobRun
 
 
@@ -24,7 +26,7 @@ def poll_until_known(job: JobRun, job_id: str) -> None:
             if status is not None and status in job.target.answers.terminal:
                 job.learned(status)
                 return
-            advice = resp.headers.get("X-Retry-After-Ms") if resp.headers and policy.obey_retry_after else None
+            advice = resp.headers.get(RETRY_AFTER_MS_HEADER) if resp.headers and policy.obey_retry_after else None
             if isinstance(advice, str) and advice:
                 step = float(advice) / 1000
         step = min(step * policy.backoff, job.scaled(policy.max_interval_s))

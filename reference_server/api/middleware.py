@@ -19,6 +19,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..config import Settings
+from ..contract import RETRY_AFTER_MS_HEADER
 from .context import context
 from .errors import REQUEST_ID, ApiError, error_response, from_http_exception
 
@@ -43,7 +44,7 @@ CORS_ALLOW_HEADERS = "Content-Type, Authorization, X-Request-ID, Idempotency-Key
 # The original exposed X-RateLimit-* while sending RateLimit-*; expose what is sent.
 CORS_EXPOSE = (
     "X-Request-ID, RateLimit-Policy, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, Retry-After, "
-    "X-Retry-After-Ms, Location, ETag, Idempotent-Replayed, X-Job-Reused"
+    f"{RETRY_AFTER_MS_HEADER}, Location, ETag, Idempotent-Replayed, X-Job-Reused"
 )
 _REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 RATE = "rate_limit"

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..artifacts.base import ArtifactStore, SigningWindow
 from ..config import Settings
+from ..contract import RETRY_AFTER_MS_HEADER
 from ..jobs.model import ACTIVE, Job
 
 BASE = "/v1/download/jobs"
@@ -94,4 +95,4 @@ def etag(job: Job, settings: Settings, now: float) -> str:
 def retry_after_headers(settings: Settings) -> dict[str, str]:
     """Poll advice: RFC 9110 allows whole seconds only, so scaled runs also get milliseconds."""
     seconds = settings.scaled(settings.poll_retry_after_s)
-    return {"Retry-After": str(max(1, math.ceil(seconds))), "X-Retry-After-Ms": str(max(1, round(seconds * 1000)))}
+    return {"Retry-After": str(max(1, math.ceil(seconds))), RETRY_AFTER_MS_HEADER: str(max(1, round(seconds * 1000)))}

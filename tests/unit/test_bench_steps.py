@@ -29,3 +29,15 @@ def test_the_newest_folder_of_the_same_kind_is_completed(monkeypatch: pytest.Mon
     assert bench.latest_folder(quick=True) == tmp_path / "results" / "bench" / "20261129T090000Z-quick"
     assert bench.latest_folder(quick=False) == tmp_path / "results" / "bench" / "20261129T100000Z"
     assert STEPS[-1] == "report"
+
+
+def test_a_new_run_takes_its_estimates_from_the_newest_earlier_run(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(bench, "ROOT", tmp_path)
+    assert bench.previous_record(quick=True, root=None) == {}
+    older = tmp_path / "results" / "bench" / "20261129T090000Z-quick"
+    older.mkdir(parents=True)
+    (older / "bench.json").write_text('{"step_s": {"loadtests": 103.0}}')
+    assert bench.previous_record(quick=True, root=None)["step_s"] == {"loadtests": 103.0}
+    assert bench.previous_record(quick=False, root=None) == {}
