@@ -34,7 +34,7 @@ STACK_SERVER_ENV = {
     "RATE_LIMIT_MAX_REQUESTS": "1000000000",
     "MAX_STREAMS_PER_CLIENT": "0",
     "REQUEST_TIMEOUT_MS": "36000000",
-    "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1,localhost",
+    "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1:*",  # the receivers take free ports
     "WEBHOOK_SECRET": "whsec_cHJveHliZW5jaC1zdGFjay1zaGFyZWQtc2VjcmV0",
     "SIMULATED_WORK_HEADER": "true",
 }

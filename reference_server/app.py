@@ -12,6 +12,7 @@ from .api.context import CONTEXT, Context
 from .api.middleware import add_response_headers, build_middlewares
 from .api.stream_slots import StreamSlots
 from .api.validation import MAX_BODY_BYTES
+from .callback_policy import CallbackPolicy
 from .config import Settings
 from .metrics import Metrics
 from .services import build_artifacts, build_store, running_workers
@@ -22,7 +23,8 @@ def create_app(settings: Settings) -> web.Application:
     store = build_store(settings)
     identity = ClientIdentity(settings.trusted_proxies)
     streams = StreamSlots(settings.max_streams_per_client, settings.max_streams)
-    ctx = Context(settings, store, build_artifacts(settings), Metrics(store), identity, streams)
+    callbacks = CallbackPolicy(settings.webhook_allowed_hosts)
+    ctx = Context(settings, store, build_artifacts(settings), Metrics(store), identity, streams, callbacks)
     app[CONTEXT] = ctx
     app.on_response_prepare.append(add_response_headers(settings))
     for table in (ops.routes, legacy.routes, jobs.routes, events.routes):

@@ -15,6 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from .callback_policy import Entry, parse_entry
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -85,7 +87,7 @@ class Settings:
     # generator can replay a scenario's exact draws. Off by default.
     simulated_work_header: bool = False
     poll_retry_after_s: float = 5.0
-    webhook_allowed_hosts: tuple[str, ...] = ()
+    webhook_allowed_hosts: tuple[Entry, ...] = ()  # where callbacks may go (callback_policy)
     # Proxies whose X-Forwarded-For / X-Real-IP are believed (addresses or CIDRs); none by default.
     trusted_proxies: tuple[Network, ...] = ()
     webhook_secret: str = ""
@@ -178,7 +180,10 @@ def from_env(env: Mapping[str, str]) -> Settings:
     if "CORS_ORIGINS" in env:
         updates["cors_origins"] = _parse_list(env["CORS_ORIGINS"]) or ("*",)
     if "WEBHOOK_ALLOWED_HOSTS" in env:
-        updates["webhook_allowed_hosts"] = tuple(h.lower() for h in _parse_list(env["WEBHOOK_ALLOWED_HOSTS"]))
+        try:
+            updates["webhook_allowed_hosts"] = tuple(parse_entry(h) for h in _parse_list(env["WEBHOOK_ALLOWED_HOSTS"]))
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
     if "TRUSTED_PROXIES" in env:
         try:
             updates["trusted_proxies"] = tuple(

@@ -23,7 +23,9 @@ from .store.redis import RedisStore
 from .worker.executor import Executor
 from .worker.webhooks import WebhookDispatcher
 
-WEBHOOK_CONCURRENCY = 8
+# Deliveries sent at once per process. A slot is held only for one attempt (at most the webhook
+# timeout), so this bounds how many blackholed receivers can delay the others, by one timeout.
+WEBHOOK_CONCURRENCY = 64
 
 
 def build_store(settings: Settings) -> JobStore:

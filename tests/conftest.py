@@ -27,7 +27,7 @@ FAST_ENV = {
     "RATE_LIMIT_MAX_REQUESTS": "1000000",
     "LEASE_S": "50",
     "SSE_HEARTBEAT_S": "10",
-    "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1,localhost",
+    "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1:*",  # the receivers take free ports
     "WEBHOOK_SCHEDULE_S": "0,10,20,40",
     "WEBHOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
     "STORAGE_TIMEOUT_S": "1",
@@ -118,12 +118,21 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 @dataclass
 class WebhookReceiver:
     """A webhook endpoint on loopback that fails its first `fail_first` attempts (each after
-    hanging `stall_s`) and keeps every attempt's headers and body."""
+    hanging `stall_s`) and keeps every attempt's headers and body; `dead_url` always fails."""
 
     url: str
     fail_first: int = 0
     stall_s: float = 0.0
     calls: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    dead_calls: int = 0
+
+    @property
+    def port(self) -> int:
+        return int(self.url.split(":")[2].split("/")[0])
+
+    @property
+    def dead_url(self) -> str:
+        return self.url.replace("/hook", "/dead")
 
     @property
     def ids(self) -> list[str]:
@@ -142,8 +151,13 @@ async def webhook_receiver() -> AsyncIterator[WebhookReceiver]:
             await asyncio.sleep(receiver.stall_s)
         return web.Response(status=500 if failing else 204)
 
+    async def dead(request: web.Request) -> web.Response:
+        receiver.dead_calls += 1
+        return web.Response(status=500)
+
     app = web.Application()
     app.router.add_post("/hook", hook)
+    app.router.add_post("/dead", dead)
     runner = web.AppRunner(app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()

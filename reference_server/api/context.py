@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from ..artifacts.base import ArtifactStore
+from ..callback_policy import CallbackPolicy
 from ..config import Settings
 from ..metrics import Metrics
 from ..store.base import JobStore
@@ -22,6 +23,7 @@ class Context:
     metrics: Metrics
     identity: ClientIdentity  # who a request comes from, behind trusted proxies
     streams: StreamSlots  # event streams held, per client and in all
+    callbacks: CallbackPolicy  # where webhooks may go
 
 
 CONTEXT = web.AppKey("context", Context)

@@ -50,7 +50,7 @@ async def initiate(request: web.Request) -> web.Response:
     s = ctx.settings
     body = await validation.json_object(request)
     file_ids = validation.file_ids(body)
-    callback = validation.callback_url(body, s.webhook_allowed_hosts)
+    callback = validation.callback_url(body, ctx.callbacks)
     key = validation.idempotency_key(request)
     work_s = validation.simulated_work_s(request, s.simulated_work_header)
     client = ctx.identity.of(request)

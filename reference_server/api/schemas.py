@@ -34,8 +34,8 @@ REQUESTS: dict[str, dict[str, Any]] = {
                 "type": "string",
                 "format": "uri",
                 "maxLength": MAX_URL_CHARS,
-                "description": "Webhook target: an absolute http(s) URL without credentials, whose host is in "
-                "the server's WEBHOOK_ALLOWED_HOSTS (else 422 callback_host_not_allowed)",
+                "description": "Webhook target: an absolute http(s) URL without credentials, whose host and port an "
+                "entry of the server's WEBHOOK_ALLOWED_HOSTS allows (else 422 callback_host_not_allowed)",
             },
         },
     },

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from ..callback_policy import CallbackPolicy
 from ..contract import SIMULATED_WORK_HEADER
 from . import schemas
 from .errors import ApiError
@@ -57,7 +58,7 @@ def file_ids(body: dict[str, Any]) -> list[int]:
     return [int(v) for v in checked("InitiateRequest", body)["file_ids"]]
 
 
-def callback_url(body: dict[str, Any], allowed_hosts: tuple[str, ...]) -> str | None:
+def callback_url(body: dict[str, Any], policy: CallbackPolicy) -> str | None:
     value = body.get("callback_url")
     if value is None:
         return None
@@ -72,13 +73,8 @@ def callback_url(body: dict[str, Any], allowed_hosts: tuple[str, ...]) -> str | 
         raise invalid("callback_url port must be from 1 to 65535")
     if parts.username or parts.password:
         raise invalid("callback_url must not carry credentials")
-    if parts.hostname.lower() not in allowed_hosts:
-        # An allow-list of names, so the server cannot be aimed at internal addresses.
-        raise ApiError(
-            422,
-            "callback_host_not_allowed",
-            f"callback_url host {parts.hostname!r} is not in the server's WEBHOOK_ALLOWED_HOSTS",
-        )
+    if (refusal := policy.url_refusal(parts)) is not None:
+        raise ApiError(422, "callback_host_not_allowed", refusal)
     return str(value)
 
 

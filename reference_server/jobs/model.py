@@ -34,6 +34,8 @@ class Webhook:
     last_status: int | None = None
     last_error: str | None = None
     delivered_at: float | None = None
+    next_at: float | None = None  # when the next attempt is due (None: now)
+    sending_until: float | None = None  # an attempt is in flight until then; fences a second sender
 
 
 @dataclass

@@ -130,20 +130,48 @@ def _terminal(change: Change) -> None:
         change.job.webhook.status = "pending"
 
 
+def webhook_claim(job: Job, attempt: int, due: float, now: float, until: float) -> Change | None:
+    """Take attempt number `attempt` (due at `due`) for sending, unless it is done, not yet
+    due, or another dispatcher holds it: two dispatchers holding copies of one delivery
+    never both send it."""
+    hook = job.webhook
+    if hook is None or hook.status != "pending" or hook.attempts != attempt:
+        return None
+    if due > now or (hook.sending_until or 0) > now:
+        return None
+    change = _begin(job)
+    assert change.job.webhook is not None
+    change.job.webhook.sending_until = until
+    return change
+
+
 def webhook_attempt(
-    job: Job, status: int | None, error: str | None, delivered: bool, gave_up: bool, now: float
-) -> Change:
+    job: Job,
+    attempt: int,
+    status: int | None,
+    error: str | None,
+    delivered: bool,
+    gave_up: bool,
+    now: float,
+    next_in_s: float,
+) -> Change | None:
+    """Record attempt number `attempt`, once; the next is due `next_in_s` from now."""
+    if job.webhook is None or job.webhook.attempts != attempt:
+        return None
     change = _begin(job)
     hook = change.job.webhook
     assert hook is not None
     hook.attempts += 1
     hook.last_status = status
     hook.last_error = error
+    hook.sending_until = None
     if delivered:
         hook.status = "delivered"
         hook.delivered_at = now
     elif gave_up:
         hook.status = "failed"
+    else:
+        hook.next_at = now + next_in_s
     return change
 
 

@@ -22,6 +22,7 @@ class MemoryQueue:
     def __init__(self) -> None:
         self._items: asyncio.Queue[str] = asyncio.Queue()
         self._next = 0
+        self._deferred: dict[str, asyncio.TimerHandle] = {}
 
     def put(self, job_id: str) -> None:
         self._items.put_nowait(job_id)
@@ -39,6 +40,17 @@ class MemoryQueue:
 
     async def touch(self, consumer: str, message: Message) -> None:
         return None
+
+    async def defer(self, message: Message, delay_s: float) -> None:
+        job_id = message.job_id
+        if (earlier := self._deferred.pop(job_id, None)) is not None:
+            earlier.cancel()
+
+        def due() -> None:
+            del self._deferred[job_id]
+            self.put(job_id)
+
+        self._deferred[job_id] = asyncio.get_running_loop().call_later(max(0.0, delay_s), due)
 
 
 class MemoryStore:

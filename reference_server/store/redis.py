@@ -6,6 +6,8 @@
 - `dl:queue:jobs`, `dl:queue:webhooks`: streams read by the consumer group `workers`;
   an entry stays pending until acknowledged, and one idle longer than the lease is
   claimed by another worker (XAUTOCLAIM), so a dead worker loses nothing.
+- `dl:queue:*:due`: jobs deferred to a later time (webhook retries), a sorted set by due
+  time in Redis's own clock; a reader moves due members into the stream before it reads.
 - `dl:idem:{key}` and `dl:active:{hash}`: idempotency records and the active-job index.
 - `dl:notify`: pub/sub channel carrying job ids, a wake-up hint for event streams.
 """
@@ -44,6 +46,27 @@ local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return {n, redis.call('PTTL', KEYS[1])}
 """
+# Deferring acknowledges the entry and schedules its job in one step, so a crash between
+# the two can neither lose the job nor queue it twice (the set holds each job once).
+DEFER_SCRIPT = """
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[2])
+redis.call('XACK', KEYS[1], ARGV[4], ARGV[1])
+redis.call('XDEL', KEYS[1], ARGV[1])
+"""
+# Moves the due members into the stream; returns the milliseconds until the next is due, or -1.
+PROMOTE_SCRIPT = """
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+for _, job in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 100)) do
+  redis.call('ZREM', KEYS[2], job)
+  redis.call('XADD', KEYS[1], '*', 'job', job)
+end
+local nxt = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+if #nxt == 0 then return -1 end
+return math.max(0, tonumber(nxt[2]) - now)
+"""
 POOL_SIZE = 256
 TRANSIENT = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
 
@@ -78,6 +101,9 @@ class RedisQueue:
     def __init__(self, client: redis.Redis, stream: str) -> None:
         self._r = client
         self.stream = stream
+        self.due = f"{stream}:due"
+        self._defer = client.register_script(DEFER_SCRIPT)
+        self._promote = client.register_script(PROMOTE_SCRIPT)
 
     async def ensure_group(self) -> None:
         try:
@@ -93,10 +119,10 @@ class RedisQueue:
         entries = reply[1]
         if entries:
             return self._message(entries[0])
+        next_due_ms = int(await self._promote(keys=[self.stream, self.due]))
+        block_ms = int(block_s * 1000) if next_due_ms < 0 else min(int(block_s * 1000), next_due_ms)
         try:
-            got = await self._r.xreadgroup(
-                GROUP, consumer, {self.stream: ">"}, count=1, block=max(1, int(block_s * 1000))
-            )
+            got = await self._r.xreadgroup(GROUP, consumer, {self.stream: ">"}, count=1, block=max(1, block_ms))
         except ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 raise
@@ -122,6 +148,11 @@ class RedisQueue:
     async def touch(self, consumer: str, message: Message) -> None:
         # Resets the entry's idle time so nobody reclaims it while we are working on it.
         await self._r.xclaim(self.stream, GROUP, consumer, min_idle_time=0, message_ids=[message.id], justid=True)
+
+    async def defer(self, message: Message, delay_s: float) -> None:
+        await self._defer(
+            keys=[self.stream, self.due], args=[message.id, message.job_id, max(0, round(delay_s * 1000)), GROUP]
+        )
 
 
 class RedisStore:

@@ -1,32 +1,34 @@
 """Delivers one signed webhook per finished job (Standard Webhooks), retrying on a schedule.
 
 The delivery is queued in the same transaction that ends the job, so it cannot be lost,
-and it is one logical delivery however many worker attempts the job took. Attempts
-already made are recorded on the job, so a dispatcher that dies mid-schedule is
-replaced by another that carries on from the next attempt, with the same `webhook-id`.
+and it is one logical delivery however many worker attempts the job took. Each attempt
+is one message: it is claimed on the job (so two dispatchers holding copies never both
+send it), sent, recorded, and the next attempt is deferred on the queue to its due time.
+No slot waits out a retry delay, so a dead receiver never holds up another's deliveries.
+A dispatcher that dies mid-schedule is replaced by another that carries on from the
+next attempt, with the same `webhook-id`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import functools
 import json
 import time
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from standardwebhooks import Webhook
 
 from ..api.representation import job_body
 from ..artifacts.base import ArtifactStore
+from ..callback_policy import CallbackPolicy, CheckedResolver
 from ..config import Settings
 from ..jobs import transitions
 from ..jobs.model import Job
 from ..metrics import Metrics
 from ..store.base import JobStore, Message
-from ..store.redis import TRANSIENT
 from .consume import consume
 
 
@@ -41,10 +43,13 @@ class WebhookDispatcher:
         self.owner = owner
         self.lease_s = settings.scaled(settings.lease_s)
         self._signer = Webhook(settings.webhook_secret)
+        self.policy = CallbackPolicy(settings.webhook_allowed_hosts)
 
     async def run(self, concurrency: int) -> None:
         timeout = aiohttp.ClientTimeout(total=max(0.05, self.s.scaled(self.s.webhook_timeout_s)))
-        async with aiohttp.ClientSession(timeout=timeout) as session:
+        # No DNS cache: every attempt resolves afresh and connects only to addresses the policy allows.
+        connector = aiohttp.TCPConnector(resolver=CheckedResolver(self.policy), use_dns_cache=False)
+        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
 
             async def deliver(consumer: str, message: Message) -> None:
                 await self._deliver(session, consumer, message)
@@ -57,37 +62,51 @@ class WebhookDispatcher:
         return json.dumps(event, separators=(",", ":")).encode()
 
     async def _deliver(self, session: aiohttp.ClientSession, consumer: str, message: Message) -> None:
+        queue = self.store.webhooks
         job = await self.store.get(message.job_id)
-        if job is None or job.webhook is None or job.webhook.status in ("delivered", "failed"):
-            await self.store.webhooks.ack(message)
+        hook = job.webhook if job is not None else None
+        if job is None or hook is None or hook.status != "pending":
+            await queue.ack(message)
             return
-        hook = job.webhook
-        body = self.payload(job)  # signed and sent byte for byte as built, on every attempt
+        now = time.time()
+        attempt = hook.attempts
         schedule = self.s.webhook_schedule_s
-        for attempt in range(hook.attempts, len(schedule)):
-            await self._wait(consumer, message, self.s.scaled(schedule[attempt]))
-            status, error = await self._post(session, hook.url, hook.id, body)
-            delivered = status is not None and 200 <= status < 300
-            gave_up = not delivered and (status == 410 or attempt == len(schedule) - 1)
-            await self.metrics.inc("dl_webhook_attempts_total")
-            if not delivered:
-                await self.metrics.inc("dl_webhook_attempt_failures_total")
-            record = functools.partial(
-                transitions.webhook_attempt, status=status, error=error, delivered=delivered, gave_up=gave_up
-            )
-            await self.store.update(job.id, functools.partial(record, now=time.time()))
-            if delivered or gave_up:
-                await self.metrics.inc("dl_webhook_deliveries_total", result="delivered" if delivered else "failed")
-                break
-        await self.store.webhooks.ack(message)
-
-    async def _wait(self, consumer: str, message: Message, seconds: float) -> None:
-        # Keep the queue entry ours while waiting, or another dispatcher would take it over.
-        deadline = time.monotonic() + seconds
-        while (left := deadline - time.monotonic()) > 0:
-            await asyncio.sleep(min(left, self.lease_s / 3))
-            with contextlib.suppress(*TRANSIENT):
-                await self.store.webhooks.touch(consumer, message)
+        due = hook.next_at if hook.next_at is not None else (job.completed_at or now) + self.s.scaled(schedule[0])
+        send_until = now + self.s.scaled(self.s.webhook_timeout_s) + self.lease_s
+        claim = functools.partial(transitions.webhook_claim, attempt=attempt, due=due, now=now, until=send_until)
+        if await self.store.update(job.id, claim) is None:
+            # Not due yet, or another dispatcher is sending it: look again when that settles.
+            await queue.defer(message, max(due, hook.sending_until or 0) - now)
+            return
+        # The allow-list may have changed since the job was accepted; what it refuses now is not sent.
+        refusal = self.policy.url_refusal(urlsplit(hook.url))
+        if refusal is None:
+            status, error = await self._post(session, hook.url, hook.id, self.payload(job))
+        else:
+            status, error = None, refusal
+        delivered = status is not None and 200 <= status < 300
+        gave_up = not delivered and (status == 410 or attempt >= len(schedule) - 1)
+        next_in_s = 0.0 if delivered or gave_up else self.s.scaled(schedule[attempt + 1])
+        record = functools.partial(
+            transitions.webhook_attempt,
+            attempt=attempt,
+            status=status,
+            error=error,
+            delivered=delivered,
+            gave_up=gave_up,
+            now=time.time(),
+            next_in_s=next_in_s,
+        )
+        await self.metrics.inc("dl_webhook_attempts_total")
+        if not delivered:
+            await self.metrics.inc("dl_webhook_attempt_failures_total")
+        if await self.store.update(job.id, record) is None:
+            await queue.ack(message)  # the claim ran out and another dispatcher recorded this attempt
+        elif delivered or gave_up:
+            await self.metrics.inc("dl_webhook_deliveries_total", result="delivered" if delivered else "failed")
+            await queue.ack(message)
+        else:
+            await queue.defer(message, next_in_s)
 
     async def _post(
         self, session: aiohttp.ClientSession, url: str, webhook_id: str, body: bytes

@@ -10,7 +10,7 @@ import pytest
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from tests.conftest import FAST_ENV, Running, WebhookReceiver
+from tests.conftest import FAST_ENV, MODES, Running, ServerFactory, WebhookReceiver
 from tests.helpers import eventually, initiate, job, metrics
 
 pytestmark = pytest.mark.integration
@@ -73,3 +73,49 @@ async def test_a_receiver_that_hangs_is_timed_out_and_retried(
     assert job["webhook"]["status"] == "delivered" and job["webhook"]["attempts"] == 2
     assert job["webhook"]["lastStatus"] == 204
     assert len(set(webhook_receiver.ids)) == 1
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_dead_receivers_do_not_hold_up_a_healthy_one(
+    http: aiohttp.ClientSession, servers: ServerFactory, webhook_receiver: WebhookReceiver, mode: str
+) -> None:
+    # Retries 30 s apart (scaled): a dispatcher that slept through them in its slots would
+    # hold the healthy delivery until the dead ones' schedules ran out.
+    server = servers.start(mode, WEBHOOK_SCHEDULE_S="0,3000,3000")
+    dead = [(await initiate(http, server.url, [71000 + i], callback=webhook_receiver.dead_url))[1] for i in range(10)]
+    for body in dead:
+        await eventually(
+            lambda b=body: job(http, server.url, b["jobId"]),
+            lambda j: j["webhook"]["attempts"] >= 1,
+            "a dead receiver's first attempt",
+        )
+    _, healthy, _ = await initiate(http, server.url, [70021], callback=webhook_receiver.url)
+    settled = await webhook_settled(http, server.url, healthy["jobId"])
+    assert settled["webhook"]["status"] == "delivered" and len(webhook_receiver.calls) == 1
+    for body in dead:  # each still waits for its own second attempt
+        hook = (await job(http, server.url, body["jobId"]))["webhook"]
+        assert (hook["status"], hook["attempts"]) == ("pending", 1)
+    assert webhook_receiver.dead_calls == 10
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_callbacks_go_only_where_the_allow_list_names_the_port_and_address(
+    http: aiohttp.ClientSession, servers: ServerFactory, webhook_receiver: WebhookReceiver, mode: str
+) -> None:
+    port = webhook_receiver.port
+    server = servers.start(mode, WEBHOOK_ALLOWED_HOSTS=f"localhost,localhost:{port}")
+    status, body, _ = await initiate(http, server.url, [71200], callback=f"http://localhost:{port + 1}/hook")
+    assert (status, body["error"]) == (422, "callback_host_not_allowed"), body
+    # Allowed by name, but the name resolves to loopback, which no entry names: never sent.
+    status, body, _ = await initiate(http, server.url, [71201], callback=f"http://localhost:{port}/hook")
+    assert status == 202, body
+    refused = await eventually(
+        lambda: job(http, server.url, body["jobId"]),
+        lambda j: j["webhook"]["attempts"] >= 1,
+        "the first attempt at a name that resolves inward",
+    )
+    assert "internal address" in refused["webhook"]["lastError"] and webhook_receiver.calls == []
+    # Named by address, the same receiver gets its delivery.
+    allowed = servers.start(mode, WEBHOOK_ALLOWED_HOSTS=f"127.0.0.1:{port}")
+    _, body, _ = await initiate(http, allowed.url, [70028], callback=webhook_receiver.url)
+    assert (await webhook_settled(http, allowed.url, body["jobId"]))["webhook"]["status"] == "delivered"

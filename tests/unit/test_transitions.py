@@ -62,12 +62,26 @@ def test_cancel_only_active_jobs_and_webhook_is_due_on_every_terminal_state() ->
     assert t.claim(cancelled.job, "a", 3, 10) is None
 
 
-def test_webhook_attempts_are_recorded_on_the_job() -> None:
+def test_webhook_attempts_are_recorded_once_each_and_scheduled() -> None:
     job = new_job(webhook=Webhook(url="http://h/", id="msg_1", status="pending"))
-    failed = t.webhook_attempt(job, 500, "HTTP 500", delivered=False, gave_up=False, now=1)
-    assert failed.job.webhook is not None and (failed.job.webhook.status, failed.job.webhook.attempts) == ("pending", 1)
-    ok = t.webhook_attempt(failed.job, 204, None, delivered=True, gave_up=False, now=2)
-    assert ok.job.webhook is not None and (ok.job.webhook.status, ok.job.webhook.attempts) == ("delivered", 2)
+    failed = t.webhook_attempt(job, 0, 500, "HTTP 500", delivered=False, gave_up=False, now=1, next_in_s=10)
+    assert failed is not None and failed.job.webhook is not None
+    assert (failed.job.webhook.status, failed.job.webhook.attempts, failed.job.webhook.next_at) == ("pending", 1, 11)
+    # A second report of the same attempt (a dispatcher that lost its claim) changes nothing.
+    assert t.webhook_attempt(failed.job, 0, 204, None, delivered=True, gave_up=False, now=2, next_in_s=0) is None
+    ok = t.webhook_attempt(failed.job, 1, 204, None, delivered=True, gave_up=False, now=12, next_in_s=0)
+    assert ok is not None and ok.job.webhook is not None
+    assert (ok.job.webhook.status, ok.job.webhook.attempts) == ("delivered", 2)
+
+
+def test_a_webhook_attempt_is_claimed_by_one_dispatcher_and_only_when_due() -> None:
+    job = new_job(webhook=Webhook(url="http://h/", id="msg_1", status="pending", attempts=1, next_at=10))
+    assert t.webhook_claim(job, 1, due=10, now=9, until=20) is None  # not yet due
+    assert t.webhook_claim(job, 0, due=10, now=10, until=20) is None  # an attempt already made
+    first = t.webhook_claim(job, 1, due=10, now=10, until=20)
+    assert first is not None
+    assert t.webhook_claim(first.job, 1, due=10, now=15, until=25) is None  # held by the first
+    assert t.webhook_claim(first.job, 1, due=10, now=20, until=30) is not None  # the holder went silent
 
 
 def test_expiry_is_derived_from_the_clock() -> None:
