@@ -13,6 +13,8 @@ import string
 from dataclasses import dataclass
 from pathlib import Path
 
+from reference_server.config import Settings
+
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
 PAGES = HERE / "pages"
@@ -168,6 +170,9 @@ def render(config: ProxyConfig, folder: Path, root: str | None = None) -> Path:
         # Stock nginx takes a server out for 10 s after one failure; tuned keeps trying them all.
         option = " max_fails=0" if p.name == "nginx-tuned" else ""
         values["servers"] = "\n".join(f"        server {hop}{option};" for hop in config.upstreams)
+        # Idle upstream connections are dropped before the server's own idle timeout closes them,
+        # or nginx could send a POST down a connection closing under it (a 502 it does not retry).
+        values["upstream_idle_s"] = max(1, int(Settings().idle_timeout_s / 2))
         values["cache_zone"], values["status_location"] = _micro_cache(root) if config.micro_cache else ("", "")
         for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
             (folder / "tmp" / sub).mkdir(parents=True, exist_ok=True)

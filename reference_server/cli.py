@@ -33,6 +33,7 @@ def serve(args: argparse.Namespace) -> int:
         print=None,
         handler_cancellation=True,
         backlog=settings.listen_backlog,
+        keepalive_timeout=settings.idle_timeout_s,  # aiohttp starts it when a connection opens: a head timeout too
         access_log=logging.getLogger("aiohttp.access") if settings.access_log else None,
     )
     return 0

@@ -100,6 +100,12 @@ class Settings:
     max_streams_per_client: int = 100  # event streams one client may hold open (0: no limit)
     max_streams: int = 20_000  # event streams this process holds in all (0: no limit)
     storage_timeout_s: float = 10.0
+    # Real network timeouts against slow clients, never scaled: a connection gets this long to
+    # send a whole request head (after it opens, or after its last response), and a body this
+    # long to arrive. aiohttp's defaults (75 s, and none for a body) let 300 clients sending a
+    # byte a second hold their connections for minutes.
+    idle_timeout_s: float = 15.0
+    body_timeout_s: float = 15.0
     access_log: bool = False  # one log line per request costs about a third of a status poll
     public_url: str = ""  # how clients reach this server; default http://host:port
     instance: str = field(default_factory=lambda: secrets.token_hex(4))
@@ -155,6 +161,8 @@ def from_env(env: Mapping[str, str]) -> Settings:
         ("MAX_STREAMS", "max_streams", int, 0, 1),
         ("POLL_RETRY_AFTER_S", "poll_retry_after_s", float, 0.001, 1),
         ("STORAGE_TIMEOUT_S", "storage_timeout_s", float, 0.01, 1),
+        ("IDLE_TIMEOUT_S", "idle_timeout_s", float, 0.01, 1),
+        ("BODY_TIMEOUT_S", "body_timeout_s", float, 0.01, 1),
     ]
     for env_name, attr, cast, minimum, divisor in simple:
         value = number(env_name, cast, minimum)

@@ -48,7 +48,7 @@ def _accepted_body(job: Job) -> dict[str, object]:
 async def initiate(request: web.Request) -> web.Response:
     ctx = context(request)
     s = ctx.settings
-    body = await validation.json_object(request)
+    body = await validation.json_object(request, s.body_timeout_s)
     file_ids = validation.file_ids(body)
     callback = validation.callback_url(body, ctx.callbacks)
     key = validation.idempotency_key(request)

@@ -37,7 +37,7 @@ def s3_key(file_id: int) -> str:
 @routes.post("/v1/download/check")
 async def check(request: web.Request) -> web.Response:
     ctx = context(request)
-    file_id = validation.single_file_id(await validation.json_object(request))
+    file_id = validation.single_file_id(await validation.json_object(request, ctx.settings.body_timeout_s))
     available = file_exists(file_id)
     return web.json_response(
         {
@@ -82,7 +82,7 @@ async def _execute(
 @routes.post("/v1/download/start")
 async def start(request: web.Request) -> web.Response:
     ctx = context(request)
-    file_id = validation.single_file_id(await validation.json_object(request))
+    file_id = validation.single_file_id(await validation.json_object(request, ctx.settings.body_timeout_s))
     work_s = validation.simulated_work_s(request, ctx.settings.simulated_work_header)
     delay_s = ctx.settings.scaled(draw_delay_s(ctx.settings.delay, _rng) if work_s is None else work_s)
     began = time.monotonic()

@@ -144,7 +144,7 @@ def _errors(*codes: int) -> dict[str, Any]:
 
 JOB_ID_PARAM = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
 BODY = {"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/FileRequest"}}}}
-COMMON = (400, 413, 415, 429)
+COMMON = (400, 408, 413, 415, 429)  # 408: the body did not arrive within BODY_TIMEOUT_S
 # 429 also when the client holds MAX_STREAMS_PER_CLIENT streams; 503 when the process holds MAX_STREAMS.
 STREAM_ERRORS = _errors(400, 404, 429, 503)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from typing import Any
@@ -25,12 +26,17 @@ def invalid(message: str) -> ApiError:
     return ApiError(400, "validation_error", message)
 
 
-async def json_object(request: web.Request) -> dict[str, Any]:
+async def json_object(request: web.Request, timeout_s: float) -> dict[str, Any]:
     if request.content_type != "application/json":
         raise ApiError(
             415, "unsupported_media_type", f"Content-Type must be application/json, got {request.content_type!r}"
         )
-    raw = await request.read()  # aiohttp answers 413 past client_max_size
+    try:
+        # aiohttp answers 413 past client_max_size, but waits for a trickling body for ever.
+        async with asyncio.timeout(timeout_s):
+            raw = await request.read()
+    except TimeoutError:
+        raise ApiError(408, "body_timeout", f"The request body did not arrive within {timeout_s:g} s") from None
     try:
         body = json.loads(raw)
     except RecursionError:

@@ -4,6 +4,8 @@ processes on one Redis share one window."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
 import random
 
@@ -89,3 +91,37 @@ async def test_a_client_over_its_stream_cap_gets_429_and_a_full_server_503(
     finally:
         for resp in held:
             resp.close()
+
+
+async def _trickle(host: str, port: int, data: bytes, every_s: float, within_s: float) -> bytes:
+    """Send `data` a byte at a time; return what the server answered once it closed the
+    connection (b"" if it closed without a word). Fails if it never does within `within_s`."""
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        async with asyncio.timeout(within_s):
+            for byte in data:
+                if reader.at_eof():
+                    break
+                writer.write(bytes([byte]))
+                with contextlib.suppress(ConnectionError):
+                    await writer.drain()
+                await asyncio.sleep(every_s)
+            return await reader.read()
+    finally:
+        writer.close()
+
+
+async def test_slow_clients_are_timed_out(servers: ServerFactory) -> None:
+    slow = servers.start("embedded", IDLE_TIMEOUT_S="0.5", BODY_TIMEOUT_S="0.5")
+    host, port = slow.url.removeprefix("http://").split(":")
+    # Headers at 20 bytes a second never make a whole request head: closed without an answer.
+    head = b"GET / HTTP/1.1\r\nHost: x\r\nX-Padding: " + b"a" * 200 + b"\r\n\r\n"
+    assert await _trickle(host, int(port), head, 0.05, within_s=20) == b""
+    # A body that stops short of its Content-Length: 408 in the JSON error shape.
+    post = (
+        b"POST /v1/download/initiate HTTP/1.1\r\nHost: x\r\n"
+        b'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"file_ids"'
+    )
+    answer = await _trickle(host, int(port), post, 0.001, within_s=20)
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+    assert b'"error":"body_timeout"' in answer.replace(b" ", b"")
