@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import ipaddress
+import re
 import socket
 from dataclasses import dataclass
 from urllib.parse import SplitResult
@@ -23,6 +24,9 @@ from aiohttp.resolver import ThreadedResolver
 ANY_PORT = "*"
 BARE_HOST_PORTS = frozenset({80, 443})
 DEFAULT_PORT = {"http": 80, "https": 443}
+_PORT_1_65535 = r"([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+_URL_CHAR = r"([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})"  # RFC 3986 pchar, plus "/"
+_PATH_QUERY = rf"(/{_URL_CHAR}*)?(\?({_URL_CHAR}|\?)*)?"
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,12 @@ def _public(address: str) -> bool:
 class CallbackPolicy:
     def __init__(self, entries: tuple[Entry, ...]) -> None:
         self.entries = entries
+        pattern = self.url_pattern()
+        self._url = re.compile(pattern) if pattern is not None else None
+
+    def matches(self, url: str) -> bool:
+        """Whether the URL has the form /openapi.json states (url_pattern)."""
+        return self._url is not None and self._url.fullmatch(url) is not None
 
     def _allows(self, host: str, port: int) -> bool:
         host = _canonical(host)
@@ -81,6 +91,22 @@ class CallbackPolicy:
         if not self._allows(parts.hostname, port):
             return f"callback_url {parts.hostname}:{port} is not allowed by the server's WEBHOOK_ALLOWED_HOSTS"
         return None
+
+    def url_pattern(self) -> str | None:
+        """The regular expression callback URLs must match: a listed host (as listed, in
+        lower case) and port, then a path and query of URL characters; None when the list
+        allows nothing. /openapi.json states it and the server enforces it."""
+        if not self.entries:
+            return None
+        forms = []
+        for e in self.entries:
+            host = re.escape(f"[{e.host}]" if ":" in e.host else e.host)
+            if e.ports is None:
+                forms.append(f"https?://{host}(:{_PORT_1_65535})?")
+                continue
+            forms.extend(f"https?://{host}:{port}" for port in sorted(e.ports))
+            forms.extend(f"{scheme}://{host}" for scheme, port in DEFAULT_PORT.items() if port in e.ports)
+        return f"^({'|'.join(forms)}){_PATH_QUERY}$"
 
     def address_refusal(self, host: str, port: int, address: str) -> str | None:
         """Why a connection for `host:port` may not go to `address`, or None."""

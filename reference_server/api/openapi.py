@@ -4,9 +4,13 @@ schemas here, so neither can drift from the behaviour unnoticed."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
+from ..callback_policy import CallbackPolicy
+from .events import MAX_STREAM_JOBS
 from .schemas import FILE_ID, REQUESTS
+from .validation import EVENT_ID_PATTERN, IDEMPOTENCY_KEY_PATTERN, UUID
 
 NULLABLE_STR = {"type": ["string", "null"]}
 TIMESTAMP = {"type": ["string", "null"], "format": "date-time"}
@@ -142,6 +146,16 @@ def _errors(*codes: int) -> dict[str, Any]:
     return {str(code): _json("Error", "error") for code in codes}
 
 
+def _resume_params(pattern: str, what: str) -> list[dict[str, Any]]:
+    """The resume cursor, as EventSource sends it (a header) and as a query parameter; empty
+    means none."""
+    schema = {"type": "string", "pattern": pattern}
+    return [
+        {"name": "Last-Event-ID", "in": "header", "required": False, "description": what, "schema": schema},
+        {"name": "lastEventId", "in": "query", "required": False, "description": what, "schema": schema},
+    ]
+
+
 JOB_ID_PARAM = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
 BODY = {"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/FileRequest"}}}}
 COMMON = (400, 408, 413, 415, 429)  # 408: the body did not arrive within BODY_TIMEOUT_S
@@ -178,7 +192,7 @@ PATHS: dict[str, Any] = {
                     "name": "Idempotency-Key",
                     "in": "header",
                     "required": False,
-                    "schema": {"type": "string", "maxLength": 257},
+                    "schema": {"type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN},
                 }
             ],
             "requestBody": {
@@ -211,7 +225,7 @@ PATHS: dict[str, Any] = {
         },
     },
     "/v1/download/jobs/{job_id}/events": {
-        "parameters": [JOB_ID_PARAM],
+        "parameters": [JOB_ID_PARAM, *_resume_params(f"^({EVENT_ID_PATTERN})?$", "the last event id this stream sent")],
         "get": {
             "summary": "Server-Sent Events for one job (snapshot, progress, terminal; Last-Event-ID resumes)",
             "responses": {
@@ -224,7 +238,26 @@ PATHS: dict[str, Any] = {
     "/v1/download/events": {
         "get": {
             "summary": "One event stream for several jobs (ids joined by dots per job)",
-            "parameters": [{"name": "jobs", "in": "query", "required": True, "schema": {"type": "string"}}],
+            "parameters": [
+                {
+                    "name": "jobs",
+                    "in": "query",
+                    "required": True,
+                    "style": "form",
+                    "explode": False,
+                    "schema": {
+                        "type": "array",
+                        "items": {"type": "string", "pattern": UUID.pattern},
+                        "minItems": 1,
+                        "maxItems": MAX_STREAM_JOBS,
+                        "uniqueItems": True,
+                    },
+                },
+                *_resume_params(
+                    f"^({EVENT_ID_PATTERN}(\\.{EVENT_ID_PATTERN}){{0,{MAX_STREAM_JOBS - 1}}})?$",
+                    "the last id this stream sent: one sequence number per job of `jobs`, in its order, joined by dots",
+                ),
+            ],
             "responses": {
                 "204": {"description": "the client has already seen every terminal event: stop reconnecting"},
                 "200": {"description": "text/event-stream", "content": {"text/event-stream": {}}},
@@ -241,10 +274,18 @@ PATHS: dict[str, Any] = {
 }
 
 
-def document() -> dict[str, Any]:
+def document(callbacks: CallbackPolicy) -> dict[str, Any]:
+    """The document for this server: where its callbacks may go is part of the contract."""
+    schemas = copy.deepcopy(SCHEMAS)
+    callback = schemas["InitiateRequest"]["properties"]["callback_url"]
+    pattern = callbacks.url_pattern()
+    if pattern is None:
+        callback["not"] = {}  # this server takes no webhooks (WEBHOOK_ALLOWED_HOSTS is empty)
+    else:
+        callback["pattern"] = pattern
     return {
         "openapi": "3.1.0",
         "info": {"title": "Long-running download reference server", "version": "1.0.0"},
         "paths": PATHS,
-        "components": {"schemas": SCHEMAS},
+        "components": {"schemas": schemas},
     }

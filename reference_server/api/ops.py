@@ -45,7 +45,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 @routes.get("/openapi.json")
 async def openapi(request: web.Request) -> web.Response:
-    return web.json_response(document())
+    return web.json_response(document(context(request).callbacks))
 
 
 WEBAPP = Path(__file__).resolve().parent.parent / "webapp"

@@ -17,8 +17,11 @@ from .errors import ApiError
 
 MAX_BODY_BYTES = 1024 * 1024
 # RFC 8941 sf-string (as the IETF draft requires) or, leniently, a bare token; at most 255 chars like Stripe.
-_IDEM_QUOTED = re.compile(r'^"([\x20\x21\x23-\x5b\x5d-\x7e]{1,255})"$')
-_IDEM_BARE = re.compile(r"^[A-Za-z0-9._~:/+=-]{1,255}$")
+IDEMPOTENCY_KEY_PATTERN = r'^"([\x20\x21\x23-\x5b\x5d-\x7e]{1,255})"$|^([A-Za-z0-9._~:/+=-]{1,255})$'
+_IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
+# One job's resume cursor: its last event's sequence number, in ASCII digits.
+EVENT_ID_PATTERN = "[0-9]{1,12}"
+_EVENT_ID = re.compile(EVENT_ID_PATTERN)
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
 
@@ -81,6 +84,11 @@ def callback_url(body: dict[str, Any], policy: CallbackPolicy) -> str | None:
         raise invalid("callback_url must not carry credentials")
     if (refusal := policy.url_refusal(parts)) is not None:
         raise ApiError(422, "callback_host_not_allowed", refusal)
+    if not policy.matches(str(value)):
+        raise invalid(
+            "callback_url must be the host as listed in WEBHOOK_ALLOWED_HOSTS, in lower case, then a path and "
+            "query of URL characters (the pattern in /openapi.json)"
+        )
     return str(value)
 
 
@@ -90,12 +98,9 @@ def idempotency_key(request: web.Request) -> str | None:
         return None
     if len(values) > 1:
         raise invalid("Send one Idempotency-Key header, not several")
-    raw = values[0].strip()
-    match = _IDEM_QUOTED.match(raw)
+    match = _IDEMPOTENCY_KEY.fullmatch(values[0])
     if match:
-        return match.group(1)
-    if _IDEM_BARE.match(raw):
-        return raw
+        return match.group(1) or match.group(2)
     raise invalid('Idempotency-Key must be a quoted string of 1-255 printable characters, e.g. "8e03978e-..."')
 
 
@@ -112,8 +117,8 @@ def last_event_id(request: web.Request, parts: int) -> list[int] | None:
     if raw is None or raw == "":
         return None
     pieces = raw.split(".")
-    # ASCII digits only: str.isdigit() also accepts digits such as "²" that int() refuses.
-    if len(pieces) != parts or not all(p.isascii() and p.isdigit() and len(p) <= 12 for p in pieces):
+    # ASCII digits only: str.isdigit() would also accept digits such as "²" that int() refuses.
+    if len(pieces) != parts or not all(_EVENT_ID.fullmatch(p) for p in pieces):
         raise ApiError(400, "invalid_last_event_id", f"Last-Event-ID {raw[:64]!r} is not an id this stream sent")
     return [int(p) for p in pieces]
 

@@ -125,3 +125,26 @@ async def test_slow_clients_are_timed_out(servers: ServerFactory) -> None:
     answer = await _trickle(host, int(port), post, 0.001, within_s=20)
     assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
     assert b'"error":"body_timeout"' in answer.replace(b" ", b"")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"FOO / HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 10_000 + b"\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+        b"GET /\x01 HTTP/1.1\r\nHost: x\r\n\r\n",
+    ],
+    ids=["unknown method", "oversized header", "bad content-length", "control character in path"],
+)
+async def test_what_the_http_parser_refuses_is_a_400_never_a_5xx(server: Running, raw: bytes) -> None:
+    # Refused by aiohttp before any application code runs, so in its own text/plain (README, "The API").
+    host, port = server.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(raw)
+        async with asyncio.timeout(10):
+            status_line = await reader.readline()
+    finally:
+        writer.close()
+    assert status_line.split()[1] == b"400", status_line

@@ -5,6 +5,8 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reference_server.callback_policy import CallbackPolicy, CheckedResolver, parse_entry
 from reference_server.config import ConfigError, from_env
@@ -62,3 +64,17 @@ async def test_the_resolver_refuses_a_name_that_resolves_inward() -> None:
 def test_bad_entries_stop_the_server_at_start(entry: str) -> None:
     with pytest.raises(ConfigError, match="WEBHOOK_ALLOWED_HOSTS"):
         from_env({"WEBHOOK_ALLOWED_HOSTS": entry})
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_every_url_the_served_pattern_admits_is_accepted(data: st.DataObject) -> None:
+    allowed = policy("hooks.example.com", "127.0.0.1:*", "[::1]:9000", "api.example.org:8443")
+    pattern = allowed.url_pattern()
+    assert pattern is not None
+    url = data.draw(st.from_regex(pattern, fullmatch=True))
+    assert allowed.url_refusal(urlsplit(url)) is None and allowed.matches(url), url
+
+
+def test_an_empty_list_has_no_pattern() -> None:
+    assert policy().url_pattern() is None
