@@ -280,7 +280,7 @@ class RedisStore:
                         await pipe.watch(active_k)
                         release = await pipe.get(active_k) == job_id
                     pipe.multi()
-                    pipe.set(key, new.to_json())
+                    pipe.set(key, new.to_json(), keepttl=True)  # an ended job keeps its expiry through later writes
                     self._append(pipe, change)
                     if new.state != "queued":
                         pipe.srem(QUEUED, job_id)

@@ -82,7 +82,8 @@ class Executor:
         await self.metrics.inc("dl_executions_started_total", api="async")
         if change.events and change.events[-1].data.get("reclaimed"):
             await self.metrics.inc("dl_executions_reclaimed_total")
-        keeper = asyncio.create_task(self._keep_lease(consumer, message, job.id, token))
+        done = asyncio.Event()
+        keeper = asyncio.create_task(self._keep_lease(consumer, message, job.id, token, done))
         started = time.monotonic()
         try:
             await self._execute(job, token)
@@ -93,14 +94,20 @@ class Executor:
                 await self.metrics.inc("dl_duplicate_executions_total", api="async")
                 await self.metrics.inc("dl_wasted_worker_seconds_total", time.monotonic() - started, api="async")
         finally:
+            done.set()
             keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await keeper
         await self._retry(lambda: self.store.jobs.ack(message))
 
-    async def _keep_lease(self, consumer: str, message: Message, job_id: str, token: int) -> None:
-        while True:
-            await asyncio.sleep(self.lease_s / 3)
+    async def _keep_lease(self, consumer: str, message: Message, job_id: str, token: int, done: asyncio.Event) -> None:
+        # Stopped by `done` as well as by cancellation: a cancel that lands while redis-py waits
+        # for a pooled connection can be swallowed (asyncio.wait_for before Python 3.12), and a
+        # keeper that lived on held its job's queue entry, and its slot, for ever.
+        while not done.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), self.lease_s / 3)
+                return
             with contextlib.suppress(*TRANSIENT):
                 await self.store.jobs.touch(consumer, message)
                 await self.store.update(job_id, lambda j: transitions.renew(j, token, time.time(), self.lease_s))

@@ -119,3 +119,21 @@ async def test_callbacks_go_only_where_the_allow_list_names_the_port_and_address
     allowed = servers.start(mode, WEBHOOK_ALLOWED_HOSTS=f"127.0.0.1:{port}")
     _, body, _ = await initiate(http, allowed.url, [70028], callback=webhook_receiver.url)
     assert (await webhook_settled(http, allowed.url, body["jobId"]))["webhook"]["status"] == "delivered"
+
+
+async def test_an_ended_job_keeps_its_expiry_through_webhook_attempts(
+    http: aiohttp.ClientSession, servers: ServerFactory, webhook_receiver: WebhookReceiver
+) -> None:
+    # Each attempt rewrites the job; a plain SET there cleared the expiry set when the job
+    # ended, so every job with a webhook stayed in Redis for ever (found by the soak).
+    import redis
+
+    server = servers.start("redis+minio")
+    webhook_receiver.fail_first = 1
+    _, body, _ = await initiate(http, server.url, [70035], callback=webhook_receiver.url)
+    await webhook_settled(http, server.url, body["jobId"])
+    client = redis.Redis.from_url(server.env["REDIS_URL"])
+    try:
+        assert client.pttl(f"dl:job:{body['jobId']}") > 0
+    finally:
+        client.close()
