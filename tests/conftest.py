@@ -49,6 +49,20 @@ def minio_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinioServ
         yield server
 
 
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A Redis of the test's own, for tests that stop and restart it."""
+    with RedisServer(tmp_path / "redis") as server:
+        yield server
+
+
+@pytest.fixture
+def private_minio(tmp_path: Path) -> Iterator[MinioServer]:
+    """A MinIO of the test's own, for tests that stop and restart it."""
+    with MinioServer(tmp_path / "minio") as server:
+        yield server
+
+
 @dataclass
 class Running:
     url: str

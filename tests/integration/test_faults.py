@@ -50,18 +50,6 @@ class Stack:
 
 
 @pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    with RedisServer(tmp_path / "redis") as server:
-        yield server
-
-
-@pytest.fixture
-def private_minio(tmp_path: Path) -> Iterator[MinioServer]:
-    with MinioServer(tmp_path / "minio") as server:
-        yield server
-
-
-@pytest.fixture
 def make_stack(tmp_path: Path, private_redis: RedisServer, private_minio: MinioServer) -> Iterator:
     stacks: list[Stack] = []
 

@@ -1,0 +1,41 @@
+"""The reference service as it is deployed for the chaos suite and the soak: two API
+processes behind nginx-tuned and two worker processes, on one Redis and one MinIO, all
+real processes on loopback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.backends import ProcessBackend
+from harness.minio_server import MinioServer
+from harness.proxy_chain import chain_configs
+from harness.redis_server import RedisServer
+from harness.reference_process import ReferenceServer, ReferenceWorker, service_env
+from proxies.render import PROFILES, Hop
+from tests.conftest import FAST_ENV
+
+TIME_SCALE = float(FAST_ENV["TIME_SCALE"])
+
+
+class Fleet:
+    """Two API processes behind nginx-tuned and two worker processes, on one Redis and MinIO."""
+
+    def __init__(self, tmp: Path, redis: RedisServer, minio: MinioServer, env: dict[str, str]) -> None:
+        env = {**env, **service_env(redis.url, minio)}
+        self.redis, self.minio = redis, minio
+        self.apis = [ReferenceServer(tmp / f"api{i}", {**env, "WORKERS": "0"}, name=f"api{i}") for i in range(2)]
+        self.workers = [
+            ReferenceWorker(tmp / f"worker{i}", {**env, "WORKERS": "2"}, name=f"worker{i}") for i in range(2)
+        ]
+        for process in (*self.apis, *self.workers):
+            process.start()
+        backend = ProcessBackend()
+        upstreams = tuple(Hop("127.0.0.1", api.port) for api in self.apis)
+        (config,) = chain_configs([PROFILES["nginx-tuned"]], upstreams, backend.upstream_host, TIME_SCALE)
+        self.proxy = backend.proxy(config, tmp / "nginx")
+        self.url = self.proxy.url
+
+    def close(self) -> None:
+        self.proxy.stop()
+        for process in (*self.apis, *self.workers):
+            process.stop()

@@ -1,0 +1,257 @@
+"""The standing chaos suite: jobs, event streams and webhooks through nginx-tuned in front
+of two API processes and two worker processes on Redis and MinIO, while API and worker
+processes are SIGKILLed at random, Redis restarts (AOF), MinIO goes away for a while and
+the webhook receiver fails at random. Then a history checker judges what every client
+saw against what the service must guarantee:
+
+- every accepted job reaches exactly one terminal state, and one Idempotency-Key one job;
+- no job completes twice (the completion counter equals the completed jobs);
+- every completed job's artifact downloads byte for byte;
+- every SSE client saw every event of its job once and in order (ids 1..n, one terminal);
+- every webhook receiver got one logical delivery per job (one webhook-id, a 2xx).
+
+The figures (faults, jobs, resumes, deliveries) are printed, for the closing note and CI logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import random
+import time
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from harness.minio_server import MinioServer
+from harness.processes import free_port
+from harness.redis_server import RedisServer
+from harness.sse import SseEvent, read_stream
+from reference_server.contract import TERMINAL_STATES
+from tests.conftest import FAST_ENV
+from tests.fleet import Fleet
+from tests.helpers import metrics
+
+pytestmark = [pytest.mark.integration, pytest.mark.chaos]
+
+SEED = 20261129
+JOBS = 40
+ARRIVALS_S = 12.0  # jobs start over this long, so faults meet jobs in every phase
+CHAOS_ENV = {
+    **FAST_ENV,
+    "DOWNLOAD_DELAY_MIN_MS": "100000",  # jobs of 1-3 s
+    "DOWNLOAD_DELAY_MAX_MS": "300000",
+    "WEBHOOK_SCHEDULE_S": "0,10,10,10,10,10,10,10",  # eight attempts: a 25% failing receiver all but surely accepts
+    "MAX_STREAMS_PER_CLIENT": "0",
+    "TRUSTED_PROXIES": "127.0.0.1",
+}
+RECEIVER_FAILS = 0.25
+PATIENCE_S = 120.0  # how long any client keeps trying before the checker calls it lost
+
+
+@pytest.fixture
+def fleet(tmp_path: Path, private_redis: RedisServer, private_minio: MinioServer) -> Iterator[Fleet]:
+    fleet = Fleet(tmp_path, private_redis, private_minio, CHAOS_ENV)
+    yield fleet
+    fleet.close()
+
+
+@dataclass
+class History:
+    answers: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # key -> job ids
+    seen: dict[str, list[tuple[int, str]]] = field(default_factory=lambda: defaultdict(list))  # job -> (id, event)
+    resumes: int = 0
+    retried_initiates: int = 0
+    hooks: list[tuple[str, str, int]] = field(default_factory=list)  # (webhook-id, job id, status answered)
+    faults: Counter[str] = field(default_factory=Counter)
+
+
+@contextlib.asynccontextmanager
+async def flaky_receiver(history: History, rng: random.Random) -> AsyncIterator[str]:
+    async def hook(request: web.Request) -> web.Response:
+        body = json.loads(await request.read())
+        status = 500 if rng.random() < RECEIVER_FAILS else 204
+        history.hooks.append((request.headers["webhook-id"], body["data"]["jobId"], status))
+        return web.Response(status=status)
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield f"http://127.0.0.1:{port}/hook"
+    finally:
+        await runner.cleanup()
+
+
+async def start_job(http: aiohttp.ClientSession, url: str, file_id: int, callback: str, history: History) -> str:
+    """Initiate until the service answers, with one Idempotency-Key however many tries it takes."""
+    key = str(uuid.uuid4())
+    body = {"file_ids": [file_id], "callback_url": callback}
+    deadline = time.monotonic() + PATIENCE_S
+    while time.monotonic() < deadline:
+        try:
+            async with http.post(f"{url}/v1/download/initiate", json=body, headers={"Idempotency-Key": key}) as resp:
+                if resp.status in (200, 202):
+                    job_id = (await resp.json())["jobId"]
+                    history.answers[key].add(job_id)
+                    return job_id
+        except (aiohttp.ClientError, TimeoutError):
+            pass
+        history.retried_initiates += 1
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"initiate for file {file_id} never accepted in {PATIENCE_S:g} s")
+
+
+async def follow(http: aiohttp.ClientSession, url: str, job_id: str, history: History) -> None:
+    """An SSE client that starts from the job's first event and resumes with Last-Event-ID
+    after every cut, until it has seen the terminal event."""
+    last = "0"
+    deadline = time.monotonic() + PATIENCE_S
+    while time.monotonic() < deadline:
+        try:
+            async with http.get(f"{url}/v1/download/jobs/{job_id}/events", headers={"Last-Event-ID": last}) as resp:
+                if resp.status == 204:
+                    return  # it has seen the end already
+                if resp.status == 200:
+                    async for item in read_stream(resp):
+                        if isinstance(item, SseEvent) and item.id is not None:
+                            history.seen[job_id].append((int(item.id), item.event))
+                            last = item.id
+                            if item.event in TERMINAL_STATES:
+                                return
+        except (aiohttp.ClientError, TimeoutError, ValueError):
+            pass
+        history.resumes += 1
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"the event stream of job {job_id} never reached its end")
+
+
+async def client(
+    http: aiohttp.ClientSession, url: str, n: int, callback: str, history: History, rng: random.Random
+) -> str:
+    await asyncio.sleep(rng.uniform(0, ARRIVALS_S))
+    job_id = await start_job(http, url, 70000 + 7 * n, callback, history)
+    await follow(http, url, job_id, history)
+    return job_id
+
+
+async def chaos(fleet: Fleet, history: History, rng: random.Random, stop: asyncio.Event) -> None:
+    """Faults one at a time until the clients are done: mostly process kills, one Redis
+    restart and one MinIO outage early on, while jobs are in flight."""
+    began = time.monotonic()
+    outages = {"redis_restart": 4.0, "minio_outage": 8.0}  # seconds into the run
+    while not stop.is_set():
+        await asyncio.sleep(rng.uniform(0.5, 1.5))
+        if stop.is_set():
+            break
+        due = [name for name, at in outages.items() if time.monotonic() - began >= at]
+        if due:
+            name = due[0]
+            del outages[name]
+            service = fleet.redis.process if name == "redis_restart" else fleet.minio.process
+            await asyncio.to_thread(service.stop)
+            await asyncio.sleep(0.5 if name == "redis_restart" else 1.5)
+            await asyncio.to_thread(service.start, 60)
+            history.faults[name] += 1
+            continue
+        kind = rng.choice(["api_kill", "worker_kill", "worker_kill"])
+        target = rng.choice(fleet.apis if kind == "api_kill" else fleet.workers).process
+        target.kill()  # SIGKILL: no goodbye, no lease released
+        await asyncio.to_thread(target.start)
+        history.faults[kind] += 1
+
+
+async def test_jobs_events_and_webhooks_survive_random_kills_and_outages(fleet: Fleet) -> None:
+    rng = random.Random(SEED)
+    history = History()
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=5, sock_read=10)
+    async with aiohttp.ClientSession(timeout=timeout) as http, flaky_receiver(history, random.Random(SEED + 1)) as hook:
+        stop = asyncio.Event()
+        chaos_task = asyncio.create_task(chaos(fleet, history, random.Random(SEED + 2), stop))
+        try:
+            job_ids = await asyncio.gather(
+                *(client(http, fleet.url, n, hook, history, random.Random(rng.random())) for n in range(JOBS))
+            )
+        finally:
+            stop.set()
+            await chaos_task
+        final = {job_id: await settled(http, fleet.url, job_id) for job_id in job_ids}
+        counters = await metrics(http, fleet.url)
+        downloaded = await check_artifacts(http, final)
+
+    completed = [j for j in final.values() if j["status"] == "completed"]
+    failed = [j for j in final.values() if j["status"] == "failed"]
+    print(
+        f"\nchaos: faults {dict(history.faults)}; {len(final)} jobs: {len(completed)} completed, "
+        f"{len(failed)} failed ({Counter(j['error']['code'] for j in failed)}); "
+        f"{history.retried_initiates} initiate retries, {history.resumes} stream resumes, "
+        f"{len(history.hooks)} webhook attempts received, {downloaded} artifacts verified"
+    )
+    assert sum(history.faults.values()) >= 10 and history.faults["api_kill"] and history.faults["worker_kill"]
+    assert history.faults["redis_restart"] == 1 and history.faults["minio_outage"] == 1
+
+    # One key, one job; every accepted job ended once.
+    assert all(len(ids) == 1 for ids in history.answers.values())
+    assert len(set(job_ids)) == JOBS
+    assert all(j["status"] in ("completed", "failed") for j in final.values())
+    assert all(j["error"]["code"] == "STORAGE_UNAVAILABLE" for j in failed), "only the MinIO outage may fail a job"
+    # A second completion would be a second terminal event (checked on every stream below) and
+    # would push the counters past the jobs. (A worker killed between its final write and its
+    # counter leaves a counter one short, so they are bounds, not equalities.)
+    for state, jobs in (("completed", completed), ("failed", failed)):
+        assert counters.get(f'dl_jobs_finished_total{{state="{state}"}}', 0) <= len(jobs), f"a job {state} twice"
+
+    # Every stream: every event once, in order, ending with the one terminal event.
+    for job_id in job_ids:
+        ids = [seq for seq, _ in history.seen[job_id]]
+        events = [name for _, name in history.seen[job_id]]
+        assert ids == list(range(1, len(ids) + 1)), f"job {job_id}: events {ids}"
+        assert events[-1] == final[job_id]["status"] and sum(e in TERMINAL_STATES for e in events) == 1
+
+    # Every job's webhook: one webhook-id, accepted at least once, recorded as delivered.
+    by_job: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    for webhook_id, job_id, status in history.hooks:
+        by_job[job_id].append((webhook_id, status))
+    for job_id in job_ids:
+        calls = by_job[job_id]
+        assert len({webhook_id for webhook_id, _ in calls}) == 1, f"job {job_id}: {calls}"
+        assert any(status == 204 for _, status in calls), f"job {job_id}: never accepted: {calls}"
+        assert final[job_id]["webhook"]["status"] == "delivered"
+
+
+async def settled(http: aiohttp.ClientSession, url: str, job_id: str) -> dict:
+    """The job once it has ended and its webhook is settled, read after the chaos has stopped."""
+    deadline = time.monotonic() + PATIENCE_S
+    while True:
+        with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+            async with http.get(f"{url}/v1/download/jobs/{job_id}") as resp:
+                if resp.status == 200:
+                    job = await resp.json()
+                    if job["status"] in TERMINAL_STATES and job["webhook"]["status"] != "pending":
+                        return job
+        if time.monotonic() > deadline:
+            raise AssertionError(f"job {job_id} never settled")
+        await asyncio.sleep(0.1)
+
+
+async def check_artifacts(http: aiohttp.ClientSession, final: dict[str, dict]) -> int:
+    verified = 0
+    for job in final.values():
+        if job["status"] != "completed":
+            continue
+        async with http.get(job["downloadUrl"]) as resp:
+            assert resp.status == 200, f"job {job['jobId']}: download answered {resp.status}"
+            assert hashlib.sha256(await resp.read()).hexdigest() == job["artifact"]["sha256"]
+        verified += 1
+    return verified
