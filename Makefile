@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 APT_PACKAGES := redis-server nginx-light haproxy wrk podman runc debootstrap chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
 
-.PHONY: setup python-deps system-deps minio images test bench serve lint clean stack
+.PHONY: setup python-deps system-deps minio images test bench soak serve lint clean stack
 
 setup: python-deps system-deps minio images
 
@@ -42,6 +42,10 @@ test: setup
 
 bench: setup
 	$(VENV)/bin/proxybench bench $(if $(QUICK),--quick) --check
+
+# An hour of steady traffic by default; SOAK_S=600 make soak for a shorter look.
+soak: setup
+	$(PY) -m pytest -m soak -s tests/soak
 
 serve: python-deps
 	$(VENV)/bin/proxybench serve
