@@ -17,6 +17,7 @@ from harness.minio_server import MinioServer
 from harness.processes import free_port
 from harness.redis_server import RedisServer
 from harness.reference_process import ReferenceServer, service_env
+from tests.helpers import serving
 
 # Jobs of 0.2-0.4 s, leases of 0.5 s, heartbeats every 0.1 s: the whole API at 1/100 speed.
 FAST_ENV = {
@@ -169,11 +170,5 @@ async def webhook_receiver() -> AsyncIterator[WebhookReceiver]:
         receiver.dead_calls += 1
         return web.Response(status=500)
 
-    app = web.Application()
-    app.router.add_post("/hook", hook)
-    app.router.add_post("/dead", dead)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    yield receiver
-    await runner.cleanup()
+    async with serving(port, hook=hook, dead=dead):
+        yield receiver

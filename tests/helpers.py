@@ -3,17 +3,38 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import aiohttp
 import jsonschema
+from aiohttp import web
 
 from harness.prometheus_text import series
 
 JSON = dict[str, Any]
 T = TypeVar("T")
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@contextlib.asynccontextmanager
+async def serving(port: int, **posts: Handler) -> AsyncIterator[str]:
+    """A small HTTP endpoint on loopback (a webhook receiver): `name=handler` answers POST
+    /name. Yields the base URL."""
+    app = web.Application()
+    for name, handler in posts.items():
+        app.router.add_post(f"/{name}", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
 
 
 async def initiate(

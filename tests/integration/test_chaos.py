@@ -38,7 +38,7 @@ from harness.sse import SseEvent, read_stream
 from reference_server.contract import TERMINAL_STATES
 from tests.conftest import FAST_ENV
 from tests.fleet import Fleet
-from tests.helpers import metrics
+from tests.helpers import metrics, serving
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos]
 
@@ -82,16 +82,8 @@ async def flaky_receiver(history: History, rng: random.Random) -> AsyncIterator[
         history.hooks.append((request.headers["webhook-id"], body["data"]["jobId"], status))
         return web.Response(status=status)
 
-    app = web.Application()
-    app.router.add_post("/hook", hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        yield f"http://127.0.0.1:{port}/hook"
-    finally:
-        await runner.cleanup()
+    async with serving(free_port(), hook=hook) as url:
+        yield f"{url}/hook"
 
 
 async def start_job(http: aiohttp.ClientSession, url: str, file_id: int, callback: str, history: History) -> str:

@@ -33,6 +33,7 @@ from harness.sse import SseEvent, read_stream
 from reference_server.contract import TERMINAL_STATES
 from tests.conftest import FAST_ENV
 from tests.fleet import Fleet
+from tests.helpers import serving
 
 pytestmark = pytest.mark.soak
 
@@ -91,12 +92,6 @@ async def test_memory_files_and_redis_stay_flat_under_steady_traffic(fleet: Flee
         await request.read()
         return web.Response(status=204)
 
-    app = web.Application()
-    app.router.add_post("/hook", hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
     admin = redis.Redis(port=fleet.redis.port)
     processes = [p.process for p in (*fleet.apis, *fleet.workers)]
     began = time.monotonic()
@@ -109,14 +104,15 @@ async def test_memory_files_and_redis_stay_flat_under_steady_traffic(fleet: Flee
             await asyncio.sleep(SOAK_S / SAMPLES)
 
     try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
-            callback = f"http://127.0.0.1:{port}/hook"
+        async with (
+            serving(free_port(), hook=hook) as receiver,
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http,
+        ):
             results = await asyncio.gather(
-                sampler(), *(customer(http, fleet.url, n, callback, until) for n in range(CLIENTS))
+                sampler(), *(customer(http, fleet.url, n, f"{receiver}/hook", until) for n in range(CLIENTS))
             )
     finally:
         admin.close()
-        await runner.cleanup()
 
     jobs = sum(r for r in results if r is not None)
     second_half = [(t, s) for t, s in samples if t >= SOAK_S / 2]
