@@ -7,6 +7,8 @@
 - Memory per open event stream: the server's RSS before and after 1,000 clients hold an
   SSE stream open on a long job.
 - Idle CPU with 20,000 job slots: the share of a core the server uses with nothing to do.
+- A connection burst: 10,000 connections at 1,000 a second asking for streams; how many
+  were reset or timed out, and how many were told 429 past the per-client cap.
 
 Results go to results/server-bench.json and are printed.
 """
@@ -20,6 +22,7 @@ import shutil
 import statistics
 import subprocess
 import time
+from collections import Counter
 from pathlib import Path
 
 import aiohttp
@@ -148,3 +151,55 @@ def test_an_idle_server_uses_no_cpu_whatever_its_worker_slots(servers: ServerFac
     _record(f"idle_cpu[{server.mode}]", {"worker_slots": IDLE_SLOTS, "cpu_share_of_a_core": round(share, 4)})
     # One reader per slot, as before, kept 70% of a core busy on this machine.
     assert share < 0.1, f"an idle server with {IDLE_SLOTS} slots used {share:.0%} of a core"
+
+
+BURST_CONNECTIONS = 10_000
+BURST_PER_S = 1000
+
+
+async def _ask_for_a_stream(host: str, port: int, path: str) -> str:
+    """One connection asking for an event stream: its status code, or how it failed."""
+    try:
+        async with asyncio.timeout(10):
+            reader, writer = await asyncio.open_connection(host, port)
+            try:
+                writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+                status_line = await reader.readline()
+            finally:
+                writer.close()
+    except TimeoutError:
+        return "timeout"
+    except ConnectionResetError:
+        return "reset"
+    except OSError as exc:
+        return type(exc).__name__
+    parts = status_line.split()
+    return parts[1].decode() if len(parts) > 1 else "closed"
+
+
+async def test_a_connection_burst_is_queued_not_reset(servers: ServerFactory, server: Running) -> None:
+    """10,000 connections at 1,000 a second, all from one client asking for a stream: with
+    LISTEN_BACKLOG at 4096 none is reset or timed out (aiohttp's backlog of 128 reset ~3%),
+    and past MAX_STREAMS_PER_CLIENT each is told 429."""
+    long_jobs = {"DOWNLOAD_DELAY_MIN_MS": "100000000", "DOWNLOAD_DELAY_MAX_MS": "100000000"}
+    target = servers.start(server.mode, **{**BENCH_ENV, **long_jobs, "MAX_STREAMS_PER_CLIENT": "100"})
+    async with aiohttp.ClientSession() as http:
+        _, body, _ = await initiate(http, target.url, [70000])
+    host, port = target.url.removeprefix("http://").split(":")
+    began = time.monotonic()
+    tasks = []
+    for i in range(BURST_CONNECTIONS):
+        await asyncio.sleep(max(0.0, began + i / BURST_PER_S - time.monotonic()))
+        tasks.append(asyncio.create_task(_ask_for_a_stream(host, int(port), body["links"]["events"])))
+    outcomes = Counter(await asyncio.gather(*tasks))
+    offered_s = time.monotonic() - began
+    _record(
+        f"connection_burst[{server.mode}]",
+        {
+            "connections": BURST_CONNECTIONS,
+            "offered_per_s": round(BURST_CONNECTIONS / offered_s),
+            "outcomes": dict(outcomes),
+        },
+    )
+    assert outcomes["reset"] == 0 and outcomes["timeout"] == 0, outcomes
+    assert outcomes["429"] > 0 and set(outcomes) <= {"200", "429"}, outcomes
