@@ -31,7 +31,7 @@ def serve(args: argparse.Namespace) -> int:
         host=settings.host,
         port=settings.port,
         print=None,
-        handler_cancellation=True,
+        handler_cancellation=True,  # a client that leaves ends its handler: event streams wait on no timer
         backlog=settings.listen_backlog,
         keepalive_timeout=settings.idle_timeout_s,  # aiohttp starts it when a connection opens: a head timeout too
         access_log=logging.getLogger("aiohttp.access") if settings.access_log else None,

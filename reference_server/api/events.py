@@ -78,7 +78,6 @@ async def _stream(request: web.Request, job_ids: list[str]) -> web.StreamRespons
     # A slot for as long as the stream lasts; refused (429/503) before the stream begins.
     with ctx.streams.hold(ctx.identity.of(request)):
         heartbeat = s.scaled(s.sse_heartbeat_s) or NO_HEARTBEAT_S
-        recheck_s = min(heartbeat, max(0.05, s.scaled(5.0)))
         await ctx.metrics.inc("dl_event_streams_opened_total")
         sent = 0
         resp = EventSourceResponse(ping_interval=heartbeat)
@@ -107,18 +106,22 @@ async def _stream(request: web.Request, job_ids: list[str]) -> web.StreamRespons
                         else:
                             snapshot = Event(job.seq, "snapshot", {"state": job.state, "progress": job.progress})
                             await send(follower, snapshot, "snapshot", job)
-                while not all(f.done for f in followers) and resp.is_connected():
-                    for follower in followers:
-                        if follower.done:
-                            continue
-                        events = await ctx.store.events(follower.job_id, follower.cursor)
-                        ended = (
-                            await ctx.store.get(follower.job_id) if any(e.type == "completed" for e in events) else None
-                        )
-                        for event in events:
-                            await send(follower, event, event.type, ended)
-                    if not all(f.done for f in followers):
-                        await ctx.store.notifier.wait([f.job_id for f in followers if not f.done], recheck_s)
+                # No timer: the stream sleeps until its jobs change (or the store's subscription
+                # resyncs), and the server cancels the handler when the client goes
+                # (handler_cancellation), so a held stream costs nothing in between.
+                with ctx.store.notifier.watching(job_ids) as woken:
+                    while not all(f.done for f in followers) and resp.is_connected():
+                        woken.clear()
+                        for follower in followers:
+                            if follower.done:
+                                continue
+                            events = await ctx.store.events(follower.job_id, follower.cursor)
+                            completed = any(e.type == "completed" for e in events)
+                            ended = await ctx.store.get(follower.job_id) if completed else None
+                            for event in events:
+                                await send(follower, event, event.type, ended)
+                        if not all(f.done for f in followers):
+                            await woken.wait()
         except ConnectionResetError:
             pass  # the client left; it resumes with Last-Event-ID
         finally:

@@ -7,7 +7,8 @@ only see this interface.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+import contextlib
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -96,8 +97,13 @@ class JobStore(Protocol):
 class Notifier:
     """Wakes event-stream handlers when a job they follow gets a new event.
 
-    A hint only: the event log is the truth, and waiters also wake on a timeout, so a
-    lost notification delays an event by at most that timeout and never loses it.
+    One per process, fed by the store's single subscription (Redis pub/sub, or the
+    in-memory store itself) and fanned out here to the streams that follow each job, so a
+    held stream costs no store reads and no timer until its job changes. A hint only: the
+    event log is the truth, and a stream reads it after every wake-up. A stream registers
+    before it reads, so a change between its read and its wait still wakes it; and when the
+    subscription comes back after an outage, every stream is woken once to catch up on what
+    the gap may have carried.
     """
 
     def __init__(self) -> None:
@@ -107,15 +113,21 @@ class Notifier:
         for waiter in self._waiters.get(job_id, ()):
             waiter.set()
 
-    async def wait(self, job_ids: Iterable[str], within_s: float) -> None:
+    def resync(self) -> None:
+        for group in self._waiters.values():
+            for waiter in group:
+                waiter.set()
+
+    @contextlib.contextmanager
+    def watching(self, job_ids: Iterable[str]) -> Iterator[asyncio.Event]:
+        """An event set whenever one of these jobs may have changed; clear it before each
+        read of the log, and wait on it once the read finds nothing new."""
         waiter = asyncio.Event()
         ids = list(job_ids)
         for job_id in ids:
             self._waiters.setdefault(job_id, set()).add(waiter)
         try:
-            await asyncio.wait_for(waiter.wait(), within_s)
-        except TimeoutError:
-            pass
+            yield waiter
         finally:
             for job_id in ids:
                 group = self._waiters.get(job_id)

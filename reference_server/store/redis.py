@@ -186,11 +186,12 @@ class RedisStore:
             pubsub = self.r.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(NOTIFY)
+                self.notifier.resync()  # what was published while we were not listening
                 async for message in pubsub.listen():
                     if message.get("type") == "message":
                         self.notifier.notify(message["data"])
             except TRANSIENT as exc:
-                log.warning("event notifications interrupted (%s); streams fall back to polling the log", exc)
+                log.warning("event notifications interrupted (%s); streams catch up once they are back", exc)
                 await asyncio.sleep(0.2)
             finally:
                 with contextlib.suppress(Exception):

@@ -4,6 +4,7 @@ clients get the terminal event at once, and one stream follows several jobs."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import statistics
 
@@ -13,7 +14,7 @@ import pytest
 from harness.sse import SseComment, SseEvent, read_stream
 from reference_server.contract import TERMINAL_STATES
 from tests.conftest import Running, ServerFactory
-from tests.helpers import initiate, metric_reaches, wait_state
+from tests.helpers import initiate, job, metric_reaches, wait_state
 
 pytestmark = pytest.mark.integration
 
@@ -114,3 +115,35 @@ async def test_stream_counters(http: aiohttp.ClientSession, servers: ServerFacto
     assert m["dl_event_streams_opened_total"] == m["dl_event_streams_closed_total"] == 1
     assert m["dl_event_streams_open"] == 0
     assert m["dl_events_sent_total"] == len(got)
+
+
+async def test_held_streams_read_the_store_only_when_their_job_changes(
+    http: aiohttp.ClientSession, servers: ServerFactory
+) -> None:
+    """Twenty streams on a job that stays silent for seconds: the store sees no reads from
+    them (each stream re-read the log every 5 s, scaled, before; at 10,000 streams that
+    emptied Redis's connection pool). Counted by Redis itself."""
+    import redis
+
+    quiet = servers.start(
+        "redis+minio", PROGRESS_STEPS="1", DOWNLOAD_DELAY_MIN_MS="400000", DOWNLOAD_DELAY_MAX_MS="400000"
+    )
+    _, body, _ = await initiate(http, quiet.url, [70000])
+    admin = redis.Redis.from_url(quiet.env["REDIS_URL"])
+
+    def log_reads() -> int:
+        return int(admin.info("commandstats").get("cmdstat_xrange", {}).get("calls", 0))
+
+    try:
+        streams = [await http.get(f"{quiet.url}{body['links']['events']}") for _ in range(20)]
+        for resp in streams:
+            await resp.content.readuntil(b"\r\n\r\n")  # the snapshot: the stream is live
+        before = log_reads()
+        await asyncio.sleep(1.0)  # 20 rechecks per stream under the old timer; the job is still running
+        during = log_reads() - before
+        assert (await job(http, quiet.url, body["jobId"]))["status"] in ("queued", "processing")
+        for resp in streams:
+            resp.close()
+    finally:
+        admin.close()
+    assert during == 0, f"{during} log reads from streams whose job did not change"
