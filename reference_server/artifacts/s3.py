@@ -10,6 +10,7 @@ from here.
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import logging
 from collections.abc import Callable
@@ -47,6 +48,9 @@ def _client(endpoint: str, access_key: str, secret_key: str, region: str, timeou
     )
 
 
+SIGNED_LINKS_KEPT = 65_536  # links of recently read jobs; a few MiB at most
+
+
 class S3Artifacts:
     def __init__(
         self,
@@ -62,6 +66,9 @@ class S3Artifacts:
         self._client = _client(endpoint, access_key, secret_key, region, timeout_s)
         self._signer = _client(public_endpoint or endpoint, access_key, secret_key, region, timeout_s)
         self._bucket_ready = False
+        # A link depends only on its key and signing window, so each is signed once per window
+        # (SigV4 signing was a third of a completed job's status read).
+        self._signed = functools.lru_cache(maxsize=SIGNED_LINKS_KEPT)(self._sign)
 
     async def _call(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         try:
@@ -92,6 +99,9 @@ class S3Artifacts:
             raise StorageUnavailable(f"{exc.code}: {exc.message}") from exc
 
     def url(self, key: str, window: SigningWindow, origin: str) -> str:
+        return self._signed(key, window)
+
+    def _sign(self, key: str, window: SigningWindow) -> str:
         return self._signer.presigned_get_object(
             self.bucket,
             key,
