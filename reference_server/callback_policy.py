@@ -22,8 +22,8 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 
 ANY_PORT = "*"
-BARE_HOST_PORTS = frozenset({80, 443})
 DEFAULT_PORT = {"http": 80, "https": 443}
+BARE_HOST_PORTS = frozenset(DEFAULT_PORT.values())  # what an entry without a port allows
 _PORT_1_65535 = r"([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
 _URL_CHAR = r"([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})"  # RFC 3986 pchar, plus "/"
 _PATH_QUERY = rf"(/{_URL_CHAR}*)?(\?({_URL_CHAR}|\?)*)?"

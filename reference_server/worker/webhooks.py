@@ -51,8 +51,8 @@ class WebhookDispatcher:
         connector = aiohttp.TCPConnector(resolver=CheckedResolver(self.policy), use_dns_cache=False)
         async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
 
-            async def deliver(consumer: str, message: Message) -> None:
-                await self._deliver(session, consumer, message)
+            async def deliver(_consumer: str, message: Message) -> None:
+                await self._deliver(session, message)
 
             await consume(self.store.webhooks, f"{self.owner}-hook", self.lease_s, deliver, slots=concurrency)
 
@@ -61,7 +61,7 @@ class WebhookDispatcher:
         event = {"type": f"download.job.{job.state}", "timestamp": datetime.now(UTC).isoformat(), "data": data}
         return json.dumps(event, separators=(",", ":")).encode()
 
-    async def _deliver(self, session: aiohttp.ClientSession, consumer: str, message: Message) -> None:
+    async def _deliver(self, session: aiohttp.ClientSession, message: Message) -> None:
         queue = self.store.webhooks
         job = await self.store.get(message.job_id)
         hook = job.webhook if job is not None else None

@@ -38,7 +38,7 @@ from harness.sse import SseEvent, read_stream
 from reference_server.contract import TERMINAL_STATES
 from tests.conftest import FAST_ENV
 from tests.fleet import Fleet
-from tests.helpers import metrics, serving
+from tests.helpers import eventually, job, metrics, serving
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos]
 
@@ -223,27 +223,22 @@ async def test_jobs_events_and_webhooks_survive_random_kills_and_outages(fleet: 
 
 
 async def settled(http: aiohttp.ClientSession, url: str, job_id: str) -> dict:
-    """The job once it has ended and its webhook is settled, read after the chaos has stopped."""
-    deadline = time.monotonic() + PATIENCE_S
-    while True:
-        with contextlib.suppress(aiohttp.ClientError, TimeoutError):
-            async with http.get(f"{url}/v1/download/jobs/{job_id}") as resp:
-                if resp.status == 200:
-                    job = await resp.json()
-                    if job["status"] in TERMINAL_STATES and job["webhook"]["status"] != "pending":
-                        return job
-        if time.monotonic() > deadline:
-            raise AssertionError(f"job {job_id} never settled")
-        await asyncio.sleep(0.1)
+    """The job once it has ended and its webhook is settled."""
+    return await eventually(
+        lambda: job(http, url, job_id),
+        lambda j: j["status"] in TERMINAL_STATES and j["webhook"]["status"] != "pending",
+        f"job {job_id} ended with its webhook settled",
+        timeout_s=PATIENCE_S,
+    )
 
 
 async def check_artifacts(http: aiohttp.ClientSession, final: dict[str, dict]) -> int:
     verified = 0
-    for job in final.values():
-        if job["status"] != "completed":
+    for ended in final.values():
+        if ended["status"] != "completed":
             continue
-        async with http.get(job["downloadUrl"]) as resp:
-            assert resp.status == 200, f"job {job['jobId']}: download answered {resp.status}"
-            assert hashlib.sha256(await resp.read()).hexdigest() == job["artifact"]["sha256"]
+        async with http.get(ended["downloadUrl"]) as resp:
+            assert resp.status == 200, f"job {ended['jobId']}: download answered {resp.status}"
+            assert hashlib.sha256(await resp.read()).hexdigest() == ended["artifact"]["sha256"]
         verified += 1
     return verified
