@@ -49,10 +49,17 @@ def metric(name: str, **labels: str) -> str:
     return f"{name}{{{inner}}}"
 
 
-# Counted on every poll or event: buffered in the process and written in batches, so a
-# status poll costs one store round trip, not two. Everything else is written at once, so
-# a process killed mid-job has already counted what it started.
-BUFFERED = frozenset({"dl_status_requests_total", "dl_events_sent_total"})
+# Counted on every poll, stream or event: buffered in the process and written in batches,
+# so a status poll or a stream's opening costs no store round trip of its own. Everything
+# else is written at once, so a process killed mid-job has already counted what it started.
+BUFFERED = frozenset(
+    {
+        "dl_status_requests_total",
+        "dl_events_sent_total",
+        "dl_event_streams_opened_total",
+        "dl_event_streams_closed_total",
+    }
+)
 FLUSH_EVERY_S = 0.2
 
 
