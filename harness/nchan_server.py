@@ -1,0 +1,70 @@
+"""nginx with the nchan module on a free port: the reference engine the stream benchmark
+compares the reference server with (Debian's `libnginx-mod-nchan`, installed by `make setup`).
+
+One worker process, like one reference-server process. Subscribers hold
+`GET /sub/<channel>` as an event stream; `POST /pub/<channel>` publishes to it.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from .processes import ManagedProcess, ServiceError, free_port, http_ok
+
+MODULE = Path("/usr/lib/nginx/modules/ngx_nchan_module.so")
+MAX_FILES = 20_000  # the hard limit on open files per process on these machines
+
+CONFIG = """\
+load_module {module};
+worker_processes 1;
+worker_rlimit_nofile {max_files};
+pid {root}/nginx.pid;
+error_log {root}/error.log warn;
+events {{ worker_connections {max_files}; }}
+http {{
+    access_log off;
+    client_body_temp_path {root}/body;
+    server {{
+        listen 127.0.0.1:{port} backlog={backlog};
+        location = /health {{ return 200 "ok"; }}
+        location ~ ^/sub/(\\w+)$ {{ nchan_subscriber eventsource; nchan_channel_id $1; }}
+        location ~ ^/pub/(\\w+)$ {{ nchan_publisher; nchan_channel_id $1; }}
+    }}
+}}
+"""
+
+
+def nchan_missing() -> str | None:
+    """Why nginx+nchan cannot run here, or None when it can."""
+    if shutil.which("nginx") is None:
+        return "nginx is not installed; run `make setup`"
+    if not MODULE.exists():
+        return f"{MODULE} is missing; run `make setup` (Debian package libnginx-mod-nchan)"
+    return None
+
+
+class NchanServer:
+    def __init__(self, workdir: Path, backlog: int) -> None:
+        missing = nchan_missing()
+        if missing:
+            raise ServiceError(missing)
+        self.port = free_port()
+        workdir.mkdir(parents=True, exist_ok=True)
+        config = workdir / "nginx.conf"
+        config.write_text(
+            CONFIG.format(module=MODULE, max_files=MAX_FILES, root=workdir, port=self.port, backlog=backlog)
+        )
+        argv = ["nginx", "-p", str(workdir), "-c", str(config), "-g", "daemon off;"]
+        self.process = ManagedProcess("nchan", argv, workdir, ready=http_ok(f"{self.url}/health"))
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> NchanServer:
+        self.process.start()
+        return self
+
+    def stop(self) -> None:
+        self.process.stop()

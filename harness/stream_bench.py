@@ -1,0 +1,345 @@
+"""The stream benchmark: how many event streams one server process holds, what each costs,
+and how soon a job's end reaches its client, next to nginx+nchan in the same run.
+
+For each engine (the reference server embedded, the reference server on Redis and MinIO,
+nginx+nchan):
+1. `streams` streams are opened at `connect_per_s` by a client process of its own
+   (`harness.stream_probe`), one stream per job or channel;
+2. with all of them held, the server's RSS and CPU are sampled for `hold_s`;
+3. every job then ends (reference server: the jobs were created with one fixed duration,
+   so they end in the order and at the rate they were made; nchan: one message per channel
+   is published at the rate the reference server's jobs ended in the same run);
+4. the delay of each stream is the time its terminal event arrived less the time the job
+   completed (`completedAt`, read back afterwards) or the message was published (in its body).
+
+    python -m harness.stream_bench --streams 10000 --out results/stream-bench.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import psutil
+
+from reference_server.api.schemas import FILE_ID_MIN
+from reference_server.config import Settings
+
+from .minio_server import MinioServer
+from .nchan_server import NchanServer, nchan_missing
+from .redis_server import RedisServer
+from .reference_process import ReferenceServer, ReferenceWorker, service_env
+
+ENGINES = ("embedded", "redis", "nchan")
+REQUESTS_IN_FLIGHT = 64  # the set-up and read-back requests: quick, not a load test
+BACKLOG = Settings().listen_backlog  # nchan gets the reference server's default backlog
+
+
+@dataclass(frozen=True)
+class StreamPlan:
+    streams: int
+    connect_per_s: float = 1000.0
+    hold_s: float = 3.0  # all streams held, nothing happening: memory and CPU are sampled
+    job_s: float = 40.0  # the shortest job: long enough to make every job, then open every stream
+    # How fast jobs end once they do: 10,000 clients waiting on jobs of 40 s on average end
+    # 250 a second. Past what the server can finish (~1.3k/s embedded here), the delays
+    # measured would be the completions' queue, not the notification's path.
+    ends_per_s: float = 250.0
+    grace_s: float = 60.0  # for the last streams to end once the last job has
+
+    @property
+    def spread_s(self) -> float:
+        return self.streams / self.ends_per_s
+
+
+@dataclass
+class Held:
+    outcomes: dict[str, int]
+    connect_s: float
+    rss_per_stream_kib: float
+    rss_before_mib: float
+    cpu_share_holding: float  # of one core, while every stream is held and nothing happens
+
+
+def _rss(processes: Iterable[psutil.Process]) -> int:
+    return sum(p.memory_info().rss for p in processes)
+
+
+def _cpu(processes: Iterable[psutil.Process]) -> float:
+    return sum(t.user + t.system for t in (p.cpu_times() for p in processes))
+
+
+def _seconds(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+def _percentiles(delays_s: list[float]) -> dict[str, float | None]:
+    if not delays_s:
+        return {"p50_ms": None, "p99_ms": None, "max_ms": None}
+    cuts = statistics.quantiles(delays_s, n=100, method="inclusive") if len(delays_s) > 1 else delays_s * 99
+    return {
+        "p50_ms": round(cuts[49] * 1000, 1),
+        "p99_ms": round(cuts[98] * 1000, 1),
+        "max_ms": round(max(delays_s) * 1000, 1),
+    }
+
+
+async def _each(items: list[Any], call: Callable[[Any], Awaitable[Any]]) -> list[Any]:
+    """`call` on every item, `REQUESTS_IN_FLIGHT` at a time, results in order."""
+    gate = asyncio.Semaphore(REQUESTS_IN_FLIGHT)
+
+    async def one(item: Any) -> Any:
+        async with gate:
+            return await call(item)
+
+    return await asyncio.gather(*(one(i) for i in items))
+
+
+async def start_probe(argv: list[str], paths: bytes) -> asyncio.subprocess.Process:
+    # Its stderr is the caller's, so a failing probe's traceback shows where the caller's output does.
+    probe = await asyncio.create_subprocess_exec(
+        *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=2**30
+    )
+    assert probe.stdin is not None
+    probe.stdin.write(paths)
+    probe.stdin.close()
+    return probe
+
+
+class Probe:
+    """The client process holding the streams; it reports on its stdout."""
+
+    def __init__(self, workdir: Path, port: int, paths: list[str], plan: StreamPlan, terminal: str = "") -> None:
+        self.paths = "\n".join(paths).encode()
+        self.argv = [
+            sys.executable, "-m", "harness.stream_probe",
+            "--port", str(port),
+            "--rate", str(plan.connect_per_s),
+            "--timeout", str(plan.job_s + plan.spread_s + plan.grace_s),
+            *(["--terminal", terminal] if terminal else []),
+        ]  # fmt: skip
+        self.plan = plan
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def _line(self) -> dict[str, Any]:
+        assert self.process is not None and self.process.stdout is not None
+        line = await self.process.stdout.readline()
+        if not line:
+            raise RuntimeError("the stream probe stopped early (its error is printed above)")
+        result: dict[str, Any] = json.loads(line)
+        return result
+
+    async def hold(self, server: list[psutil.Process]) -> Held:
+        """Open every stream, then sample the server holding them."""
+        rss_before = _rss(server)
+        self.process = await start_probe(self.argv, self.paths)
+        held = await self._line()
+        cpu = _cpu(server)
+        await asyncio.sleep(self.plan.hold_s)  # the measurement is of streams held while nothing happens
+        cpu_share = (_cpu(server) - cpu) / self.plan.hold_s
+        rss_after = _rss(server)
+        count = held["outcomes"].get("held", 0)
+        return Held(
+            outcomes=held["outcomes"],
+            connect_s=held["connect_s"],
+            rss_per_stream_kib=round((rss_after - rss_before) / max(count, 1) / 1024, 2),
+            rss_before_mib=round(rss_before / 2**20, 1),
+            cpu_share_holding=round(cpu_share, 4),
+        )
+
+    async def result(self) -> dict[str, Any]:
+        return await self._line()
+
+    async def stop(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            self.process.kill()
+            await self.process.wait()
+
+
+def _summary(held: Held, probe: dict[str, Any], delays_s: list[float], events_per_s: float) -> dict[str, Any]:
+    outcomes = probe["outcomes"]
+    return {
+        "streams_held": held.outcomes.get("held", 0),
+        "connect": {"seconds": held.connect_s, "outcomes": held.outcomes},
+        "resets": held.outcomes.get("reset", 0),
+        "ended_without_terminal_event": outcomes.get("ended", 0),
+        "unfinished": outcomes.get("pending", 0) + outcomes.get("timeout", 0),
+        "rss_before_mib": held.rss_before_mib,
+        "rss_per_stream_kib": held.rss_per_stream_kib,
+        "cpu_share_holding": held.cpu_share_holding,
+        "terminal_events_per_s": round(events_per_s),
+        "delay": _percentiles(delays_s),
+    }
+
+
+async def reference(plan: StreamPlan, workdir: Path, redis: bool) -> dict[str, Any]:
+    """The reference server holding every stream in one process: in embedded mode, running
+    the jobs too; on Redis and MinIO, with the jobs in a worker process of their own, as
+    it would be deployed, so the API process's figures are the streams' alone."""
+    env = {
+        "TIME_SCALE": "1",
+        # Every job starts at once and ends after `job_s` plus a random share of the spread,
+        # so the ends arrive at about `ends_per_s`, once every stream is open.
+        "DOWNLOAD_DELAY_MIN_MS": str(int(plan.job_s * 1000)),
+        "DOWNLOAD_DELAY_MAX_MS": str(int((plan.job_s + plan.spread_s) * 1000)),
+        "PROGRESS_STEPS": "1",
+        "LEASE_S": str(10 * (plan.job_s + plan.spread_s)),  # no renewals: they are the workers' cost, not the streams'
+        "WORKERS": str(plan.streams),
+        "MAX_QUEUED_JOBS": str(plan.streams),
+        "MAX_STREAMS_PER_CLIENT": "0",  # one address holds every stream here
+        "MAX_STREAMS": "0",
+        "RATE_LIMIT_MAX_REQUESTS": "100000000",
+    }
+    services: list[RedisServer | MinioServer | ReferenceWorker] = []
+    if redis:
+        redis_server = RedisServer(workdir / "redis").start()
+        minio = MinioServer(workdir / "minio").start()
+        env.update(service_env(redis_server.url, minio))
+        services = [redis_server, minio, ReferenceWorker(workdir / "worker", env).start()]
+        env["WORKERS"] = "0"
+    server = ReferenceServer(workdir / "server", env).start()
+    probe = None
+    try:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+
+            async def initiate(i: int) -> str:
+                # Files of its own: the same client asking for the same files gets the running job.
+                files = {"file_ids": [FILE_ID_MIN + i]}
+                async with http.post(f"{server.url}/v1/download/initiate", json=files) as resp:
+                    body = await resp.json()
+                    assert resp.status in (200, 201, 202), body
+                    return str(body["jobId"])
+
+            made = time.monotonic()
+            job_ids: list[str] = await _each(list(range(plan.streams)), initiate)
+            making_s = time.monotonic() - made
+            if making_s + plan.streams / plan.connect_per_s + plan.hold_s + 1 > plan.job_s:
+                too_long = f"making {plan.streams} jobs took {making_s:.0f} s: too long for jobs of {plan.job_s:g} s"
+                raise RuntimeError(too_long)
+            await asyncio.sleep(1)  # the writes behind the last answers settle before the baseline
+            probe = Probe(workdir, server.port, [f"/v1/download/jobs/{j}/events" for j in job_ids], plan)
+            held = await probe.hold([psutil.Process(server.process.pid)])
+            streamed = await probe.result()
+
+            async def completed_at(job_id: str) -> float | None:
+                async with http.get(f"{server.url}/v1/download/jobs/{job_id}") as resp:
+                    at = (await resp.json()).get("completedAt")
+                    return _seconds(at) if at else None
+
+            ends = dict(zip(job_ids, await _each(job_ids, completed_at), strict=True))
+    finally:
+        if probe is not None:
+            await probe.stop()
+        server.stop()
+        for service in reversed(services):
+            service.stop()
+    delays = [
+        received - ended
+        for path, received, _ in streamed["streams"]
+        if received is not None and (ended := ends[path.split("/")[-2]]) is not None
+    ]
+    finished = sorted(t for t in ends.values() if t is not None)
+    span = finished[-1] - finished[0] if len(finished) > 1 else 0.0
+    result = _summary(held, streamed, delays, len(finished) / span if span else 0.0)
+    result["jobs_made_per_s"] = round(plan.streams / making_s)
+    return result
+
+
+async def nchan(plan: StreamPlan, workdir: Path) -> dict[str, Any]:
+    """nginx+nchan, one message per channel, published at random times over the spread the
+    reference server's jobs end in: the same arrivals, at `ends_per_s`."""
+    server = NchanServer(workdir / "nchan", BACKLOG).start()
+    probe = None
+    try:
+        master = psutil.Process(server.process.pid)
+        processes = [master, *master.children()]
+        channels = [f"c{i}" for i in range(plan.streams)]
+        probe = Probe(workdir, server.port, [f"/sub/{c}" for c in channels], plan, terminal="message")
+        held = await probe.hold(processes)
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+            rng = random.Random(0)
+            offsets = sorted(rng.uniform(0, plan.spread_s) for _ in channels)
+            began = time.monotonic()
+
+            async def publish(timed: tuple[float, str]) -> None:
+                offset, channel = timed
+                await asyncio.sleep(max(0.0, began + offset - time.monotonic()))
+                body = json.dumps({"publishedAt": time.time()})
+                async with http.post(f"{server.url}/pub/{channel}", data=body) as resp:
+                    assert resp.status in (200, 201, 202), await resp.text()
+
+            await _each(list(zip(offsets, channels, strict=True)), publish)
+            published_s = time.monotonic() - began
+        streamed = await probe.result()
+    finally:
+        if probe is not None:
+            await probe.stop()
+        server.stop()
+    delays = [received - json.loads(data)["publishedAt"] for _, received, data in streamed["streams"] if received]
+    return _summary(held, streamed, delays, plan.streams / published_s)
+
+
+async def measure(plan: StreamPlan, workdir: Path, engines: tuple[str, ...] = ENGINES) -> dict[str, Any]:
+    """Every engine in turn (they share the machine, so never at once), with ratios to nchan."""
+    results: dict[str, Any] = {"plan": asdict(plan), "engines": {}}
+    engines_out: dict[str, Any] = results["engines"]
+    for engine in engines:
+        print(f"==> streams: {engine}, {plan.streams} streams at {plan.connect_per_s:g}/s", flush=True)
+        if engine == "nchan":
+            why = nchan_missing()
+            if why:
+                engines_out[engine] = {"not_measured": why}
+                continue
+            engines_out[engine] = await nchan(plan, workdir / engine)
+        else:
+            engines_out[engine] = await reference(plan, workdir / engine, redis=engine == "redis")
+        print(f"    {json.dumps(engines_out[engine])}", flush=True)
+    reference_engine = engines_out.get("nchan", {})
+    if "delay" in reference_engine:
+        for engine in engines:
+            if engine == "nchan" or "delay" not in engines_out[engine]:
+                continue
+            mine = engines_out[engine]
+            mine["vs_nchan"] = {
+                "rss_per_stream": _ratio(mine["rss_per_stream_kib"], reference_engine["rss_per_stream_kib"]),
+                "p99_delay": _ratio(mine["delay"]["p99_ms"], reference_engine["delay"]["p99_ms"]),
+            }
+    return results
+
+
+def _ratio(mine: float | None, theirs: float | None) -> float | None:
+    return round(mine / theirs, 2) if mine is not None and theirs else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness.stream_bench", description=__doc__)
+    parser.add_argument("--streams", type=int, default=10_000)
+    parser.add_argument("--connect-per-s", type=float, default=1000.0)
+    parser.add_argument("--job-s", type=float, default=StreamPlan.job_s, help="the shortest job, in seconds")
+    parser.add_argument("--ends-per-s", type=float, default=StreamPlan.ends_per_s, help="jobs ending per second")
+    parser.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES))
+    parser.add_argument("--out", type=Path, default=Path("results/stream-bench.json"))
+    args = parser.parse_args(argv)
+    plan = StreamPlan(args.streams, args.connect_per_s, job_s=args.job_s, ends_per_s=args.ends_per_s)
+    with tempfile.TemporaryDirectory(prefix="stream-bench-") as tmp:
+        results = asyncio.run(measure(plan, Path(tmp), tuple(args.engines)))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"==> streams: written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,145 @@
+"""Where a held event stream's memory goes, and what the floor is.
+
+The reference server's app (embedded mode) is served in this process with tracemalloc on;
+a `harness.stream_probe` process holds `streams` event streams on long jobs; the Python
+allocations made between before and after are grouped by the package that made them. The
+same is done for the floor: a bare aiohttp handler that prepares a `StreamResponse` and
+waits, which is the least a held stream can cost on aiohttp.
+
+    python -m harness.stream_memory --streams 2000
+
+The figures are traced Python allocations, which is most but not all of RSS (the
+allocator's own overhead and free lists are not traced; socket buffers are the kernel's).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tracemalloc
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from reference_server.api.schemas import FILE_ID_MIN
+from reference_server.app import create_app
+from reference_server.config import Settings, from_env
+
+from .processes import free_port
+from .stream_bench import start_probe
+
+PACKAGES = ("aiohttp_sse", "aiohttp", "multidict", "yarl", "asyncio", "reference_server")
+TOP_LINES = 12
+LONG_JOB_MS = str(10**9)
+
+
+def _package(filename: str) -> str:
+    parts = Path(filename).parts
+    for name in PACKAGES:
+        if name in parts:
+            return name
+    return "other"
+
+
+def _where(frame: tracemalloc.Frame) -> str:
+    return f"{frame.filename.split('site-packages/')[-1]}:{frame.lineno}"
+
+
+async def _held_allocations(app: web.Application, paths: Callable[[str], Any], streams: int) -> dict[str, Any]:
+    """Serve `app`, hold `streams` streams on the paths `paths(url)` gives, and account for the
+    allocations between before and after, per stream."""
+    runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port, backlog=Settings().listen_backlog).start()
+    probe = None
+    try:
+        listed: list[str] = await paths(f"http://127.0.0.1:{port}")
+        tracemalloc.start(8)
+        before = tracemalloc.take_snapshot()
+        argv = [sys.executable, "-m", "harness.stream_probe", "--port", str(port)]
+        probe = await start_probe(argv, "\n".join(listed).encode())
+        assert probe.stdout is not None
+        held = json.loads(await probe.stdout.readline())
+        await asyncio.sleep(1)
+        after = tracemalloc.take_snapshot()
+        tracemalloc.stop()
+    finally:
+        if probe is not None and probe.returncode is None:
+            probe.kill()
+            await probe.wait()
+        await runner.cleanup()
+    count = held["outcomes"].get("held", 0)
+    assert count == streams, held
+    by_package: dict[str, float] = defaultdict(float)
+    for stat in after.compare_to(before, "filename"):
+        by_package[_package(stat.traceback[0].filename)] += stat.size_diff
+    lines = after.compare_to(before, "lineno")[:TOP_LINES]
+    return {
+        "streams": count,
+        "traced_kib_per_stream": round(sum(by_package.values()) / count / 1024, 2),
+        "by_package_kib": {k: round(v / count / 1024, 2) for k, v in sorted(by_package.items(), key=lambda i: -i[1])},
+        "top_lines": [{"where": _where(s.traceback[0]), "bytes_per_stream": round(s.size_diff / count)} for s in lines],
+    }
+
+
+async def reference_server(streams: int) -> dict[str, Any]:
+    env = {
+        "DOWNLOAD_DELAY_MIN_MS": LONG_JOB_MS,
+        "DOWNLOAD_DELAY_MAX_MS": LONG_JOB_MS,
+        "WORKERS": "1",  # the jobs wait in the queue: what is measured is the streams alone
+        "MAX_STREAMS_PER_CLIENT": "0",
+        "MAX_STREAMS": "0",
+        "RATE_LIMIT_MAX_REQUESTS": "100000000",
+    }
+
+    async def jobs(url: str) -> list[str]:
+        async with aiohttp.ClientSession() as http:
+
+            async def one(i: int) -> str:
+                async with http.post(f"{url}/v1/download/initiate", json={"file_ids": [FILE_ID_MIN + i]}) as resp:
+                    return f"/v1/download/jobs/{(await resp.json())['jobId']}/events"
+
+            return list(await asyncio.gather(*(one(i) for i in range(streams))))
+
+    return await _held_allocations(create_app(from_env(env)), jobs, streams)
+
+
+async def floor(streams: int) -> dict[str, Any]:
+    """A bare aiohttp stream: prepared, then waiting on nothing."""
+
+    async def hold(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        await asyncio.Event().wait()
+        return resp
+
+    app = web.Application()
+    app.router.add_get("/hold", hold)
+
+    async def paths(url: str) -> list[str]:
+        return ["/hold"] * streams
+
+    return await _held_allocations(app, paths, streams)
+
+
+async def breakdown(streams: int) -> dict[str, Any]:
+    return {"reference_server": await reference_server(streams), "aiohttp_floor": await floor(streams)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness.stream_memory", description=__doc__)
+    parser.add_argument("--streams", type=int, default=2000)
+    args = parser.parse_args(argv)
+    print(json.dumps(asyncio.run(breakdown(args.streams)), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

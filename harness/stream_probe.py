@@ -1,0 +1,126 @@
+"""The client side of the stream benchmark, as a process of its own (each process may hold
+at most 20,000 files here, and the server needs as many as the client).
+
+It opens one event stream per path (one per line on stdin) at a steady rate, over raw sockets so the client adds
+little of its own to the delays, and holds each until the stream's terminal event:
+
+    python -m harness.stream_probe --port P --rate 1000 < paths.txt
+
+It prints two lines of JSON. The first when every connection has had its answer (how
+many streams are held, and how the others failed), so the caller can measure a server
+holding them all; the second when every stream has ended or `--timeout` has passed: the
+outcomes, and for each path the wall time its terminal event arrived and that event's
+data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from reference_server.contract import TERMINAL_STATES
+
+from .sse import SseEvent, SseParser
+
+CONNECT_TIMEOUT_S = 10.0  # a connection not answered by then counts as timed out
+
+
+@dataclass
+class Stream:
+    path: str
+    outcome: str = "pending"  # an HTTP status on refusal, "reset", "timeout", "ended" or "terminal"
+    received_at: float | None = None  # time.time() when the terminal event arrived
+    data: str | None = None
+    answered: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+async def _follow(port: int, stream: Stream, terminal: frozenset[str]) -> None:
+    writer: asyncio.StreamWriter | None = None
+    try:
+        async with asyncio.timeout(CONNECT_TIMEOUT_S):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            request = f"GET {stream.path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n"
+            writer.write(request.encode())
+            head = await reader.readuntil(b"\r\n\r\n")
+        status = head.split(b" ", 2)[1].decode()
+        if status != "200":
+            stream.outcome = status
+            return
+        stream.outcome = "ended"
+        stream.answered.set()
+        parser = SseParser()
+        body = _chunks(reader) if b"chunked" in head.lower() else _raw(reader)
+        pending = b""
+        async for data in body:
+            *lines, pending = (pending + data).split(b"\n")
+            for line in lines:
+                item = parser.feed(line.decode().removesuffix("\r"))
+                if isinstance(item, SseEvent) and item.event in terminal:
+                    stream.outcome, stream.received_at, stream.data = "terminal", time.time(), item.data
+                    return
+    except TimeoutError:
+        stream.outcome = "timeout"
+    except (ConnectionResetError, asyncio.IncompleteReadError, ValueError):  # ValueError: a cut chunk size
+        stream.outcome = "reset" if stream.outcome == "pending" else "ended"
+    except OSError as exc:
+        stream.outcome = type(exc).__name__
+    finally:
+        stream.answered.set()
+        if writer is not None:
+            writer.close()
+
+
+async def _chunks(reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
+    """The body of a chunked response, chunk by chunk, to its last chunk."""
+    while size := int((await reader.readline()).split(b";")[0], 16):
+        yield await reader.readexactly(size)
+        await reader.readexactly(2)
+
+
+async def _raw(reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
+    while data := await reader.read(65536):
+        yield data
+
+
+async def probe(port: int, paths: list[str], rate: float, timeout_s: float, terminal: frozenset[str]) -> None:
+    streams = [Stream(p) for p in paths]
+    began = time.monotonic()
+    tasks = []
+    for i, stream in enumerate(streams):
+        await asyncio.sleep(max(0.0, began + i / rate - time.monotonic()))
+        tasks.append(asyncio.create_task(_follow(port, stream, terminal)))
+    await asyncio.gather(*(s.answered.wait() for s in streams))
+    connect_s = time.monotonic() - began
+    held = Counter("held" if s.outcome in ("ended", "terminal") else s.outcome for s in streams)
+    print(json.dumps({"outcomes": dict(held), "connect_s": round(connect_s, 2)}), flush=True)
+    await asyncio.wait(tasks, timeout=max(1.0, timeout_s - (time.monotonic() - began)))
+    for task in tasks:
+        task.cancel()
+    result = {
+        "outcomes": dict(Counter(s.outcome for s in streams)),
+        "connect_s": round(connect_s, 2),
+        "streams": [[s.path, s.received_at, s.data] for s in streams],
+    }
+    print(json.dumps(result), flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness.stream_probe", description=__doc__)
+    parser.add_argument("--port", type=int, required=True, help="the engine's port on 127.0.0.1")
+    parser.add_argument("--rate", type=float, default=1000.0, help="new connections per second")
+    parser.add_argument("--timeout", type=float, default=300.0, help="seconds before giving up on open streams")
+    parser.add_argument("--terminal", nargs="+", default=sorted(TERMINAL_STATES), help="event names that end a stream")
+    args = parser.parse_args(argv)
+    paths = sys.stdin.read().split()
+    asyncio.run(probe(args.port, paths, args.rate, args.timeout, frozenset(args.terminal)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
