@@ -6,6 +6,8 @@
         simulations/sweep-*.csv   the sweeps behind the plots (duration, proxy limits,
                                   poll interval, heartbeat interval)
         loadtests/<scenario>-<pattern>/   one load-test results folder each, calibrated
+        streams/stream-bench.json 10,000 held event streams per engine (2,000 quick), nchan beside
+        streams/memory.json       where a held stream's memory goes, and aiohttp's floor
         micro/server-bench.json   the micro-benchmarks (full mode only)
         bench.json                the plan, each step's wall time, quick or full
         report/                   index.html, REPORT.md, *.csv, summary.json
@@ -16,11 +18,13 @@ smaller time scale and no micro-benchmarks, and the report says it is quick.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -35,6 +39,8 @@ from harness.job_metrics import aggregate
 from harness.provenance import ROOT, provenance
 from harness.scenario import Scenario, load
 from harness.stack import Stack
+from harness.stream_bench import StreamPlan, measure
+from harness.stream_memory import breakdown
 from loadtests.calibrate import calibrate
 from loadtests.calibrate import write as write_calibration
 from loadtests.run import LoadTest, stack_spec, takes_webhooks
@@ -45,6 +51,8 @@ from simulations.run import run
 from simulations.sweep import flatten, sweep, write_rows
 
 from .claims import run_claim_tests
+from .performance import load as load_performance
+from .performance import update_readme
 
 SCENARIOS = ROOT / "scenarios"
 BENCH_SCENARIOS = ("original-cloudflare-nginx", "tuned-stack", "flaky-mobile", "server-to-server")
@@ -53,6 +61,7 @@ SIMULATED_ONLY = ("overload",)  # queueing past capacity: simulated, not worth a
 H1_RANGES = ((10, 120), (10, 200), (5, 15))
 H1_LIMITS = (30, 60, 100)
 DELAY_SAMPLE = 5000
+MEMORY_STREAMS = 2000  # enough for per-stream figures to settle; tracemalloc is slow
 
 
 @dataclass(frozen=True)
@@ -63,6 +72,8 @@ class Plan:
     load_seconds: float  # real seconds of arrivals per load test
     time_scale: float
     micro: bool
+    streams: int  # event streams each engine holds in the stream bench
+    stream_job_s: float  # long enough to make that many jobs and open every stream
     durations: tuple[float, ...]
     poll_intervals: tuple[float, ...]
     heartbeats: tuple[float, ...]
@@ -75,6 +86,8 @@ FULL = Plan(
     load_seconds=10.0,
     time_scale=0.02,
     micro=True,
+    streams=10_000,
+    stream_job_s=40.0,
     durations=tuple(range(10, 201, 10)),
     poll_intervals=(1, 2, 5, 10, 20, 30),
     heartbeats=(0, 10, 15, 20, 30, 45, 55, 90),
@@ -86,6 +99,8 @@ QUICK = Plan(
     load_seconds=1.5,
     time_scale=0.02,
     micro=False,
+    streams=2_000,
+    stream_job_s=15.0,
     durations=(10, 30, 60, 90, 120, 150, 200),
     poll_intervals=(1, 5, 10, 30),
     heartbeats=(0, 15, 30, 55, 90),
@@ -213,6 +228,16 @@ def load_tests(plan: Plan, out: Path) -> None:
     progress.close()
 
 
+def stream_bench(plan: Plan, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    streams = StreamPlan(plan.streams, job_s=plan.stream_job_s)
+    with tempfile.TemporaryDirectory(prefix="stream-bench-") as tmp:
+        results = asyncio.run(measure(streams, Path(tmp)))
+    (out / "stream-bench.json").write_text(json.dumps(results, indent=2) + "\n")
+    say(f"streams: where a held stream's memory goes ({MEMORY_STREAMS} streams, tracemalloc)")
+    (out / "memory.json").write_text(json.dumps(asyncio.run(breakdown(MEMORY_STREAMS)), indent=2) + "\n")
+
+
 def micro_benchmarks(out: Path) -> None:
     results = ROOT / "results" / "server-bench.json"
     results.unlink(missing_ok=True)
@@ -223,7 +248,7 @@ def micro_benchmarks(out: Path) -> None:
 
 
 # The bench's steps, in order; `--only` names some of them.
-STEPS = ("simulations", "sweeps", "loadtests", "claims", "micro", "report")
+STEPS = ("simulations", "sweeps", "loadtests", "claims", "streams", "micro", "report")
 
 
 def latest_folder(quick: bool) -> Path | None:
@@ -298,7 +323,17 @@ def bench(plan: Plan, root: Path | None = None, only: tuple[str, ...] = STEPS) -
         "the tests hypotheses H6, H8 and H11 rest on (pytest, processes backend)",
         lambda: run_claim_tests(folder / "claims"),
     )
+    steps.run(
+        "streams",
+        f"stream bench: {plan.streams:,} held event streams per engine, nginx+nchan beside",
+        lambda: stream_bench(plan, folder / "streams"),
+    )
     if not plan.micro and "micro" in only:
         say("micro-benchmarks: skipped in quick mode (the report says so)")
     steps.run("micro", "micro-benchmarks (pytest -m bench)", lambda: micro_benchmarks(folder / "micro"))
-    return Path(steps.run("report", "report", lambda: build(folder)))
+    report = Path(steps.run("report", "report", lambda: build(folder)))
+    streams, _ = load_performance(folder)
+    if not plan.quick and streams:
+        update_readme(ROOT / "README.md", streams, f"Measured by the full bench of {meta['started']}.")
+        say("README: performance table rewritten from this run")
+    return report

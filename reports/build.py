@@ -102,6 +102,8 @@ def build(folder: Path, decision_file: Path = config.DEFAULT) -> Path:
         hypotheses=answer_all(inputs),
         calibration=inputs.calibration,
         measured=inputs.measured,
+        streams=inputs.streams,
+        memory=inputs.memory,
         provenance={
             # The bench run's own record; a folder from before it kept one says so.
             **(inputs.bench.get("provenance") or {**provenance(), "recorded": "when this report was built"}),

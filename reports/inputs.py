@@ -1,6 +1,6 @@
 """A bench results folder, read into tables: the simulation's and the load tests'
-metrics per scenario and pattern, delays, sweeps, calibrations, per-job rows and the
-micro-benchmarks."""
+metrics per scenario and pattern, delays, sweeps, calibrations, per-job rows, the stream
+bench and the micro-benchmarks."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import pandas as pd
 from simulations.sweep import flatten
 
 from .claims import outcomes
+from .performance import load as load_performance
 
 
 @dataclass
@@ -28,6 +29,8 @@ class Inputs:
     calibration: pd.DataFrame  # scenario, pattern, metric, simulated, measured, agrees, fitted
     runs: list[dict[str, Any]] = field(default_factory=list)  # each load test's meta.json
     micro: dict[str, Any] = field(default_factory=dict)
+    streams: dict[str, Any] = field(default_factory=dict)  # harness.stream_bench's results
+    memory: dict[str, Any] = field(default_factory=dict)  # harness.stream_memory's breakdown
     claims: dict[str, str] = field(default_factory=dict)  # claim test -> passed | failed (reports/claims.py)
 
     @property
@@ -63,6 +66,7 @@ def read(folder: Path) -> Inputs:
             for metric in json.loads((run / "calibration.json").read_text())["metrics"]:
                 calibration.append({**key, **metric})
     micro_file = folder / "micro" / "server-bench.json"
+    streams, memory = load_performance(folder)
     return Inputs(
         folder=folder,
         bench=json.loads((folder / "bench.json").read_text()) if (folder / "bench.json").exists() else {},
@@ -74,5 +78,7 @@ def read(folder: Path) -> Inputs:
         calibration=pd.DataFrame(calibration),
         runs=runs,
         micro=json.loads(micro_file.read_text()) if micro_file.exists() else {},
+        streams=streams,
+        memory=memory,
         claims=outcomes(folder / "claims"),
     )

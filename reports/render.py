@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from . import performance
 from .config import Decision
 from .hypotheses import Answer
 from .matrix import Matrix
@@ -33,6 +34,8 @@ class Report:
     calibration: pd.DataFrame
     measured: pd.DataFrame
     provenance: dict[str, Any]
+    streams: dict[str, Any] = field(default_factory=dict)  # harness.stream_bench's results
+    memory: dict[str, Any] = field(default_factory=dict)  # harness.stream_memory's breakdown
     figures: dict[str, tuple[str, bytes]] = field(default_factory=dict)
 
 
@@ -199,6 +202,7 @@ def sections(r: Report) -> list[Section]:
             ],
         )
     )
+    out.append(_performance(r))
     out += _calibration(r)
     warnings = (
         [[m["scenario"], m["pattern"], m["warnings"]] for m in r.measured.to_dict("records") if m.get("warnings")]
@@ -209,6 +213,31 @@ def sections(r: Report) -> list[Section]:
         out.append(Section("warnings", "Load-test warnings", [Table(["scenario", "pattern", "warning"], warnings)]))
     out.append(Section("provenance", "Provenance", [_provenance(r)]))
     return out
+
+
+def _performance(r: Report) -> Section:
+    title = "Performance: event streams held by one server process"
+    if not r.streams:
+        return Section(
+            "performance", title, ["The stream bench did not run for this folder (`--only streams` runs it)."]
+        )
+    held: list[list[str | Sourced]] = [[*row] for row in performance.rows(r.streams)]
+    blocks: list[Block] = [
+        performance.plan_sentence(r.streams) + " Source: `streams/stream-bench.json`.",
+        Table(performance.HEADERS, held),
+    ]
+    if r.memory:
+        n = r.memory["reference_server"]["streams"]
+        blocks += [
+            f"Where a held stream's memory goes: Python allocations traced (tracemalloc) while {n:,} streams are "
+            "held, in KiB per stream by the package that made them, next to the floor: a bare aiohttp handler "
+            "that prepares a stream and waits. Traced bytes are most of RSS, not all of it (the allocator's own "
+            "overhead is not traced; socket buffers are the kernel's). Source: `streams/memory.json`.",
+            Table(
+                ["package", "reference server", "aiohttp floor"], [list(x) for x in performance.memory_rows(r.memory)]
+            ),
+        ]
+    return Section("performance", title, blocks)
 
 
 def _calibration(r: Report) -> list[Section]:

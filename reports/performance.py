@@ -1,0 +1,109 @@
+"""The performance figures: event streams held by one server process, against nginx+nchan
+measured in the same run (`harness.stream_bench`), and where a held stream's memory goes
+(`harness.stream_memory`). The report shows them; a full bench also writes the table into
+the README, between its performance markers."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+STREAMS_FILE = Path("streams") / "stream-bench.json"
+MEMORY_FILE = Path("streams") / "memory.json"
+README_MARKERS = ("<!-- performance table: written by `make bench` -->", "<!-- end of performance table -->")
+ENGINES = {
+    "embedded": "reference server, embedded",
+    "redis": "reference server, Redis + MinIO",
+    "nchan": "nginx + nchan (reference engine)",
+}
+HEADERS = [
+    "engine",
+    "streams held",
+    "resets while connecting",
+    "ended without their terminal event",
+    "RSS per stream",
+    "CPU holding them idle",
+    "end → client p50 / p99",
+    "vs nchan (RSS, p99)",
+]
+
+
+def load(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The stream bench's results and the memory breakdown, each empty if it did not run."""
+
+    def read(path: Path) -> dict[str, Any]:
+        found: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+        return found
+
+    return read(folder / STREAMS_FILE), read(folder / MEMORY_FILE)
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:g} ms"
+
+
+def rows(streams: dict[str, Any]) -> list[list[str]]:
+    out = []
+    for engine, label in ENGINES.items():
+        r = streams.get("engines", {}).get(engine)
+        if r is None:
+            continue
+        if "not_measured" in r:
+            out.append([label, f"not measured: {r['not_measured']}", *[""] * (len(HEADERS) - 2)])
+            continue
+        ratio = r.get("vs_nchan", {})
+        versus = f"{ratio['rss_per_stream']:g}x, {ratio['p99_delay']:g}x" if ratio.get("p99_delay") else "-"
+        out.append(
+            [
+                label,
+                f"{r['streams_held']:,}",
+                str(r["resets"]),
+                str(r["ended_without_terminal_event"]),
+                f"{r['rss_per_stream_kib']:.1f} KiB",
+                f"{r['cpu_share_holding']:.1%} of a core",
+                f"{_ms(r['delay']['p50_ms'])} / {_ms(r['delay']['p99_ms'])}",
+                versus,
+            ]
+        )
+    return out
+
+
+def plan_sentence(streams: dict[str, Any]) -> str:
+    p = streams["plan"]
+    return (
+        f"{p['streams']:,} event streams opened at {p['connect_per_s']:g}/s by a client process of its own, "
+        f"held {p['hold_s']:g} s idle, then every job ends (about {p['ends_per_s']:g} a second; nchan publishes "
+        "on the same random schedule); one server process each, on this machine, in one run."
+    )
+
+
+def memory_rows(memory: dict[str, Any]) -> list[list[str]]:
+    """Traced KiB per held stream, by the package that allocated it: the reference server's
+    stream next to the least an aiohttp stream costs."""
+    ours, floor = memory["reference_server"], memory["aiohttp_floor"]
+    packages = sorted(
+        set(ours["by_package_kib"]) | set(floor["by_package_kib"]), key=lambda k: -ours["by_package_kib"].get(k, 0)
+    )
+    table = [
+        [k, f"{ours['by_package_kib'].get(k, 0):.2f}", f"{floor['by_package_kib'].get(k, 0):.2f}"] for k in packages
+    ]
+    return [*table, ["all", f"{ours['traced_kib_per_stream']:.2f}", f"{floor['traced_kib_per_stream']:.2f}"]]
+
+
+def markdown(streams: dict[str, Any]) -> str:
+    lines = ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows(streams)]
+    return "\n".join(lines)
+
+
+def update_readme(readme: Path, streams: dict[str, Any], provenance: str) -> None:
+    """Replace the README's performance table with this run's."""
+    start, end = README_MARKERS
+    text = readme.read_text()
+    block = f"{start}\n{plan_sentence(streams)} {provenance}\n\n{markdown(streams)}\n{end}"
+    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
+    if not pattern.search(text):
+        raise ValueError(f"{readme} has no performance markers ({start} ... {end})")
+    readme.write_text(pattern.sub(lambda _: block, text))
