@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from aiohttp import web
 
-REQUEST_ID = "request_id"
+REQUEST_ID = web.RequestKey("request_id", str)
 
 
 class ApiError(Exception):

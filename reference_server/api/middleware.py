@@ -47,7 +47,7 @@ CORS_EXPOSE = (
     f"{RETRY_AFTER_MS_HEADER}, Location, ETag, Idempotent-Replayed, X-Job-Reused"
 )
 _REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-RATE = "rate_limit"
+RATE = web.RequestKey("rate_limit", tuple[int, float])  # (remaining, seconds to the reset)
 # Probes and scrapes must not eat a client budget or be refused under load.
 UNLIMITED_PATHS = frozenset({"/health", "/metrics"})
 
