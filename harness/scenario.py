@@ -71,6 +71,9 @@ class Workers:
     count: int = 1
     concurrency: int = 5
     queue_capacity: int = 10_000
+    # The real stack's job lease (renewed every third of it): long leases spare a worker
+    # holding thousands of waiting jobs the renewals; the models do not crash workers.
+    lease_s: float = 60.0
 
     @property
     def slots(self) -> int:
@@ -80,6 +83,7 @@ class Workers:
         positive("workers.count", self.count)
         positive("workers.concurrency", self.concurrency)
         positive("workers.queue_capacity", self.queue_capacity)
+        positive("workers.lease_s", self.lease_s)
 
 
 @dataclass(frozen=True)
@@ -176,6 +180,7 @@ class Prices:
     per_million_requests: float = 1.0  # API Gateway HTTP API
     per_million_connection_minutes: float = 0.25  # API Gateway WebSocket connection-minutes
     per_worker_hour: float = 0.0416  # one vCPU-hour of a small instance
+    per_gib_hour: float = 0.004445  # memory: Fargate's GB-hour (measured costs: the API's RSS per waiting client)
     per_gb_transferred: float = 0.09
     request_bytes: int = 800  # headers and a small JSON body, both ways
     event_bytes: int = 120

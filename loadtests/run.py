@@ -45,6 +45,7 @@ from simulations.patterns import PATTERNS as MODELS
 from . import collect
 from .protocol import SECRET_ENV, USER_CLASSES
 from .schedule import arrivals, jobs_to_draw
+from .server_cost import ServerSampler, per_job
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 LATE_WARNING_S = 1.0  # scenario seconds of p95 lateness that make a run's timing suspect
@@ -110,7 +111,7 @@ def server_env(scenario: Scenario) -> dict[str, str]:
         "POLL_RETRY_AFTER_S": str(c.polling.retry_after_s),
         "WEBHOOK_SCHEDULE_S": ",".join(str(s) for s in c.webhook.retry_schedule_s),
         "MAX_QUEUED_JOBS": str(scenario.workers.queue_capacity),
-        "LEASE_S": "60",
+        "LEASE_S": str(scenario.workers.lease_s),
     }
 
 
@@ -217,6 +218,14 @@ def peak_request_rate(out: Path, workers: int = 0) -> float | None:
     return max(rates, default=(last_c - first_c) / (last_t - first_t))
 
 
+def server_sampler(stack: Stack) -> ServerSampler:
+    roles = {
+        "api": [s.process.pid for s in stack.servers],
+        "workers": [w.process.pid for w in stack.workers],
+    }
+    return ServerSampler(roles, stack.urls.redis if stack.urls else None)
+
+
 def stack_spec(test: LoadTest, scenario: Scenario) -> StackSpec:
     """The stack a scenario describes: its proxy chain (or the test's), worker pool and
     client-facing settings (heartbeats, poll advice, webhook schedule)."""
@@ -281,7 +290,10 @@ def run(test: LoadTest, given: Stack | None = None) -> Path:
             startup = {}
             counted_before = collect.target_executions(origin, target, [])
         argv = _locust_argv(test, out / "scenario.toml", entry, users, limit_s, out)
-        run_locust(test, argv, ["--bench-window-s", str(window_s), "--bench-drawn", str(drawn)], env, out)
+        # What the load cost the server side; a target's processes are its own affair.
+        sampler = server_sampler(stack) if test.target is None else None
+        with sampler or contextlib.nullcontext():
+            run_locust(test, argv, ["--bench-window-s", str(window_s), "--bench-drawn", str(drawn)], env, out)
         rows = collect.read_jobs(out / "jobs.csv") if (out / "jobs.csv").exists() else []
         if test.target is None:
             time.sleep(0.5)  # the server batches some counters for 0.2 s
@@ -325,6 +337,8 @@ def run(test: LoadTest, given: Stack | None = None) -> Path:
                 f"the server took {stretch:.2f}x each job's work (median): the stack cannot hold this load at "
                 f"time scale {test.time_scale}; raise the time scale or lower the rate"
             )
+    if sampler is not None and rows:
+        summary["server_cost"] = per_job(sampler.reading, rows, scenario.prices, test.time_scale)
     summary.update(
         locust_peak_requests_per_s=peak_request_rate(out, test.workers),
         rtt_ms=round(rtt_real_s * 1000, 3),

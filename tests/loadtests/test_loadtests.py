@@ -51,6 +51,12 @@ def test_every_pattern_runs_and_its_counts_match_the_server(tmp_path: Path, patt
         assert summary["webhook_attempts_per_job"] > 1.05  # a fifth of the attempts fail and are retried
     if pattern == "polling":
         assert summary["requests_per_job"] > 5
+    # What the server side spent, read from the real processes and Redis.
+    cost = summary["server_cost"]
+    assert cost["jobs"] == summary["jobs"] and cost["peak_clients"] >= 1
+    assert cost["api_cpu_s_per_job"] > 0 and cost["worker_cpu_s_per_job"] > 0
+    assert cost["redis_commands_per_job"] > 0
+    assert cost["cost_parts_per_million_jobs_usd"]["requests"] > 0
 
 
 def test_locust_master_with_two_workers_shares_the_schedule(tmp_path: Path) -> None:
@@ -75,6 +81,7 @@ def test_a_foreign_target_is_loaded_and_its_own_counter_is_the_truth(tmp_path: P
     assert sync["duplicate_executions_per_job"] > 0 and set(sync["timeouts_per_job"]) == {"524"}
     polling, _ = _run(tmp_path, "polling", "cloudflare+nginx-tuned", target=NAIVE)
     assert polling["success_rate"] == 1.0 and polling["executions_per_job"] == 1.0
+    assert "server_cost" not in polling  # a target's processes are not the harness's to read
     # It says nothing of when a job's work ended, so notification delays are not measured, not zero.
     assert polling["notify_delay_p50_s"] is None
 
