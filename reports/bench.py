@@ -6,6 +6,8 @@
         simulations/sweep-*.csv   the sweeps behind the plots (duration, proxy limits,
                                   poll interval, heartbeat interval)
         loadtests/<scenario>-<pattern>/   one load-test results folder each, calibrated
+        scale/<pattern>/          every pattern with 10,000 clients waiting at once (2,000 quick):
+                                  a load test whose summary.json has what the server side spent
         streams/stream-bench.json 10,000 held event streams per engine (2,000 quick), nchan beside
         streams/memory.json       where a held stream's memory goes, and aiohttp's floor
         micro/server-bench.json   the micro-benchmarks (full mode only)
@@ -61,6 +63,8 @@ SIMULATED_ONLY = ("overload",)  # queueing past capacity: simulated, not worth a
 H1_RANGES = ((10, 120), (10, 200), (5, 15))
 H1_LIMITS = (30, 60, 100)
 DELAY_SAMPLE = 5000
+SCALE_SCENARIO = "scale"
+LOCUST_WORKERS = 4  # 10,000 users over four gevent processes
 MEMORY_STREAMS = 2000  # enough for per-stream figures to settle; tracemalloc is slow
 
 
@@ -72,6 +76,8 @@ class Plan:
     load_seconds: float  # real seconds of arrivals per load test
     time_scale: float
     micro: bool
+    scale_seconds: float  # real seconds of arrivals in the scale step (scenarios/scale.toml)
+    scale_time_scale: float
     streams: int  # event streams each engine holds in the stream bench
     stream_job_s: float  # long enough to make that many jobs and open every stream
     durations: tuple[float, ...]
@@ -86,8 +92,13 @@ FULL = Plan(
     load_seconds=10.0,
     time_scale=0.02,
     micro=True,
+    # Arrivals for one job duration (120 s): 10,000 clients waiting at the peak. At 0.8 the
+    # polls (every 15 s) come 850 a second, and the jobs end 104 a second, within what one
+    # server process and one worker process manage here.
+    scale_seconds=96.0,
+    scale_time_scale=0.8,
     streams=10_000,
-    stream_job_s=40.0,
+    stream_job_s=90.0,
     durations=tuple(range(10, 201, 10)),
     poll_intervals=(1, 2, 5, 10, 20, 30),
     heartbeats=(0, 10, 15, 20, 30, 45, 55, 90),
@@ -99,8 +110,10 @@ QUICK = Plan(
     load_seconds=1.5,
     time_scale=0.02,
     micro=False,
+    scale_seconds=6.0,  # 24 scenario seconds of arrivals: 2,000 clients at the peak
+    scale_time_scale=0.25,
     streams=2_000,
-    stream_job_s=15.0,
+    stream_job_s=25.0,
     durations=(10, 30, 60, 90, 120, 150, 200),
     poll_intervals=(1, 5, 10, 30),
     heartbeats=(0, 15, 30, 55, 90),
@@ -228,6 +241,32 @@ def load_tests(plan: Plan, out: Path) -> None:
     progress.close()
 
 
+def scale_clients(plan: Plan) -> float:
+    """Clients waiting at the peak: arrivals for the window, or for one job's duration."""
+    s = scenario(SCALE_SCENARIO)
+    return s.arrivals.rate_per_s * min(plan.scale_seconds / plan.scale_time_scale, s.workload.duration.mean_s)
+
+
+def scale(plan: Plan, out: Path) -> None:
+    """Every pattern on scenarios/scale.toml, each on a fresh stack so its memory is its own,
+    with Locust's load spread over worker processes."""
+    progress = tqdm(total=len(PATTERNS), desc="scale: one pattern at a time", unit="test", file=sys.stderr)
+    for pattern in PATTERNS:
+        progress.set_postfix_str(pattern)
+        test = LoadTest(
+            SCENARIOS / f"{SCALE_SCENARIO}.toml",
+            pattern,
+            plan.scale_seconds,
+            time_scale=plan.scale_time_scale,
+            backend="processes",
+            workers=LOCUST_WORKERS,
+            out=out / pattern,
+        )
+        load_test(test)
+        progress.update()
+    progress.close()
+
+
 def stream_bench(plan: Plan, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     streams = StreamPlan(plan.streams, job_s=plan.stream_job_s)
@@ -248,7 +287,7 @@ def micro_benchmarks(out: Path) -> None:
 
 
 # The bench's steps, in order; `--only` names some of them.
-STEPS = ("simulations", "sweeps", "loadtests", "claims", "streams", "micro", "report")
+STEPS = ("simulations", "sweeps", "loadtests", "claims", "scale", "streams", "micro", "report")
 
 
 def latest_folder(quick: bool) -> Path | None:
@@ -324,6 +363,11 @@ def bench(plan: Plan, root: Path | None = None, only: tuple[str, ...] = STEPS) -
         lambda: run_claim_tests(folder / "claims"),
     )
     steps.run(
+        "scale",
+        f"scale: every pattern with about {scale_clients(plan):,.0f} clients waiting at once, server cost measured",
+        lambda: scale(plan, folder / "scale"),
+    )
+    steps.run(
         "streams",
         f"stream bench: {plan.streams:,} held event streams per engine, nginx+nchan beside",
         lambda: stream_bench(plan, folder / "streams"),
@@ -334,6 +378,7 @@ def bench(plan: Plan, root: Path | None = None, only: tuple[str, ...] = STEPS) -
     report = Path(steps.run("report", "report", lambda: build(folder)))
     streams, _ = load_performance(folder)
     if not plan.quick and streams:
-        update_readme(ROOT / "README.md", streams, f"Measured by the full bench of {meta['started']}.")
+        revision = str(provenance()["git"]["revision"])[:12]
+        update_readme(ROOT / "README.md", streams, f"Measured by `make bench` at {stamp}, revision {revision}.")
         say("README: performance table rewritten from this run")
     return report

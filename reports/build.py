@@ -102,6 +102,7 @@ def build(folder: Path, decision_file: Path = config.DEFAULT) -> Path:
         hypotheses=answer_all(inputs),
         calibration=inputs.calibration,
         measured=inputs.measured,
+        scale=inputs.scale,
         streams=inputs.streams,
         memory=inputs.memory,
         provenance={

@@ -17,7 +17,9 @@ class Criterion:
     better: str  # "higher" or "lower"
     unit: str
     judgement: bool = False
-    prefer: str = "measured"  # or "simulated": which run a value comes from when both exist
+    # Which run a value comes from when several exist: "measured" (the audience's load test),
+    # "simulated", or "scale" (the scale step's load test, one for every audience).
+    prefer: str = "measured"
 
 
 @dataclass(frozen=True)
@@ -60,8 +62,8 @@ def load(path: Path = DEFAULT) -> Decision:
     for key, c in criteria.items():
         if c.better not in ("higher", "lower"):
             raise ValueError(f"{path}: criteria.{key}.better must be higher or lower")
-        if c.prefer not in ("measured", "simulated"):
-            raise ValueError(f"{path}: criteria.{key}.prefer must be measured or simulated")
+        if c.prefer not in ("measured", "simulated", "scale"):
+            raise ValueError(f"{path}: criteria.{key}.prefer must be measured, simulated or scale")
     audiences = {}
     for key, a in data["audiences"].items():
         unknown = set(a["weights"]) - set(criteria)

@@ -106,6 +106,41 @@ def h3(i: Inputs) -> Answer:
     )
 
 
+def h4(i: Inputs) -> Answer:
+    claim = "RAM ranking: polling ~ webhook 150 MB < hybrid 300 MB < SSE 600 MB."
+    source = "scale/<pattern>/summary.json"
+    growth = (
+        {p: (r["api_rss_peak_mib"] - r["api_rss_base_mib"]) for p, r in i.scale.iterrows()} if not i.scale.empty else {}
+    )
+    if not {"polling", "webhook", "hybrid", "sse"} <= set(growth):
+        return Answer("H4", claim, "the scale step did not run every pattern", UNMEASURED, source)
+    clients = int(i.scale["peak_clients"].min())
+    text = f"The API process's RSS growth with ~{clients:,} clients waiting: " + ", ".join(
+        f"{p} {v:.0f} MiB" for p, v in sorted(growth.items(), key=lambda kv: kv[1])
+    )
+    ranked = max(growth["polling"], growth["webhook"]) < min(growth["hybrid"], growth["sse"])
+    return Answer(
+        "H4",
+        claim,
+        text + ". The ranking " + ("holds" if ranked else "does not hold") + "; the sizes depend on the client count.",
+        HOLDS if ranked else FAILS,
+        source,
+    )
+
+
+def h15(i: Inputs) -> Answer:
+    claim = "Redis uses ~5 KB per job."
+    key = "redis_kib_per_job_in_flight"
+    if i.scale.empty or key not in i.scale:
+        return Answer("H15", claim, "the scale step did not run", UNMEASURED, "scale/<pattern>/summary.json")
+    per = i.scale[key].dropna()
+    text = "Redis's peak memory growth per job in flight, with thousands waiting: " + ", ".join(
+        f"{p} {v:.1f} KiB" for p, v in per.items()
+    )
+    near = bool(((per >= 2.5) & (per <= 10)).all())  # within a factor of two of 5 KB
+    return Answer("H15", claim, text + ".", HOLDS if near else FAILS, "scale/<pattern>/summary.json")
+
+
 def h5(i: Inputs) -> Answer:
     claim = "SSE silent longer than the proxy's idle limit is dropped; a heartbeat of 15-30 s is safe."
     sweep = i.sweeps.get("heartbeat")
@@ -220,11 +255,7 @@ HYPOTHESES: list[Callable[[Inputs], Answer]] = [
     h1,
     h2,
     h3,
-    _unmeasured(
-        "H4",
-        "RAM ranking: polling ~ webhook 150 MB < hybrid 300 MB < SSE 600 MB.",
-        "Needs the whole stack's memory per pattern at equal load; the bench measures RSS per stream only (H3).",
-    ),
+    h4,
     h5,
     _by_test(
         "H6",
@@ -268,7 +299,7 @@ HYPOTHESES: list[Callable[[Inputs], Answer]] = [
     ),
     h13,
     h14,
-    _unmeasured("H15", "Redis uses ~5 KB per job.", "Redis memory per job is not measured by this bench."),
+    h15,
     _unmeasured(
         "H16",
         "A compatibility suite may see an old job's status for a fresh initiate.",

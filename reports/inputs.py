@@ -29,6 +29,7 @@ class Inputs:
     calibration: pd.DataFrame  # scenario, pattern, metric, simulated, measured, agrees, fitted
     runs: list[dict[str, Any]] = field(default_factory=list)  # each load test's meta.json
     micro: dict[str, Any] = field(default_factory=dict)
+    scale: pd.DataFrame = field(default_factory=pd.DataFrame)  # the scale step: a pattern's server_cost per row
     streams: dict[str, Any] = field(default_factory=dict)  # harness.stream_bench's results
     memory: dict[str, Any] = field(default_factory=dict)  # harness.stream_memory's breakdown
     claims: dict[str, str] = field(default_factory=dict)  # claim test -> passed | failed (reports/claims.py)
@@ -67,6 +68,11 @@ def read(folder: Path) -> Inputs:
                 calibration.append({**key, **metric})
     micro_file = folder / "micro" / "server-bench.json"
     streams, memory = load_performance(folder)
+    scale = [
+        {"pattern": run.name, **json.loads((run / "summary.json").read_text())["server_cost"]}
+        for run in sorted((folder / "scale").glob("*"))
+        if (run / "summary.json").exists()
+    ]
     return Inputs(
         folder=folder,
         bench=json.loads((folder / "bench.json").read_text()) if (folder / "bench.json").exists() else {},
@@ -78,6 +84,7 @@ def read(folder: Path) -> Inputs:
         calibration=pd.DataFrame(calibration),
         runs=runs,
         micro=json.loads(micro_file.read_text()) if micro_file.exists() else {},
+        scale=pd.DataFrame(scale).set_index("pattern", drop=False) if scale else pd.DataFrame(),
         streams=streams,
         memory=memory,
         claims=outcomes(folder / "claims"),

@@ -51,7 +51,9 @@ def build(inputs: Inputs, decision: Decision, audience: Audience) -> Matrix:
     for pattern in audience.patterns:
         measured = one_row(inputs.measured, audience.scenario, pattern)
         simulated = one_row(inputs.simulated, audience.scenario, pattern)
-        runs = {"measured": measured, "simulated": simulated}
+        at_scale = inputs.scale.loc[pattern] if pattern in inputs.scale.index else None
+        # In this order after the preferred one: a scale-measured criterion falls back to the model.
+        runs = {"simulated": simulated, "measured": measured, "scale": at_scale}
         for key in keys:
             criterion = decision.criteria[key]
             if criterion.judgement:
@@ -64,7 +66,7 @@ def build(inputs: Inputs, decision: Decision, audience: Audience) -> Matrix:
             if source is None or found is None:
                 raise ValueError(f"no value for {key} of {pattern} on {audience.scenario}")
             values.loc[pattern, key] = float(found[key])
-            sources.loc[pattern, key] = source
+            sources.loc[pattern, key] = "measured" if source == "scale" else source
     weights = pd.Series(audience.weights, dtype=float)
     weights /= weights.sum()
     scores = normalise(values, decision)

@@ -1,7 +1,8 @@
-"""The performance figures: event streams held by one server process, against nginx+nchan
-measured in the same run (`harness.stream_bench`), and where a held stream's memory goes
-(`harness.stream_memory`). The report shows them; a full bench also writes the table into
-the README, between its performance markers."""
+"""The performance figures: what each pattern costs the server with thousands of clients
+waiting (the scale step's load tests), event streams held by one server process against
+nginx+nchan measured in the same run (`harness.stream_bench`), and where a held stream's
+memory goes (`harness.stream_memory`). The report shows them; a full bench also writes the
+stream table into the README, between its performance markers."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import json
 import re
 from pathlib import Path
 from typing import Any
+
+import pandas as pd
 
 STREAMS_FILE = Path("streams") / "stream-bench.json"
 MEMORY_FILE = Path("streams") / "memory.json"
@@ -107,3 +110,36 @@ def update_readme(readme: Path, streams: dict[str, Any], provenance: str) -> Non
     if not pattern.search(text):
         raise ValueError(f"{readme} has no performance markers ({start} ... {end})")
     readme.write_text(pattern.sub(lambda _: block, text))
+
+
+SCALE_HEADERS = [
+    "pattern",
+    "clients waiting at the peak",
+    "API CPU per job",
+    "API RSS per waiting client",
+    "Redis commands per job",
+    "Redis memory per job in flight",
+    "cost per million jobs (API, requests, connections)",
+    "worker CPU per job (apart: every pattern pays it)",
+]
+
+
+def scale_rows(scale: pd.DataFrame) -> list[list[str]]:
+    """One row per pattern of the scale step's load tests."""
+
+    def redis(row: pd.Series, key: str, unit: str) -> str:
+        return f"{row[key]:g}{unit}" if key in row and pd.notna(row[key]) else "-"
+
+    return [
+        [
+            str(pattern),
+            f"{row['peak_clients']:,.0f}",
+            f"{row['api_cpu_s_per_job'] * 1000:.1f} ms",
+            f"{row['api_rss_kib_per_client']:.1f} KiB",
+            redis(row, "redis_commands_per_job", ""),
+            redis(row, "redis_kib_per_job_in_flight", " KiB"),
+            f"${row['cost_per_million_jobs_usd']:,.2f}",
+            f"{row['worker_cpu_s_per_job'] * 1000:.1f} ms (${row['worker_cost_per_million_jobs_usd']:,.2f}/M)",
+        ]
+        for pattern, row in scale.iterrows()
+    ]

@@ -34,6 +34,7 @@ class Report:
     calibration: pd.DataFrame
     measured: pd.DataFrame
     provenance: dict[str, Any]
+    scale: pd.DataFrame = field(default_factory=pd.DataFrame)  # the scale step's server cost per pattern
     streams: dict[str, Any] = field(default_factory=dict)  # harness.stream_bench's results
     memory: dict[str, Any] = field(default_factory=dict)  # harness.stream_memory's breakdown
     figures: dict[str, tuple[str, bytes]] = field(default_factory=dict)
@@ -202,6 +203,7 @@ def sections(r: Report) -> list[Section]:
             ],
         )
     )
+    out.append(_scale(r))
     out.append(_performance(r))
     out += _calibration(r)
     warnings = (
@@ -213,6 +215,26 @@ def sections(r: Report) -> list[Section]:
         out.append(Section("warnings", "Load-test warnings", [Table(["scenario", "pattern", "warning"], warnings)]))
     out.append(Section("provenance", "Provenance", [_provenance(r)]))
     return out
+
+
+def _scale(r: Report) -> Section:
+    title = "What each pattern costs the server at scale"
+    if r.scale.empty:
+        return Section("scale", title, ["The scale step did not run for this folder (`--only scale`)."])
+    rows: list[list[str | Sourced]] = [[*row] for row in performance.scale_rows(r.scale)]
+    return Section(
+        "scale",
+        title,
+        [
+            "Every pattern on `scenarios/scale.toml`, each on a fresh stack: one server process (the API) and one "
+            "worker process on Redis and MinIO, Locust over four processes, the clients mostly waiting on one job "
+            "each. Measured per job and per waiting client, which do not depend on the time scale: CPU-seconds from "
+            "/proc, RSS sampled twice a second, Redis's command count and memory from INFO. The cost is the API's "
+            "CPU and memory, the requests and the connection time at the scenario's prices; it is the matrices' "
+            "cost criterion (measured). Source: `scale/<pattern>/summary.json`.",
+            Table(performance.SCALE_HEADERS, rows),
+        ],
+    )
 
 
 def _performance(r: Report) -> Section:

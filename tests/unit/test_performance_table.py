@@ -1,0 +1,51 @@
+"""The performance table the report shows and a full bench writes into the README."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from reports.performance import README_MARKERS, markdown, update_readme
+
+ONE_RUN = {
+    "plan": {"streams": 100, "connect_per_s": 50.0, "hold_s": 1.0, "ends_per_s": 20.0},
+    "engines": {
+        "embedded": {
+            "streams_held": 100,
+            "resets": 0,
+            "ended_without_terminal_event": 0,
+            "rss_per_stream_kib": 20.0,
+            "cpu_share_holding": 0.001,
+            "delay": {"p50_ms": 1.0, "p99_ms": 3.0},
+            "vs_nchan": {"rss_per_stream": 2.0, "p99_delay": 1.5},
+        },
+        "nchan": {"not_measured": "nginx is not installed"},
+    },
+}
+
+
+def test_the_table_has_a_row_per_engine_and_says_what_was_not_measured() -> None:
+    table = markdown(ONE_RUN)
+    assert "| reference server, embedded | 100 | 0 | 0 | 20.0 KiB | 0.1% of a core | 1 ms / 3 ms | 2x, 1.5x |" in table
+    assert "not measured: nginx is not installed" in table
+    assert "Redis" not in table  # an engine that did not run has no row
+
+
+def test_the_readme_table_is_replaced_between_its_markers_only(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    start, end = README_MARKERS
+    readme.write_text(f"before\n{start}\nold table\n{end}\nafter\n")
+    update_readme(readme, ONE_RUN, "Measured now.")
+    text = readme.read_text()
+    assert text.startswith("before\n") and text.endswith("after\n")
+    assert "old table" not in text and "Measured now." in text and "| reference server, embedded |" in text
+    update_readme(readme, ONE_RUN, "Measured again.")
+    assert readme.read_text().count(start) == 1 and "Measured now." not in readme.read_text()
+
+
+def test_a_readme_without_the_markers_is_refused(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text("no table here\n")
+    with pytest.raises(ValueError, match="has no performance markers"):
+        update_readme(readme, ONE_RUN, "")
