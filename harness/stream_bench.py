@@ -39,6 +39,7 @@ from reference_server.config import Settings
 
 from .minio_server import MinioServer
 from .nchan_server import NchanServer, nchan_missing
+from .prometheus_text import counter_value
 from .redis_server import RedisServer
 from .reference_process import ReferenceServer, ReferenceWorker, service_env
 
@@ -52,7 +53,7 @@ class StreamPlan:
     streams: int
     connect_per_s: float = 1000.0
     hold_s: float = 3.0  # all streams held, nothing happening: memory and CPU are sampled
-    job_s: float = 40.0  # the shortest job: long enough to make every job, then open every stream
+    job_s: float = 90.0  # the shortest job: long enough to make and start every job, then open every stream
     # How fast jobs end once they do: 10,000 clients waiting on jobs of 40 s on average end
     # 250 a second. Past what the server can finish (~1.3k/s embedded here), the delays
     # measured would be the completions' queue, not the notification's path.
@@ -184,6 +185,11 @@ def _summary(held: Held, probe: dict[str, Any], delays_s: list[float], events_pe
     }
 
 
+async def _started(http: aiohttp.ClientSession, url: str) -> float:
+    async with http.get(f"{url}/metrics") as resp:
+        return counter_value(await resp.text(), "dl_executions_started_total")
+
+
 async def reference(plan: StreamPlan, workdir: Path, redis: bool) -> dict[str, Any]:
     """The reference server holding every stream in one process: in embedded mode, running
     the jobs too; on Redis and MinIO, with the jobs in a worker process of their own, as
@@ -228,7 +234,13 @@ async def reference(plan: StreamPlan, workdir: Path, redis: bool) -> dict[str, A
             if making_s + plan.streams / plan.connect_per_s + plan.hold_s + 1 > plan.job_s:
                 too_long = f"making {plan.streams} jobs took {making_s:.0f} s: too long for jobs of {plan.job_s:g} s"
                 raise RuntimeError(too_long)
-            await asyncio.sleep(1)  # the writes behind the last answers settle before the baseline
+            # Every job running before any stream opens: a job's start is an event on its stream,
+            # and the streams are to be measured idle.
+            while await _started(http, server.url) < plan.streams:
+                if time.monotonic() - made + plan.streams / plan.connect_per_s + plan.hold_s + 1 > plan.job_s:
+                    raise RuntimeError(f"{plan.streams} jobs did not all start in time for jobs of {plan.job_s:g} s")
+                await asyncio.sleep(0.5)
+            await asyncio.sleep(1)  # the writes behind the last starts settle before the baseline
             probe = Probe(workdir, server.port, [f"/v1/download/jobs/{j}/events" for j in job_ids], plan)
             held = await probe.hold([psutil.Process(server.process.pid)])
             streamed = await probe.result()

@@ -1,0 +1,36 @@
+"""The stream bench's machinery on a small scale, against real processes: each engine holds
+every stream it is given, every stream gets its terminal event, and each delay is measured
+(the figures themselves are `make bench`'s to record, not this test's to judge)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.stream_bench import ENGINES, StreamPlan, measure
+from harness.stream_memory import breakdown
+
+pytestmark = pytest.mark.integration
+SMALL = StreamPlan(streams=60, connect_per_s=200.0, hold_s=0.5, job_s=6.0, ends_per_s=60.0, grace_s=20.0)
+
+
+async def test_every_engine_holds_every_stream_and_delivers_every_end(tmp_path: Path) -> None:
+    results = await measure(SMALL, tmp_path)
+    for engine in ENGINES:
+        r = results["engines"][engine]
+        assert r["streams_held"] == SMALL.streams, (engine, r)
+        assert r["resets"] == 0 and r["ended_without_terminal_event"] == 0 and r["unfinished"] == 0, (engine, r)
+        assert r["delay"]["p99_ms"] is not None and r["delay"]["p50_ms"] <= r["delay"]["p99_ms"], (engine, r)
+        assert r["rss_per_stream_kib"] > 0, (engine, r)
+    for engine in ("embedded", "redis"):
+        assert set(results["engines"][engine]["vs_nchan"]) == {"rss_per_stream", "p99_delay"}
+
+
+async def test_a_held_streams_memory_is_accounted_by_package_against_the_floor() -> None:
+    found = await breakdown(50)
+    ours, floor = found["reference_server"], found["aiohttp_floor"]
+    assert ours["streams"] == floor["streams"] == 50
+    assert ours["by_package_kib"]["reference_server"] > 0
+    assert floor["by_package_kib"].get("reference_server", 0.0) < 0.5  # the floor runs none of our code
+    assert floor["by_package_kib"]["aiohttp"] > 0
