@@ -45,10 +45,10 @@ BENCH_ENV = {
 }
 
 
-def _wrk(url: str, headers: dict[str, str] | None = None) -> float:
+def _wrk(url: str, headers: dict[str, str] | None = None, script: Path | None = None) -> float:
     wrk = shutil.which("wrk")
     assert wrk, "wrk is not installed; run `make setup`"
-    argv = [wrk, "-t1", "-c64", f"-d{WRK_SECONDS}s", url]
+    argv = [wrk, "-t1", "-c64", f"-d{WRK_SECONDS}s", *(["-s", str(script)] if script else []), url]
     for name, value in (headers or {}).items():
         argv += ["-H", f"{name}: {value}"]
     out = subprocess.run(argv, check=True, capture_output=True, text=True).stdout
