@@ -60,7 +60,7 @@ async def test_throughput_against_server_processes(http: aiohttp.ClientSession, 
         with Stack(spec) as stack:
             assert stack.urls is not None
             entry = stack.urls.entry
-            _, body, _ = await initiate(http, entry, [9_999_999])
+            _, body, _ = await initiate(http, entry, [70000])
             await wait_state(http, entry, body["jobId"], {"completed"})
             status = f"{entry}/v1/download/jobs/{body['jobId']}"
             async with http.get(status) as resp:
