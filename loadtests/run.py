@@ -145,8 +145,7 @@ def _locust_argv(test: LoadTest, scenario_file: Path, host: str, users: int, lim
     return [
         sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", host,
         "--users", str(users), "--spawn-rate", str(max(users, 1)), "--run-time", f"{math.ceil(limit_s)}s",
-        "--stop-timeout", "5", "--csv", str(out / "locust"), "--json-file", str(out / "locust_stats"), "--only-summary",
-        "--loglevel", "WARNING" if test.quiet else "INFO",
+        "--stop-timeout", "5", "--loglevel", "WARNING" if test.quiet else "INFO",
         "--bench-scenario", str(scenario_file), "--bench-time-scale", str(test.time_scale),
         "--bench-out", str(out), "--bench-processes", str(max(1, test.workers)),
         "--bench-target", str(test.target.resolve()) if test.target else "",
@@ -155,14 +154,17 @@ def _locust_argv(test: LoadTest, scenario_file: Path, host: str, users: int, lim
 
 def run_locust(test: LoadTest, argv: list[str], extra: list[str], env: dict[str, str], out: Path) -> None:
     user_class = USER_CLASSES[test.pattern]
+    # Statistics files from the master (or the one process) alone: workers given the same
+    # paths write their own rows into them, and a request rate read from that mix is nonsense.
+    stats = ["--csv", str(out / "locust"), "--json-file", str(out / "locust_stats"), "--only-summary"]
     log = open(out / "locust.log", "w")  # noqa: SIM115  (closed below, after every process ended)
     procs: list[subprocess.Popen[bytes]] = []
     try:
         if not test.workers:
-            procs.append(subprocess.Popen([*argv, *extra, user_class], env=env, stdout=log, stderr=log))
+            procs.append(subprocess.Popen([*argv, *stats, *extra, user_class], env=env, stdout=log, stderr=log))
         else:
             port = str(free_port())
-            master = [*argv, *extra, "--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", port,
+            master = [*argv, *stats, *extra, "--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", port,
                       "--expect-workers", str(test.workers), user_class]  # fmt: skip
             procs.append(subprocess.Popen(master, env=env, stdout=log, stderr=log))
             for k in range(test.workers):
