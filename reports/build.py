@@ -82,6 +82,9 @@ def summary(inputs: Inputs, results: list[tuple[Matrix, Robustness]], report: Re
             "nothing_to_compare": len(calibration) - len(counted),
         },
         "hypotheses": [{"id": h.id, "verdict": h.verdict, "answer": h.answer} for h in report.hypotheses],
+        # What each pattern cost the server at scale, and the stream bench, as measured.
+        "scale": inputs.scale.drop(columns="pattern").to_dict("index") if not inputs.scale.empty else {},
+        "streams": inputs.streams.get("engines", {}),
         "bench": inputs.bench,
     }
 
