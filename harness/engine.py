@@ -10,7 +10,7 @@ import os
 import shutil
 from pathlib import Path
 
-from .processes import ManagedProcess, ServiceError
+from .processes import ManagedProcess, ProcessService, ServiceError
 
 
 def engine_answers(docker_host: str | None = None) -> bool:
@@ -39,7 +39,7 @@ def testcontainers_env(docker_host: str) -> dict[str, str]:
     }
 
 
-class PodmanService:
+class PodmanService(ProcessService):
     """`podman system service` on a private socket, for as long as the stack needs it."""
 
     def __init__(self, workdir: Path) -> None:
@@ -49,13 +49,6 @@ class PodmanService:
         self.docker_host = f"unix://{self.socket}"
         argv = ["podman", "system", "service", "--time=0", self.docker_host]
         self.process = ManagedProcess("podman", argv, workdir, ready=lambda: engine_answers(self.docker_host))
-
-    def start(self) -> PodmanService:
-        self.process.start(timeout_s=30)
-        return self
-
-    def stop(self) -> None:
-        self.process.stop()
 
 
 def use_engine(workdir: Path) -> PodmanService | None:

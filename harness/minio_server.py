@@ -5,13 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from .minio_build import minio_binary
-from .processes import ManagedProcess, ServiceError, free_port, http_ok
+from .processes import ManagedProcess, ProcessService, ServiceError, free_port, http_ok
 
 ACCESS_KEY = "minioadmin"
 SECRET_KEY = "minioadmin"
 
 
-class MinioServer:
+class MinioServer(ProcessService):
+    start_timeout_s = 60.0
+
     def __init__(self, workdir: Path, port: int | None = None) -> None:
         binary = minio_binary()
         if not binary.exists():
@@ -31,16 +33,3 @@ class MinioServer:
     @property
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> MinioServer:
-        self.process.start(timeout_s=60)
-        return self
-
-    def stop(self) -> None:
-        self.process.stop()
-
-    def __enter__(self) -> MinioServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from .processes import ManagedProcess, ServiceError, free_port, http_ok
+from .processes import ManagedProcess, ProcessService, ServiceError, free_port, http_ok
 
 MODULE = Path("/usr/lib/nginx/modules/ngx_nchan_module.so")
 MAX_FILES = 20_000  # the hard limit on open files per process on these machines
@@ -44,7 +44,7 @@ def nchan_missing() -> str | None:
     return None
 
 
-class NchanServer:
+class NchanServer(ProcessService):
     def __init__(self, workdir: Path, backlog: int) -> None:
         missing = nchan_missing()
         if missing:
@@ -61,10 +61,3 @@ class NchanServer:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> NchanServer:
-        self.process.start()
-        return self
-
-    def stop(self) -> None:
-        self.process.stop()

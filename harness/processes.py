@@ -14,6 +14,7 @@ import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Self
 
 
 class ServiceError(RuntimeError):
@@ -115,6 +116,26 @@ class ManagedProcess:
             self.kill()
 
     def __enter__(self) -> ManagedProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class ProcessService:
+    """A service that is one managed process: `start` (until ready) and `stop`, or `with`."""
+
+    process: ManagedProcess
+    start_timeout_s = 30.0
+
+    def start(self) -> Self:
+        self.process.start(self.start_timeout_s)
+        return self
+
+    def stop(self) -> None:
+        self.process.stop()
+
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

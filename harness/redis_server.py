@@ -6,10 +6,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from .processes import ManagedProcess, ServiceError, free_port, tcp_open
+from .processes import ManagedProcess, ProcessService, ServiceError, free_port, tcp_open
 
 
-class RedisServer:
+class RedisServer(ProcessService):
     def __init__(self, workdir: Path, port: int | None = None) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
@@ -32,19 +32,6 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> RedisServer:
-        self.process.start()
-        return self
-
-    def stop(self) -> None:
-        self.process.stop()
-
     def restart(self) -> None:
         self.process.stop()
         self.process.start()
-
-    def __enter__(self) -> RedisServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from .minio_server import ACCESS_KEY, SECRET_KEY, MinioServer
-from .processes import ManagedProcess, free_port, http_ok
+from .processes import ManagedProcess, ProcessService, free_port, http_ok
 
 
 def service_env(redis_url: str | None, minio: MinioServer | None) -> dict[str, str]:
@@ -25,7 +25,7 @@ def service_env(redis_url: str | None, minio: MinioServer | None) -> dict[str, s
     return env
 
 
-class ReferenceServer:
+class ReferenceServer(ProcessService):
     def __init__(
         self,
         workdir: Path,
@@ -43,22 +43,8 @@ class ReferenceServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> ReferenceServer:
-        self.process.start()
-        return self
 
-    def stop(self) -> None:
-        self.process.stop()
-
-
-class ReferenceWorker:
+class ReferenceWorker(ProcessService):
     def __init__(self, workdir: Path, env: Mapping[str, str], name: str = "worker") -> None:
         argv = [sys.executable, "-m", "reference_server.worker"]
         self.process = ManagedProcess(name, argv, workdir, env=dict(env))
-
-    def start(self) -> ReferenceWorker:
-        self.process.start()
-        return self
-
-    def stop(self) -> None:
-        self.process.stop()
