@@ -32,7 +32,7 @@ from reference_server.app import create_app
 from reference_server.config import Settings, from_env
 
 from .processes import free_port
-from .stream_bench import start_probe
+from .stream_bench import UNLIMITED_CLIENT, start_probe
 
 PACKAGES = ("aiohttp_sse", "aiohttp", "multidict", "yarl", "asyncio", "reference_server")
 TOP_LINES = 12
@@ -94,9 +94,7 @@ async def reference_server(streams: int) -> dict[str, Any]:
         "DOWNLOAD_DELAY_MIN_MS": LONG_JOB_MS,
         "DOWNLOAD_DELAY_MAX_MS": LONG_JOB_MS,
         "WORKERS": "1",  # the jobs wait in the queue: what is measured is the streams alone
-        "MAX_STREAMS_PER_CLIENT": "0",
-        "MAX_STREAMS": "0",
-        "RATE_LIMIT_MAX_REQUESTS": "100000000",
+        **UNLIMITED_CLIENT,
     }
 
     async def jobs(url: str) -> list[str]:
