@@ -57,6 +57,7 @@ class Profile:
     connect_s: float
     timeout_status: int  # what it answers when the read limit passes
     summary: str
+    buffers_streams: bool = False  # holds an event stream's bytes until its buffers fill or it ends
 
     def idle_limit_s(self, heartbeat_s: float) -> float:
         """The stream idle limit, given the server's heartbeat interval (0: none sent)."""
@@ -81,6 +82,16 @@ PROFILES: dict[str, Profile] = {
             "100 s without a byte -> 524, cf-ray",
         ),
         Profile("alb", "haproxy", "alb.cfg", 60, 60, 10, 504, "60 s idle -> 504, reset -> 502"),
+        # Squid's defaults: read_timeout 15 min, connect_timeout 1 min.
+        Profile(
+            "buffering-proxy", "nginx", "buffering-proxy.conf", 900, 900, 60, 504,
+            "corporate proxy: buffers event streams whatever X-Accel-Buffering says",
+            buffers_streams=True,
+        ),
+        # Heroku's router: 30 s to the first byte (H12), a 5 s connect limit.
+        Profile("heroku", "haproxy", "heroku.cfg", 30, 30, 5, 503, "30 s without a byte -> 503 H12"),
+        # Cloud Run's default request timeout.
+        Profile("cloud-run", "haproxy", "cloud-run.cfg", 300, 300, 10, 504, "300 s request limit -> 504"),
     )
 }  # fmt: skip
 
@@ -113,35 +124,68 @@ def _ms(seconds: float, scale: float) -> int:
     return max(1, round(seconds * scale * 1000))
 
 
-def _raw_response(status: int, reason: str, html: str) -> str:
-    body = html.encode()
+def _raw_response(status: int, reason: str, body_text: str, content_type: str) -> str:
+    body = body_text.encode()
     head = (
         f"HTTP/1.1 {status} {reason}\r\n"
-        "Content-Type: text/html; charset=UTF-8\r\n"
+        f"Content-Type: {content_type}\r\n"
         "Cache-Control: private, max-age=0, no-store, no-cache, must-revalidate\r\n"
         f"Content-Length: {len(body)}\r\n"
         "Connection: close\r\n\r\n"
     )
-    return head + html
+    return head + body_text
 
 
-# Status, reason phrase, page title, and what Cloudflare's page says happened.
-CLOUDFLARE_ERRORS = (
-    (524, "A Timeout Occurred", "A timeout occurred", "The origin web server timed out responding to this request."),
-    (521, "Web Server Is Down", "Web server is down", "The web server is not returning a connection."),
-    (520, "Unknown Error", "Web server is returning an unknown error",
-     "There is an unknown connection issue between Cloudflare and the origin web server."),
-    (413, "Payload Too Large", "Request Entity Too Large",
-     "The request body is larger than this edge accepts (100 MB)."),
-)  # fmt: skip
+@dataclass(frozen=True)
+class ErrorPage:
+    """One error HAProxy answers with a file of ours: the raw response the platform sends."""
+
+    file: str  # named in the template's `errorfile` line
+    status: int
+    reason: str
+    title: str
+    text: str
 
 
-def _cloudflare_pages() -> dict[str, str]:
-    page = _Template((PAGES / "cloudflare-error.html").read_text())
-    return {
-        f"{code}.http": _raw_response(code, reason, page.substitute(code=code, title=title, text=text))
-        for code, reason, title, text in CLOUDFLARE_ERRORS
-    }
+@dataclass(frozen=True)
+class ErrorPages:
+    page: str  # a template in pages/ with ${code}, ${title} and ${text}
+    content_type: str
+    errors: tuple[ErrorPage, ...]
+
+    def render(self) -> dict[str, str]:
+        page = _Template((PAGES / self.page).read_text())
+        return {
+            e.file: _raw_response(
+                e.status, e.reason, page.substitute(code=e.status, title=e.title, text=e.text), self.content_type
+            )
+            for e in self.errors
+        }
+
+
+HTML = "text/html; charset=UTF-8"
+ERROR_PAGES: dict[str, ErrorPages] = {
+    "cloudflare": ErrorPages("cloudflare-error.html", HTML, (
+        ErrorPage("524.http", 524, "A Timeout Occurred", "A timeout occurred",
+                  "The origin web server timed out responding to this request."),
+        ErrorPage("521.http", 521, "Web Server Is Down", "Web server is down",
+                  "The web server is not returning a connection."),
+        ErrorPage("520.http", 520, "Unknown Error", "Web server is returning an unknown error",
+                  "There is an unknown connection issue between Cloudflare and the origin web server."),
+        ErrorPage("413.http", 413, "Payload Too Large", "Request Entity Too Large",
+                  "The request body is larger than this edge accepts (100 MB)."),
+    )),
+    # Heroku's router answers 503 for its own errors, with the code in its log: H12 for a
+    # request timeout, H13 for a dyno that closed the connection without answering.
+    "heroku": ErrorPages("heroku-error.html", HTML, (
+        ErrorPage("504.http", 503, "Service Unavailable", "Application Error", "H12 desc=Request timeout"),
+        ErrorPage("502.http", 503, "Service Unavailable", "Application Error",
+                  "H13 desc=Connection closed without response"),
+    )),
+    "cloud-run": ErrorPages("cloud-run-error.txt", "text/plain", (
+        ErrorPage("504.http", 504, "Gateway Timeout", "", "upstream request timeout"),
+    )),
+}  # fmt: skip
 
 
 def render(config: ProxyConfig, folder: Path, root: str | None = None) -> Path:
@@ -179,8 +223,8 @@ def render(config: ProxyConfig, folder: Path, root: str | None = None) -> Path:
     else:
         values["servers"] = "\n".join(f"    server s{i} {hop}" for i, hop in enumerate(config.upstreams))
     folder.mkdir(parents=True, exist_ok=True)
-    if p.name == "cloudflare":
-        for name, text in _cloudflare_pages().items():
+    if p.name in ERROR_PAGES:
+        for name, text in ERROR_PAGES[p.name].render().items():
             (folder / name).write_text(text)
     text = _Template((TEMPLATES / p.template).read_text()).substitute(values)
     main = folder / p.template

@@ -76,6 +76,10 @@ async def _get(url: str) -> tuple[int, aiohttp.typedefs.LooseHeaders, str, float
         ("alb", _reset, 502, ""),
         ("nginx-default", _silent, 504, "Gateway Time-out"),
         ("nginx-default", _reset, 502, "Bad Gateway"),
+        ("heroku", _silent, 503, "H12 desc=Request timeout"),
+        ("heroku", _reset, 503, "H13 desc=Connection closed without response"),
+        ("cloud-run", _silent, 504, "upstream request timeout"),
+        ("buffering-proxy", _reset, 502, "Bad Gateway"),
     ],
 )
 async def test_what_each_profile_answers_for_a_misbehaving_origin(

@@ -135,3 +135,16 @@ async def test_stock_nginx_buffering_is_detected_without_the_accel_header(
     assert events_timely(results["with header"], job_s)
     # ...and without it the same events arrive late and bunched.
     assert not events_timely(results["without header"], job_s)
+
+
+async def test_the_buffering_proxy_holds_events_whatever_the_accel_header_says(
+    http: aiohttp.ClientSession, stacks: Stacks
+) -> None:
+    job_s = 1.0
+    s = stacks.session(http, "buffering-proxy")  # the server sends X-Accel-Buffering: no
+    started = await s.client.initiate(s.file_id(), job_s)
+    job_id = s.client.job_id(started)
+    assert job_id is not None
+    seen = await s.client.follow(job_id)
+    assert seen.finished(s.target.answers.terminal)  # delivered when the response ended...
+    assert not events_timely(seen, job_s)  # ...but not as the job went
