@@ -9,9 +9,9 @@ STAMP := $(VENV)/.installed
 APT_PACKAGES := redis-server nginx-light libnginx-mod-nchan haproxy wrk podman runc debootstrap chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
 
-.PHONY: setup python-deps system-deps minio images test bench soak serve lint clean stack
+.PHONY: setup python-deps system-deps go-binaries images test bench soak serve lint clean stack
 
-setup: python-deps system-deps minio images
+setup: python-deps system-deps go-binaries images
 
 python-deps: $(STAMP)
 
@@ -29,12 +29,10 @@ system-deps:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
 	else echo "==> Debian packages: present ($(APT_PACKAGES))"; fi
 
-minio: python-deps
-	@$(PY) -c 'from harness.minio_build import minio_binary as b; import sys; sys.exit(0 if b().exists() else 1)' \
-	  && echo "==> MinIO: built ($$($(PY) -c 'from harness.minio_build import minio_binary; print(minio_binary())'))" \
-	  || { echo "==> MinIO: building from its Go module (several minutes, once per machine)"; $(PY) -m harness.minio_build; }
+go-binaries: python-deps
+	@$(PY) -m harness.go_build
 
-images: minio system-deps
+images: go-binaries system-deps
 	@$(PY) -m harness.images
 
 test: setup

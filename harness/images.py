@@ -17,11 +17,10 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from .minio_build import MINIO_VERSION, cache_dir
-from .minio_build import build as build_minio
+from .go_build import MINIO, cache_dir
 
 SERVICES_IMAGE = "localhost/proxybench-services:bookworm"
-MINIO_IMAGE = f"localhost/proxybench-minio:{MINIO_VERSION[-12:]}"
+MINIO_IMAGE = f"localhost/proxybench-minio:{MINIO.version[-12:]}"
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 CONTAINERS_CONF = Path("/etc/containers/containers.conf")
 # Without lowered ulimits the OCI runtime fails here with "setrlimit ... Operation not permitted".
@@ -69,7 +68,7 @@ def build_services_image() -> None:
 def build_minio_image() -> None:
     if image_exists(MINIO_IMAGE):
         return
-    binary = build_minio()
+    binary = MINIO.build()
     _log(f"building {MINIO_IMAGE} from {binary}")
     with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp:
         rootfs = Path(tmp) / "rootfs"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .minio_build import minio_binary
+from .go_build import MINIO
 from .processes import ManagedProcess, ProcessService, ServiceError, free_port, http_ok
 
 ACCESS_KEY = "minioadmin"
@@ -15,9 +15,9 @@ class MinioServer(ProcessService):
     start_timeout_s = 60.0
 
     def __init__(self, workdir: Path, port: int | None = None) -> None:
-        binary = minio_binary()
+        binary = MINIO.path
         if not binary.exists():
-            raise ServiceError(f"MinIO is not built at {binary}; run `make setup` (or python -m harness.minio_build)")
+            raise ServiceError(f"MinIO is not built at {binary}; run `make setup` (or python -m harness.go_build)")
         self.port = port or free_port()
         console = free_port()
         argv = [

@@ -13,7 +13,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .minio_build import MINIO_VERSION
+from .go_build import MINIO, TOXIPROXY
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("aiohttp", "redis", "minio", "simpy", "numpy", "locust", "pandas", "matplotlib")
@@ -61,7 +61,8 @@ def machine() -> dict[str, Any]:
 
 
 def versions() -> dict[str, str | None]:
-    found: dict[str, str | None] = {"python": platform.python_version(), "minio-server": MINIO_VERSION}
+    found: dict[str, str | None] = {"python": platform.python_version()}
+    found.update({f"{b.name}-server": b.version for b in (MINIO, TOXIPROXY)})
     for name in PACKAGES:
         try:
             found[name] = metadata.version(name)
