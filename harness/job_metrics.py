@@ -28,6 +28,7 @@ class JobRecord:
     executions: int = 0
     wasted_s: float = 0.0  # worker seconds whose result nobody received
     queue_wait_s: float = 0.0
+    initiated_s: float = 0.0  # from arrival until the client had the job's id (the models' asynchronous clients)
     reconnects: int = 0
     webhook_attempts: int = 0
     timeouts: dict[int, int] = field(default_factory=dict)  # proxy status -> count

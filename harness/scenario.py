@@ -128,7 +128,10 @@ class SsePolicy:
     reconnect_delay_s: float = 3.0
     resume: bool = True  # Last-Event-ID: missed events are replayed on reconnect
     progress_steps: int = 10  # events per file while the job runs
-    drops_per_hour: float = 0.0  # connections lost by the network (flaky mobile), Poisson
+    drops_per_hour: float = 0.0  # connections lost by the client's own timer, Poisson; off with a [network]
+    # The client's liveness rule: a stream silent for this many heartbeats is dead, and the
+    # client reconnects (0: it waits for the network to tell it, which a blackhole never does).
+    watchdog_heartbeats: int = 0
     push_latency_s: float = 0.025  # from the job's end to the client reading the event (dispatch, one way)
 
 
@@ -161,6 +164,10 @@ class Clients:
     hybrid: HybridPolicy = field(default_factory=HybridPolicy)
     abandon_after_s: float = 0.0  # a client still unaware after this long gives up; 0: never
     rtt_s: float = 0.05
+    # A poll or initiate unanswered after this long is abandoned and sent again on a new
+    # connection (0: wait as long as the network holds it).
+    request_timeout_s: float = 0.0
+    initiate_attempts: int = 1  # sends of an initiate (one idempotency key) after network failures
 
     def check(self) -> None:
         if not 0 <= self.webhook.failure_probability <= 1:
@@ -171,6 +178,56 @@ class Clients:
         positive("clients.sse.progress_steps", self.sse.progress_steps)
         if self.polling.backoff < 1:
             raise ScenarioError("clients.polling.backoff must be >= 1")
+        positive("clients.initiate_attempts", self.initiate_attempts)
+        if self.request_timeout_s < 0 or self.sse.watchdog_heartbeats < 0:
+            raise ScenarioError("clients.request_timeout_s and clients.sse.watchdog_heartbeats must be >= 0")
+        if self.sse.watchdog_heartbeats and not self.sse.heartbeat_s:
+            raise ScenarioError("clients.sse.watchdog_heartbeats counts heartbeats: set clients.sse.heartbeat_s")
+
+    @property
+    def watchdog_s(self) -> float | None:
+        """How long a stream may stay silent before the client calls it dead (None: forever)."""
+        return self.sse.watchdog_heartbeats * self.sse.heartbeat_s if self.sse.watchdog_heartbeats else None
+
+
+@dataclass(frozen=True)
+class Network:
+    """The network between the clients and the entry proxy, when it is not a friendly one:
+    Toxiproxy makes it on the real stack and the models draw the same (scenario seconds).
+
+    Latency is `clients.rtt_s`, half each way. A drop hits a connection in one of two ways:
+    a reset, which the client learns at once, or a blackhole, in which the connection's
+    bytes stop for `blackhole_s` (then flow again, late) and nobody is told. Each kind is
+    drawn per connection: the network picks which connections to hit once a window (a
+    reset window, `reset_window_s`; a blackhole window, `blackhole_s`), each with the
+    probability that gives the hourly rate.
+    """
+
+    jitter_s: float = 0.0  # +/- on each direction's latency, uniformly
+    bandwidth_kib_s: int = 0  # each direction; 0: unlimited
+    resets_per_hour: float = 0.0  # per connection
+    blackholes_per_hour: float = 0.0  # per connection
+    blackhole_s: float = 60.0
+    reset_window_s: float = 15.0  # a stream's bytes pass at least once a window (its heartbeat)
+
+    @property
+    def reset_probability(self) -> float:
+        """Of each connection, in each reset window."""
+        return self.resets_per_hour * self.reset_window_s / 3600
+
+    @property
+    def blackhole_probability(self) -> float:
+        """Of each connection, in each blackhole window."""
+        return self.blackholes_per_hour * self.blackhole_s / 3600
+
+    def check(self) -> None:
+        positive("network.blackhole_s", self.blackhole_s)
+        positive("network.reset_window_s", self.reset_window_s)
+        if min(self.jitter_s, self.bandwidth_kib_s, self.resets_per_hour, self.blackholes_per_hour) < 0:
+            raise ScenarioError("network: jitter_s, bandwidth_kib_s and the hourly rates must be >= 0")
+        for name, p in (("resets", self.reset_probability), ("blackholes", self.blackhole_probability)):
+            if p > 1:
+                raise ScenarioError(f"network.{name}_per_hour is more than one per connection and window")
 
 
 @dataclass(frozen=True)
@@ -200,6 +257,7 @@ class Scenario:
     proxy_overrides: dict[str, ProxyOverride] = field(default_factory=dict)  # by hop name
     clients: Clients = field(default_factory=Clients)
     prices: Prices = field(default_factory=Prices)
+    network: Network | None = None  # None: a friendly network (drops, if any, are the client's timer)
 
     def check(self) -> Scenario:
         positive("time_scale", self.time_scale)
@@ -217,6 +275,8 @@ class Scenario:
             positive(f"proxy_overrides.{hop.name}.read_timeout_s", hop.read_timeout_s)
             positive(f"proxy_overrides.{hop.name}.idle_timeout_s", hop.idle_timeout_s)
         self.clients.check()
+        if self.network is not None:
+            self.network.check()
         return self
 
     @cached_property
@@ -246,12 +306,17 @@ class Scenario:
         return hop.read_timeout_s, hop.timeout_status
 
     @property
+    def buffers_streams(self) -> bool:
+        """A hop holds an event stream's bytes until the response ends."""
+        return any(p.buffers_streams for p in parse_chain(self.proxies)) if self.proxies else False
+
+    @property
     def idle_limit(self) -> float | None:
         return min((p.idle_timeout_s for p in self.hops), default=None)
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Scenario:
         """`{"clients.polling.interval_s": 2}` -> a copy with that field changed (for sweeps)."""
-        data = dataclasses.asdict(self)
+        data = _without_none(dataclasses.asdict(self))  # TOML has no null: an unset optional is left out
         for dotted, value in overrides.items():
             node = data
             *path, last = dotted.split(".")
@@ -266,6 +331,10 @@ class Scenario:
             return build(Scenario, data, "", "scenario").check()
         except TableError as exc:
             raise ScenarioError(str(exc)) from None
+
+
+def _without_none(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: _without_none(v) if isinstance(v, dict) else v for k, v in data.items() if v is not None}
 
 
 def load(path: str | Path) -> Scenario:

@@ -23,6 +23,8 @@ from harness.job_metrics import JobRecord
 from harness.scenario import Scenario
 from harness.workload import draw_schedule
 
+from .network import initiate
+
 
 class Server:
     """The worker pool behind the queue: executions wait FIFO for a slot, then work."""
@@ -181,9 +183,11 @@ def _fifo(ctx: Context, observe: Observe, arrivals: list[float], works: list[flo
 
 
 def initiated(ctx: Context, record: JobRecord) -> None:
-    """The initiate request every asynchronous client sends first."""
-    record.requests += 1
-    record.bytes += ctx.scenario.prices.request_bytes
+    """The initiate request every asynchronous client sends first (again, after a network failure)."""
+    sends, record.initiated_s = initiate(ctx.scenario, ctx.rng)
+    record.requests += sends
+    record.reconnects += sends - 1
+    record.bytes += sends * ctx.scenario.prices.request_bytes
 
 
 def finish_async(ctx: Context, record: JobRecord, known_at: float | None, channel_requests: int) -> None:

@@ -8,7 +8,7 @@ from harness.job_metrics import JobRecord
 
 from ..engine import Context, finish_async
 from . import webhook
-from .polling import first_poll_at_or_after, seen_from
+from .polling import first_answer_showing, seen_from
 from .stream import follow_job
 
 
@@ -21,13 +21,10 @@ def observe(ctx: Context, record: JobRecord) -> None:
     out, deadline = follow_job(ctx, record, c.hybrid.stream_failures_before_polling)
     known, requests = out.known_at, out.connects
     if known is None and out.ended_at < deadline:  # the stream gave out: poll from here on
-        polls, seen_at = first_poll_at_or_after(
-            c.polling, out.ended_at, seen_from(ctx, finished), deadline, c.rtt_s, ctx.rng
-        )
+        polls, known = first_answer_showing(s, out.ended_at, seen_from(ctx, finished), deadline, ctx.rng)
         requests += polls
         record.connection_s += polls * c.rtt_s
         record.bytes += polls * p.request_bytes
-        known = None if seen_at is None else seen_at + c.rtt_s
     if c.hybrid.webhook:
         attempts, received = webhook.deliver(s, finished, ctx.rng)
         record.webhook_attempts = attempts

@@ -12,38 +12,43 @@ import math
 import numpy as np
 
 from harness.job_metrics import JobRecord
-from harness.scenario import PollingPolicy
+from harness.scenario import PollingPolicy, Scenario
 
 from ..engine import Context, finish_async
+from ..network import short_request
 
 
 def interval(policy: PollingPolicy) -> float:
     return policy.retry_after_s if policy.obey_retry_after else policy.interval_s
 
 
-def first_poll_at_or_after(
-    policy: PollingPolicy, start: float, ready: float, deadline: float, rtt: float, rng: np.random.Generator
+def first_answer_showing(
+    scenario: Scenario, start: float, ready: float, deadline: float, rng: np.random.Generator
 ) -> tuple[int, float | None]:
-    """(polls sent, send time of the first poll at or after `ready`), the first poll one
-    interval after `start` and each next one an interval after the previous answer (so
-    polls are `interval + rtt` apart, as a client that sleeps between answers sends
-    them), stopping at `deadline`; the time is None if the deadline came first."""
+    """(polls sent, when the client has the first answer showing the job finished), the
+    first poll one interval after `start` and each next one an interval after the previous
+    answer (or failure), stopping at `deadline`; the time is None if the deadline came
+    first. A poll shows the job finished if it was sent at or after `ready`."""
+    policy = scenario.clients.polling
+    rtt = scenario.clients.rtt_s
     step = interval(policy)
-    if policy.backoff == 1 and policy.jitter == 0:
+    if policy.backoff == 1 and policy.jitter == 0 and scenario.network is None:
         base, period = start - rtt, step + rtt
         k = max(1, math.ceil((ready - base) / period - 1e-12))
         at = base + k * period
         if at > deadline:
             return max(0, math.floor((deadline - base) / period)), None
-        return k, at
-    polls, t = 0, start - rtt
+        return k, at + rtt
+    polls, answered = 0, start
     while True:
-        t += rtt + step * (1 + policy.jitter * (2 * rng.random() - 1))
-        if t > deadline:
+        sent = answered + step * (1 + policy.jitter * (2 * rng.random() - 1))
+        if sent > deadline:
             return polls, None
         polls += 1
-        if t >= ready:
-            return polls, t
+        answer = short_request(scenario, rng)
+        answered = sent + answer.after_s
+        if answer.answered and sent >= ready:
+            return polls, answered
         step = min(step * policy.backoff, policy.max_interval_s)
 
 
@@ -57,11 +62,9 @@ def observe(ctx: Context, record: JobRecord) -> None:
     s = ctx.scenario
     c = s.clients
     assert record.completed_at is not None
-    started = record.arrived + c.rtt_s  # the initiate's answer: polling begins
+    started = record.arrived + record.initiated_s  # the initiate's answer: polling begins
     deadline = record.arrived + c.abandon_after_s if c.abandon_after_s else math.inf
-    polls, seen_at = first_poll_at_or_after(
-        c.polling, started, seen_from(ctx, record.completed_at), deadline, c.rtt_s, ctx.rng
-    )
+    polls, known = first_answer_showing(s, started, seen_from(ctx, record.completed_at), deadline, ctx.rng)
     record.connection_s += (1 + polls) * c.rtt_s
     record.bytes += polls * s.prices.request_bytes
-    finish_async(ctx, record, None if seen_at is None else seen_at + c.rtt_s, polls)
+    finish_async(ctx, record, known, polls)

@@ -3,9 +3,12 @@ an idle proxy or the network cut it, and when the client learned the outcome.
 
 Bytes on the wire are the job's events (a `processing` event, progress in whole tens,
 the terminal event) and comment heartbeats every `heartbeat_s` from each connect. A
-proxy cuts a stream silent for longer than its idle limit; the network drops one at
-`drops_per_hour`. The client reconnects after `reconnect_delay_s` and gets the snapshot
-(or, with resume, the missed events) at once.
+proxy cuts a stream silent for longer than its idle limit; the client's own timer drops
+one at `drops_per_hour`, or, with a `[network]`, the network resets one (the client
+learns at once) or blackholes it (its bytes are held for `blackhole_s`, and only the
+client's watchdog, if it has one, notices). The client reconnects after
+`reconnect_delay_s` and gets the snapshot (or, with resume, the missed events) at once.
+A hop that buffers streams passes nothing until the response ends with the terminal event.
 """
 
 from __future__ import annotations
@@ -62,9 +65,14 @@ def follow(
     work = finished - started
     steps = policy.progress_steps * scenario.workload.files_per_request
     events = [started, *(started + f * work for f in progress_fractions(steps)), finished]
-    drop_rate = policy.drops_per_hour / 3600
+    network = scenario.network
+    drop_rate = (policy.drops_per_hour if network is None else network.resets_per_hour) / 3600
+    hole_rate = 0.0 if network is None else network.blackholes_per_hour / 3600
+    watchdog = c.watchdog_s or math.inf
+    if scenario.buffers_streams:
+        return _follow_buffered(scenario, opened, started, finished, deadline, give_up_after)
     never_idle = idle is None or 0 < policy.heartbeat_s <= idle
-    if never_idle and drop_rate == 0:  # nothing can cut it: the fast path
+    if never_idle and drop_rate == 0 and hole_rate == 0:  # nothing can cut it: the fast path
         beats = int((finished - opened) // policy.heartbeat_s) if policy.heartbeat_s else 0
         delivered = sum(1 for t in events if t > opened) + 1
         return StreamOutcome(finished + policy.push_latency_s, 1, finished - opened, delivered, beats, 0, finished)
@@ -73,6 +81,7 @@ def follow(
     connected = last = opened
     beat = 1  # heartbeats go out at connected + k * heartbeat_s; counted, not recomputed from floats
     next_drop = connected + rng.exponential(1 / drop_rate) if drop_rate else math.inf
+    next_hole = connected + rng.exponential(1 / hole_rate) if hole_rate else math.inf
     i = next(k for k, t in enumerate(events) if t > opened) if finished > opened else len(events) - 1
     while True:
         next_event = events[i]
@@ -80,6 +89,25 @@ def follow(
         next_byte = min(next_event, next_beat)
         cut_at = last + idle if idle is not None else math.inf
         broke_at = min(cut_at, next_drop)
+        if next_hole < min(next_byte, broke_at):
+            # The bytes stop. The proxies still see the server's, so they cut nothing; the
+            # client's watchdog may notice before the network lets the bytes through.
+            assert network is not None
+            flows_at = next_hole + network.blackhole_s
+            if last + watchdog < flows_at:
+                broke_at = last + watchdog
+            else:
+                while i < len(events) - 1 and events[i] <= flows_at:
+                    delivered, i = delivered + 1, i + 1
+                if policy.heartbeat_s:
+                    held = int((flows_at - connected) // policy.heartbeat_s) + 1 - beat
+                    beats, beat = beats + max(0, held), beat + max(0, held)
+                if events[i] <= flows_at:  # the terminal event was among the held bytes
+                    conn_s += flows_at - connected
+                    return StreamOutcome(flows_at, connects, conn_s, delivered + 1, beats, failures, flows_at)
+                last = flows_at
+                next_hole = flows_at + rng.exponential(1 / hole_rate)
+                continue
         if next_byte <= broke_at:
             last = next_byte
             if next_byte == next_event:
@@ -104,6 +132,7 @@ def follow(
         connected = last = again + rtt
         beat = 1
         next_drop = connected + rng.exponential(1 / drop_rate) if drop_rate else math.inf
+        next_hole = connected + rng.exponential(1 / hole_rate) if hole_rate else math.inf
         if finished <= connected:  # the terminal event comes at once with the snapshot
             delivered += 1
             conn_s += rtt
@@ -115,6 +144,33 @@ def follow(
         delivered += 1  # the snapshot
 
 
+def _follow_buffered(
+    scenario: Scenario, opened: float, started: float, finished: float, deadline: float, give_up_after: int | None
+) -> StreamOutcome:
+    """Through a hop that buffers streams: nothing reaches the client until the response
+    ends with the terminal event, unless its watchdog calls the silent stream dead first."""
+    c = scenario.clients
+    watchdog = c.watchdog_s or math.inf
+    connects, conn_s, failures, connected = 1, 0.0, 0, opened
+    while connected + watchdog < finished:
+        conn_s += watchdog
+        failures += 1
+        broke_at = connected + watchdog
+        if give_up_after is not None and failures >= give_up_after:
+            return StreamOutcome(None, connects, conn_s, 0, 0, failures, broke_at)
+        again = broke_at + c.sse.reconnect_delay_s
+        if again > deadline:
+            return StreamOutcome(None, connects, conn_s, 0, 0, failures, deadline)
+        connects += 1
+        connected = again + c.rtt_s
+    steps = c.sse.progress_steps * scenario.workload.files_per_request
+    events = [started, *(started + f * (finished - started) for f in progress_fractions(steps)), finished]
+    delivered = 1 + sum(1 for t in events if t > connected)  # the snapshot and what followed, at once
+    beats = int((finished - connected) // c.sse.heartbeat_s) if c.sse.heartbeat_s else 0
+    conn_s += finished - connected
+    return StreamOutcome(finished + c.sse.push_latency_s, connects, conn_s, delivered, beats, failures, finished)
+
+
 def follow_job(ctx: Context, record: JobRecord, give_up_after: int | None = None) -> tuple[StreamOutcome, float]:
     """Follow a finished job's stream from its initiate; account the stream on the record.
     Returns the outcome and the client's deadline (abandonment)."""
@@ -123,8 +179,9 @@ def follow_job(ctx: Context, record: JobRecord, give_up_after: int | None = None
     finished = record.completed_at
     assert finished is not None
     deadline = record.arrived + c.abandon_after_s if c.abandon_after_s else math.inf
-    out = follow(s, record.arrived + c.rtt_s, finished - record.work_s, finished, deadline, ctx.rng, give_up_after)
-    record.reconnects = out.connects - 1
+    opened = record.arrived + record.initiated_s
+    out = follow(s, opened, finished - record.work_s, finished, deadline, ctx.rng, give_up_after)
+    record.reconnects += out.connects - 1
     record.connection_s += out.connection_s
     p = s.prices
     record.bytes += p.request_bytes * out.connects + p.event_bytes * out.events + p.heartbeat_bytes * out.heartbeats

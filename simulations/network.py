@@ -1,0 +1,54 @@
+"""What the scenario's `[network]` does to a client's short requests (initiates and polls),
+drawn as Toxiproxy makes it on the real stack (`harness.toxiproxy`).
+
+A request's bytes reach the server; its answer may not. In a reset window the connection
+is reset at the answer's first byte, and the client learns at once. In a blackhole window
+the answer is held until the window ends (a uniformly drawn share of it is left), and the
+client waits for it or for its own request timeout, whichever comes first.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from harness.scenario import Scenario
+
+
+@dataclass(frozen=True)
+class Answer:
+    after_s: float  # from sending until the client has the answer, or gives up on it
+    answered: bool  # False: a reset, or silent past the client's timeout
+
+
+def short_request(scenario: Scenario, rng: np.random.Generator) -> Answer:
+    """One initiate or poll over the scenario's network (a friendly one: one round trip)."""
+    rtt = scenario.clients.rtt_s
+    network = scenario.network
+    if network is None:
+        return Answer(rtt, True)
+    draw = rng.random()
+    if draw < network.reset_probability:
+        return Answer(rtt, False)
+    if draw < network.reset_probability + network.blackhole_probability:
+        held = rtt + rng.random() * network.blackhole_s
+        timeout = scenario.clients.request_timeout_s or math.inf
+        return Answer(held, True) if held < timeout else Answer(timeout, False)
+    return Answer(rtt, True)
+
+
+def initiate(scenario: Scenario, rng: np.random.Generator) -> tuple[int, float]:
+    """(sends, seconds from arrival until the client has its job's id): a failed send is
+    sent again with the same idempotency key (the job itself started with the first). When
+    every send fails the model's client goes on as if the last had been answered, where
+    the load test's gives up: `initiate_attempts` is meant to make that rare."""
+    spent = 0.0
+    attempts = scenario.clients.initiate_attempts
+    for sent in range(1, attempts + 1):
+        answer = short_request(scenario, rng)
+        spent += answer.after_s
+        if answer.answered:
+            return sent, spent
+    return attempts, spent
