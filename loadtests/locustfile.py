@@ -22,6 +22,7 @@ import gevent
 import numpy as np
 import psutil
 from locust import FastHttpUser, events, task
+from locust.contrib.fasthttp import FastHttpSession
 from locust.env import Environment
 from locust.exception import StopUser
 from locust.runners import MasterRunner, Runner, WorkerRunner
@@ -29,7 +30,7 @@ from locust.runners import MasterRunner, Runner, WorkerRunner
 from harness import scenario as scenarios
 from harness.target import Target, load_target
 from loadtests.clients import PATTERNS
-from loadtests.clients.base import JobLog, JobRun
+from loadtests.clients.base import JobLog, JobRun, Sessions
 from loadtests.protocol import SECRET_ENV, USER_CLASSES
 from loadtests.receiver import Receiver
 from loadtests.schedule import Claims, arrivals
@@ -97,9 +98,17 @@ class Generator:
             gevent.sleep(1.0)
             self.cpu.append(me.cpu_percent(None))
 
-    def job(self, session: Any, arrival: Any, late_s: float) -> JobRun:
+    def job(self, sessions: Any, arrival: Any, late_s: float) -> JobRun:
         return JobRun(
-            session, self.scenario, self.target, self.pattern, arrival, self.time_scale, self.receiver, self.rng, late_s
+            sessions,
+            self.scenario,
+            self.target,
+            self.pattern,
+            arrival,
+            self.time_scale,
+            self.receiver,
+            self.rng,
+            late_s,
         )
 
     def finished(self, job: JobRun) -> None:
@@ -212,6 +221,21 @@ class PatternUser(FastHttpUser):
     connection_timeout = 10.0
     concurrency = 2
 
+    def __init__(self, environment: Environment) -> None:
+        super().__init__(environment)
+        generator: Generator = _state["generator"]
+        timeout_s = generator.scenario.clients.request_timeout_s * generator.time_scale
+        # Polls and initiates give up on a silent connection after the scenario's timeout;
+        # streams and sync requests keep the long one (the proxies' limits are what they measure).
+        timely = self.client
+        if timeout_s:
+            timely = FastHttpSession(
+                base_url=self.host, request_event=environment.events.request, user=self,
+                network_timeout=timeout_s, connection_timeout=min(timeout_s, self.connection_timeout),
+                concurrency=self.concurrency,
+            )  # fmt: skip
+        self.sessions = Sessions(self.client, timely)
+
     def wait_time(self) -> float:
         return 0.0
 
@@ -224,7 +248,7 @@ class PatternUser(FastHttpUser):
         due = generator.claims.due_in(arrival)
         if due > 0:
             gevent.sleep(due)
-        job = generator.job(self.client, arrival, late_s=max(0.0, -due))
+        job = generator.job(self.sessions, arrival, late_s=max(0.0, -due))
         try:
             PATTERNS[self.pattern](job)
         except Exception as exc:  # a client bug must show in the table, not stop the run

@@ -20,7 +20,7 @@ import csv
 import json
 import math
 import os
-import shutil
+import re
 import subprocess
 import sys
 import time
@@ -37,7 +37,8 @@ from harness.scenario import Scenario, load
 from harness.stack import STACK_SERVER_ENV, Stack, StackSpec
 from harness.target import Target, load_target
 from harness.target_stack import behind_proxies, running_service
-from proxies.render import Profile, parse_chain
+from harness.toxiproxy import impaired_network
+from proxies.render import Hop, Profile, parse_chain
 from reference_server.contract import HYBRID, POLLING, SSE, SYNC, WEBHOOK
 from simulations.engine import simulate
 from simulations.patterns import PATTERNS as MODELS
@@ -265,8 +266,8 @@ def run(test: LoadTest, given: Stack | None = None) -> Path:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = test.out or Path("results/loadtests") / f"{stamp}-{scenario.name}-{test.pattern}"
     out.mkdir(parents=True, exist_ok=True)
-    shutil.copy(test.scenario, out / "scenario.toml")
     spec = stack_spec(test, scenario)
+    _copy_scenario(test.scenario, spec.profile, out / "scenario.toml")
     if given is not None and (given.spec != spec or test.target):
         raise ValueError("the given stack is not the one this scenario and test describe")
     target = load_target(test.target) if test.target else Target()
@@ -291,7 +292,18 @@ def run(test: LoadTest, given: Stack | None = None) -> Path:
             )
             startup = {}
             counted_before = collect.target_executions(origin, target, [])
-        argv = _locust_argv(test, out / "scenario.toml", entry, users, limit_s, out)
+        rtt_real_s = collect.round_trip_s(entry, target)
+        network = None
+        if scenario.network is not None:
+            # Clients reach the entry proxy through the impaired network; the server's side is untouched.
+            network = scope.enter_context(
+                impaired_network(
+                    scenario.network, scenario.clients.rtt_s, _hop(entry), test.time_scale, out / "network",
+                    scenario.seed,
+                )
+            )  # fmt: skip
+            rtt_real_s += scenario.clients.rtt_s * test.time_scale  # the latency it adds, half each way
+        argv = _locust_argv(test, out / "scenario.toml", network.entry if network else entry, users, limit_s, out)
         # What the load cost the server side; a target's processes are its own affair.
         sampler = server_sampler(stack) if test.target is None else None
         with sampler or contextlib.nullcontext():
@@ -317,7 +329,6 @@ def run(test: LoadTest, given: Stack | None = None) -> Path:
                 "executions_after": counted_after,
             }
             truth = collect.ServerTruth(executions=executions)
-        rtt_real_s = collect.round_trip_s(entry, target)
     (out / "server_metrics.json").write_text(json.dumps(server_record))
     _write_rows(out / "jobs.csv", rows)
     loadgen = json.loads((out / "loadgen.json").read_text()) if (out / "loadgen.json").exists() else {"processes": []}
@@ -341,7 +352,9 @@ def run(test: LoadTest, given: Stack | None = None) -> Path:
             )
     if sampler is not None and rows:
         summary["server_cost"] = per_job(sampler.reading, rows, scenario.prices, test.time_scale)
+    network_record = None if network is None else {**network.description, "windows": network.windows}
     summary.update(
+        network=network_record,
         locust_peak_requests_per_s=peak_request_rate(out, test.workers),
         rtt_ms=round(rtt_real_s * 1000, 3),
         warnings=warnings,
@@ -359,12 +372,31 @@ def run(test: LoadTest, given: Stack | None = None) -> Path:
         "locust_workers": test.workers,
         "stack": {**asdict(spec), "server_env": dict(spec.server_env), "startup_s": startup},
         "target": None if test.target is None else {"file": str(test.target), **asdict(target)},
+        "network": network_record,
         "wall_s": round(time.time() - began, 1),
         "load_generators": loadgen["processes"],
         **provenance(),
     }
     (out / "meta.json").write_text(json.dumps(meta, indent=2, default=_plain))
     return out
+
+
+def _copy_scenario(source: Path, profile: str, copy: Path) -> None:
+    """The scenario as it ran: with the chain a test put in place of its own, so that the
+    clients' reading of proxy statuses and the calibration's model see the stack that ran."""
+    text = source.read_text()
+    chain = "" if profile == "direct" else profile
+    line = f"proxies = {json.dumps(chain)}"
+    text, found = re.subn(r"(?m)^proxies\s*=.*$", line, text, count=1)
+    if not found:
+        text = f"{line}\n{text}"  # top-level keys come before the first table
+    copy.write_text(text)
+    load(copy)  # the rewrite must leave a valid scenario
+
+
+def _hop(url: str) -> Hop:
+    host, port = url.removeprefix("http://").rstrip("/").rsplit(":", 1)
+    return Hop(host, int(port))
 
 
 def _write_rows(path: Path, rows: list[dict[str, Any]]) -> None:

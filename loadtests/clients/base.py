@@ -19,8 +19,10 @@ from harness.target import Target, dig
 from ..receiver import Receiver
 from ..schedule import Arrival
 
-# What a proxy answers when the origin is too slow, refuses or breaks (Cloudflare, nginx, ALB).
-PROXY_FAILURES = frozenset({502, 504, 520, 521, 522, 524})
+# What a proxy answers when the origin refuses or breaks (nginx, ALB, Cloudflare); each hop's
+# timeout status is added from its profile (Heroku's is 503, which an origin may send too).
+BROKEN_ORIGIN = frozenset({502, 520, 521, 522})
+NETWORK_FAILURE = 0  # Locust's status for a request that got no answer
 
 
 @dataclass
@@ -54,13 +56,23 @@ class JobLog:
         return row
 
 
+@dataclass(frozen=True)
+class Sessions:
+    """A client's two ways to send: `long` waits as long as the stack holds a request (sync
+    answers, streams); `timely` gives up after the scenario's request timeout (polls,
+    initiates). They are one session when the scenario sets no timeout."""
+
+    long: FastHttpSession
+    timely: FastHttpSession
+
+
 class JobRun:
     """The context a pattern's client works in for one job, on the target's contract
     (its paths, bodies, headers and answer fields; the reference server's by default)."""
 
     def __init__(
         self,
-        session: FastHttpSession,
+        sessions: Sessions,
         scenario: Scenario,
         target: Target,
         pattern: str,
@@ -70,13 +82,14 @@ class JobRun:
         rng: Any,
         late_s: float,
     ) -> None:
-        self.session = session
+        self.sessions = sessions
         self.scenario = scenario
         self.target = target
         self.arrival = arrival
         self.time_scale = time_scale
         self.receiver = receiver
         self.rng = rng
+        self.proxy_failures = BROKEN_ORIGIN | {hop.timeout_status for hop in scenario.hops}
         self.log = JobLog(arrival.index, pattern, arrival.at_s, arrival.work_s, late_s=late_s, started=time.time())
         abandon = scenario.clients.abandon_after_s
         self.deadline = time.monotonic() + abandon * time_scale if abandon else float("inf")
@@ -87,15 +100,16 @@ class JobRun:
     def sleep(self, scenario_s: float) -> None:
         gevent.sleep(self.scaled(scenario_s))
 
-    def request(self, method: str, path: str, name: str, **kwargs: Any) -> FastResponse:
-        """Send one request and account it; a proxy failure is counted by its status."""
+    def request(self, method: str, path: str, name: str, timely: bool = False, **kwargs: Any) -> FastResponse:
+        """Send one request and account it; a proxy failure is counted by its status, a
+        network failure (no answer: reset, or silent past the timeout) as status 0."""
         began = time.monotonic()
-        resp = self.session.request(method, path, name=name, **kwargs)
-        self.log.requests += 1
+        self.log.requests += 1  # before sending: a request the client gives up on was still sent
+        resp = (self.sessions.timely if timely else self.sessions.long).request(method, path, name=name, **kwargs)
         if not kwargs.get("stream"):
             self.log.connection_s += time.monotonic() - began
             self.log.bytes += len(resp.content or b"")
-        if resp.status_code in PROXY_FAILURES:
+        if resp.status_code in self.proxy_failures:
             self.log.timeouts[resp.status_code] = self.log.timeouts.get(resp.status_code, 0) + 1
         return resp
 
@@ -130,7 +144,11 @@ class JobRun:
             key = str(uuid.uuid4())
             headers[target.idempotency_header] = f'"{key}"' if target.idempotency_quoted else key
         path, name = self.path("initiate")
-        resp = self.request("POST", path, name, json=body, headers=headers)
+        for _ in range(self.scenario.clients.initiate_attempts):
+            resp = self.request("POST", path, name, timely=True, json=body, headers=headers)
+            if resp.status_code != NETWORK_FAILURE:
+                break
+            self.log.reconnects += 1  # the same key again, on a new connection
         job_id = dig(resp.json(), target.answers.job_id) if resp.status_code in (200, 201, 202) else None
         if job_id is not None:
             self.log.job_id = str(job_id)

@@ -20,7 +20,7 @@ def poll_until_known(job: JobRun, job_id: str) -> None:
             job.give_up("abandoned")
             return
         gevent.sleep(wait)
-        resp = job.request("GET", path, name)
+        resp = job.request("GET", path, name, timely=True)
         if resp.status_code == 200:
             status = job.state(resp.json())
             if status is not None and status in job.target.answers.terminal:

@@ -14,10 +14,14 @@ from .base import JobRun
 
 
 class Dropped(Exception):
-    """The client's network dropped the connection (the policy's drops_per_hour)."""
+    """The client's own timer dropped the connection (the policy's drops_per_hour)."""
 
 
-def _read(job: JobRun, resp: object, parser: SseParser) -> str | None:
+class Silent(Exception):
+    """No byte for as long as the client's watchdog allows: the stream is taken for dead."""
+
+
+def _read(job: JobRun, resp: object, parser: SseParser, watchdog: gevent.Timeout) -> str | None:
     """Read one connection to its end; the terminal state if it came, else None (a cut)."""
     # FastResponse's `stream` is set only for requests sent with stream=True, as these are.
     stream = resp.stream  # type: ignore[attr-defined]
@@ -26,6 +30,8 @@ def _read(job: JobRun, resp: object, parser: SseParser) -> str | None:
             raw = stream.readline(b"\n")
             if not raw:
                 return None  # the stream ended without a final event
+            watchdog.cancel()
+            watchdog.start()  # every byte feeds it
             job.log.bytes += len(raw)
             item = parser.feed(raw.decode().rstrip("\r\n"))
             if isinstance(item, SseComment):
@@ -34,7 +40,7 @@ def _read(job: JobRun, resp: object, parser: SseParser) -> str | None:
                 job.log.events += 1
                 if item.event in job.target.answers.terminal:
                     return item.event
-    except Dropped:
+    except (Dropped, Silent):
         raise
     except Exception:
         return None  # reset, closed mid-chunk, or a read timeout: all cuts to this client
@@ -48,7 +54,9 @@ def follow_stream(job: JobRun, job_id: str, give_up_after: int | None = None) ->
     policy = job.scenario.clients.sse
     parser = SseParser()
     failures = 0
-    drop_rate = policy.drops_per_hour / 3600
+    # With a [network], drops are the network's; the client's timer is off.
+    drop_rate = policy.drops_per_hour / 3600 if job.scenario.network is None else 0.0
+    watchdog_s = job.scenario.clients.watchdog_s
     path, name = job.path("events", job_id)
     while True:
         headers = {"Accept": "text/event-stream"}
@@ -59,13 +67,18 @@ def follow_stream(job: JobRun, job_id: str, give_up_after: int | None = None) ->
         drop_in = job.scaled(job.rng.exponential(1 / drop_rate)) if drop_rate else None
         limit = min((x for x in (left, drop_in) if x is not None), default=None)
         state = None
+        # Started before the request: a stream whose headers never come is silent too.
+        watchdog = gevent.Timeout(job.scaled(watchdog_s) if watchdog_s else None, Silent)
         with gevent.Timeout(limit, Dropped):
             try:
+                watchdog.start()
                 resp = job.request("GET", path, name, headers=headers, stream=True)
                 if resp.status_code == 200 and resp.stream is not None:
-                    state = _read(job, resp, parser)
-            except Dropped:
+                    state = _read(job, resp, parser, watchdog)
+            except (Dropped, Silent):
                 state = None
+            finally:
+                watchdog.close()
         job.log.connection_s += time.monotonic() - began
         if state is not None:
             job.learned(state)
