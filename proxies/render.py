@@ -58,6 +58,7 @@ class Profile:
     timeout_status: int  # what it answers when the read limit passes
     summary: str
     buffers_streams: bool = False  # holds an event stream's bytes until its buffers fill or it ends
+    platform: str = ""  # the hosting platform whose front end this profile stands for, if any
 
     def idle_limit_s(self, heartbeat_s: float) -> float:
         """The stream idle limit, given the server's heartbeat interval (0: none sent)."""
@@ -79,9 +80,9 @@ PROFILES: dict[str, Profile] = {
         ),
         Profile(
             "cloudflare", "haproxy", "cloudflare.cfg", 100, 100, 15, 524,
-            "100 s without a byte -> 524, cf-ray",
+            "100 s without a byte -> 524, cf-ray", platform="Cloudflare",
         ),
-        Profile("alb", "haproxy", "alb.cfg", 60, 60, 10, 504, "60 s idle -> 504, reset -> 502"),
+        Profile("alb", "haproxy", "alb.cfg", 60, 60, 10, 504, "60 s idle -> 504, reset -> 502", platform="AWS ALB"),
         # Squid's defaults: read_timeout 15 min, connect_timeout 1 min.
         Profile(
             "buffering-proxy", "nginx", "buffering-proxy.conf", 900, 900, 60, 504,
@@ -89,9 +90,15 @@ PROFILES: dict[str, Profile] = {
             buffers_streams=True,
         ),
         # Heroku's router: 30 s to the first byte (H12), a 5 s connect limit.
-        Profile("heroku", "haproxy", "heroku.cfg", 30, 30, 5, 503, "30 s without a byte -> 503 H12"),
+        Profile(
+            "heroku", "haproxy", "heroku.cfg", 30, 30, 5, 503, "30 s without a byte -> 503 H12",
+            platform="Heroku",
+        ),
         # Cloud Run's default request timeout.
-        Profile("cloud-run", "haproxy", "cloud-run.cfg", 300, 300, 10, 504, "300 s request limit -> 504"),
+        Profile(
+            "cloud-run", "haproxy", "cloud-run.cfg", 300, 300, 10, 504, "300 s request limit -> 504",
+            platform="Google Cloud Run",
+        ),
     )
 }  # fmt: skip
 

@@ -56,6 +56,19 @@ async def test_sync_start_past_stock_nginx_limit_gets_504(http: aiohttp.ClientSe
     assert 0.9 * limit <= first.elapsed_s < 1.4 * limit
 
 
+PLATFORMS = [name for name, profile in PROFILES.items() if profile.platform]
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+async def test_each_platform_cuts_a_long_sync_request_with_its_documented_status(
+    http: aiohttp.ClientSession, stacks: Stacks, platform: str
+) -> None:
+    s = stacks.session(http, platform, scope=WHOLE_API)
+    result = await run_check(s, "timeouts/sync_answers_through_the_proxies")
+    status = PROFILES[platform].timeout_status
+    assert result.verdict == "fail" and result.evidence.startswith(f"{status} after"), result
+
+
 @pytest.mark.parametrize("profile", ["cloudflare+nginx-tuned", "nginx-default"])
 async def test_sync_start_within_every_limit_succeeds(
     http: aiohttp.ClientSession, stacks: Stacks, profile: str
