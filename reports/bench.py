@@ -6,6 +6,7 @@
         simulations/sweep-*.csv   the sweeps behind the plots (duration, proxy limits,
                                   poll interval, heartbeat interval)
         loadtests/<scenario>-<pattern>/   one load-test results folder each, calibrated
+        platforms/<platform>-<pattern>/   scenarios/platforms.toml behind each platform profile alone
         scale/<pattern>/          every pattern with 10,000 clients waiting at once (2,000 quick):
                                   a load test whose summary.json has what the server side spent
         streams/stream-bench.json 10,000 held event streams per engine (2,000 quick), nchan beside
@@ -47,6 +48,7 @@ from loadtests.calibrate import calibrate
 from loadtests.calibrate import write as write_calibration
 from loadtests.run import LoadTest, stack_spec, takes_webhooks
 from loadtests.run import run as load_test
+from proxies.render import PROFILES
 from simulations.engine import simulate
 from simulations.patterns import PATTERNS
 from simulations.run import run
@@ -57,7 +59,12 @@ from .performance import load as load_performance
 from .performance import update_readme
 
 SCENARIOS = ROOT / "scenarios"
-BENCH_SCENARIOS = ("original-cloudflare-nginx", "tuned-stack", "flaky-mobile", "server-to-server")
+BENCH_SCENARIOS = (
+    "original-cloudflare-nginx", "tuned-stack", "flaky-mobile", "server-to-server", "corporate-proxy", "mobile-network",
+)  # fmt: skip
+# Run once behind each platform profile alone (proxies/render.py marks them).
+PLATFORMS_SCENARIO = "platforms"
+PLATFORMS = tuple(name for name, profile in PROFILES.items() if profile.platform)
 SIMULATED_ONLY = ("overload",)  # queueing past capacity: simulated, not worth a load test
 # H1's table: the share of sync requests cut, per work range and proxy limit.
 H1_RANGES = ((10, 120), (10, 200), (5, 15))
@@ -155,12 +162,18 @@ def scenario(name: str) -> Scenario:
     return load(SCENARIOS / f"{name}.toml")
 
 
+def platform_scenario(platform: str) -> Scenario:
+    """scenarios/platforms.toml behind one platform, named as the report's tables name it."""
+    return scenario(PLATFORMS_SCENARIO).with_overrides({"proxies": platform, "name": f"platforms/{platform}"})
+
+
 def simulate_all(plan: Plan, out: Path) -> None:
     rows: list[dict[str, Any]] = []
     delays: list[dict[str, Any]] = []
     rng = np.random.default_rng(0)
-    for name in BENCH_SCENARIOS + SIMULATED_ONLY:
-        s = scenario(name)
+    every = [scenario(name) for name in BENCH_SCENARIOS + SIMULATED_ONLY] + [platform_scenario(p) for p in PLATFORMS]
+    for s in every:
+        name = s.name
         for pattern, model in PATTERNS.items():
             records = simulate(s, model, plan.sim_jobs, s.seed)
             rows.append(flatten({**aggregate(s, pattern, records), "seed": s.seed}))
@@ -216,30 +229,45 @@ def sweeps(plan: Plan, out: Path) -> None:
 def load_tests(plan: Plan, out: Path) -> None:
     """Every pattern on every bench scenario; the patterns of one scenario share its stack,
     except those that take webhooks (their retries outlive the run)."""
-    runs = len(BENCH_SCENARIOS) * len(PATTERNS)
     desc = f"load tests ({plan.load_seconds:g} s of arrivals each, time scale {plan.time_scale})"
-    progress = tqdm(total=runs, desc=desc, unit="test", file=sys.stderr, mininterval=5)
-    for name in BENCH_SCENARIOS:
-        s = scenario(name)
-        tests = {
-            pattern: LoadTest(
-                SCENARIOS / f"{name}.toml",
-                pattern,
-                plan.load_seconds,
-                time_scale=plan.time_scale,
-                backend="processes",
-                out=out / f"{name}-{pattern}",
-            )
-            for pattern in PATTERNS
-        }
-        shared = [p for p in PATTERNS if not takes_webhooks(s, p)]
-        with Stack(stack_spec(tests[shared[0]], s)) as stack:
-            for pattern in PATTERNS:
-                progress.set_postfix_str(f"{name} / {pattern}")
-                folder = load_test(tests[pattern], stack if pattern in shared else None)
-                write_calibration(folder, calibrate(folder))
-                progress.update()
-    progress.close()
+    with tqdm(
+        total=len(BENCH_SCENARIOS) * len(PATTERNS), desc=desc, unit="test", file=sys.stderr, mininterval=5
+    ) as progress:
+        for name in BENCH_SCENARIOS:
+            scenario_load_tests(plan, name, None, out, progress)
+
+
+def platforms(plan: Plan, out: Path) -> None:
+    """Every pattern on scenarios/platforms.toml behind each platform profile alone."""
+    desc = f"platforms ({', '.join(PLATFORMS)})"
+    with tqdm(total=len(PLATFORMS) * len(PATTERNS), desc=desc, unit="test", file=sys.stderr, mininterval=5) as progress:
+        for platform in PLATFORMS:
+            scenario_load_tests(plan, PLATFORMS_SCENARIO, platform, out, progress)
+
+
+def scenario_load_tests(plan: Plan, name: str, profile: str | None, out: Path, progress: tqdm[Any]) -> None:
+    """Each pattern's load test of one scenario (behind `profile` in place of its chain),
+    calibrated, into `out/<profile or scenario>-<pattern>`."""
+    s = scenario(name)
+    tests = {
+        pattern: LoadTest(
+            SCENARIOS / f"{name}.toml",
+            pattern,
+            plan.load_seconds,
+            time_scale=plan.time_scale,
+            profile=profile,
+            backend="processes",
+            out=out / f"{profile or name}-{pattern}",
+        )
+        for pattern in PATTERNS
+    }
+    shared = [p for p in PATTERNS if not takes_webhooks(s, p)]
+    with Stack(stack_spec(tests[shared[0]], s)) as stack:
+        for pattern in PATTERNS:
+            progress.set_postfix_str(f"{profile or name} / {pattern}")
+            folder = load_test(tests[pattern], stack if pattern in shared else None)
+            write_calibration(folder, calibrate(folder))
+            progress.update()
 
 
 def scale_clients(plan: Plan) -> float:
@@ -288,7 +316,7 @@ def micro_benchmarks(out: Path) -> None:
 
 
 # The bench's steps, in order; `--only` names some of them.
-STEPS = ("simulations", "sweeps", "loadtests", "claims", "scale", "streams", "micro", "report")
+STEPS = ("simulations", "sweeps", "loadtests", "platforms", "claims", "scale", "streams", "micro", "report")
 
 
 def latest_folder(quick: bool) -> Path | None:
@@ -345,7 +373,8 @@ def bench(plan: Plan, root: Path | None = None, only: tuple[str, ...] = STEPS) -
     save()
     steps.run(
         "simulations",
-        f"simulations: 5 patterns x {len(BENCH_SCENARIOS + SIMULATED_ONLY)} scenarios, {plan.sim_jobs} jobs each",
+        f"simulations: 5 patterns x {len(BENCH_SCENARIOS + SIMULATED_ONLY) + len(PLATFORMS)} scenarios, "
+        f"{plan.sim_jobs} jobs each",
         lambda: simulate_all(plan, folder / "simulations"),
     )
     steps.run(
@@ -357,6 +386,11 @@ def bench(plan: Plan, root: Path | None = None, only: tuple[str, ...] = STEPS) -
         "loadtests",
         "load tests on the real stack (processes backend), each calibrated",
         lambda: load_tests(plan, folder / "loadtests"),
+    )
+    steps.run(
+        "platforms",
+        f"platforms: every pattern behind {', '.join(PLATFORMS)}, each alone",
+        lambda: platforms(plan, folder / "platforms"),
     )
     steps.run(
         "claims",

@@ -13,8 +13,10 @@ import pandas as pd
 from harness.provenance import provenance
 
 from . import config, plots
+from .config import Decision
 from .hypotheses import answer_all
 from .inputs import Inputs, read
+from .intermediaries import compatibility, friendly_audience, platform_table
 from .matrix import Matrix
 from .matrix import build as build_matrix
 from .render import VERDICTS, Report, write_html, write_markdown
@@ -85,7 +87,45 @@ def summary(inputs: Inputs, results: list[tuple[Matrix, Robustness]], report: Re
         # What each pattern cost the server at scale, and the stream bench, as measured.
         "scale": inputs.scale.drop(columns="pattern").to_dict("index") if not inputs.scale.empty else {},
         "streams": inputs.streams.get("engines", {}),
+        "hostile": report.hostile,
         "bench": inputs.bench,
+    }
+
+
+def hostile_changes(inputs: Inputs, decision: Decision) -> list[dict[str, Any]]:
+    """For each audience with a friendly scenario: the winner and its P(first) there and here."""
+    found = []
+    for audience in decision.audiences.values():
+        friendly = friendly_audience(audience)
+        if friendly is None:
+            continue
+        sides = {}
+        for side, who in (("friendly", friendly), ("hostile", audience)):
+            matrix = build_matrix(inputs, decision, who)
+            robust = analyse(matrix, decision)
+            sides[side] = {
+                "scenario": who.scenario,
+                "winner": matrix.winner,
+                "probability_first": round(float(robust.probability_first.get(matrix.winner, 0.0)), 4),
+                "ranking": list(matrix.totals.index),
+            }
+        found.append({"audience": audience.key, "label": audience.label, **sides})
+    return found
+
+
+def hostile(inputs: Inputs, decision: Decision) -> dict[str, Any]:
+    """The hostile intermediaries' results: the platform table (measured only), each
+    pattern's compatibility (measured, else the model's) and what changed per audience."""
+    measured = compatibility(inputs.measured)
+    table = measured if not measured.empty else compatibility(inputs.simulated)
+    return {
+        "platforms": platform_table(inputs.measured),
+        "compatibility": {
+            str(p): {"value": float(row["compatibility"]), "runs": int(row["intermediary_runs"])}
+            for p, row in table.iterrows()
+        },
+        "compatibility_source": "measured" if not measured.empty else "simulated",
+        "changes": hostile_changes(inputs, decision),
     }
 
 
@@ -103,6 +143,7 @@ def build(folder: Path, decision_file: Path = config.DEFAULT) -> Path:
         decision=decision,
         results=results,
         hypotheses=answer_all(inputs),
+        hostile=hostile(inputs, decision),
         calibration=inputs.calibration,
         measured=inputs.measured,
         scale=inputs.scale,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT = Path(__file__).with_name("decision.toml")
+PREFERENCES = ("measured", "simulated", "scale", "intermediaries")
 
 
 @dataclass(frozen=True)
@@ -18,7 +19,8 @@ class Criterion:
     unit: str
     judgement: bool = False
     # Which run a value comes from when several exist: "measured" (the audience's load test),
-    # "simulated", or "scale" (the scale step's load test, one for every audience).
+    # "simulated", "scale" (the scale step's load test, one for every audience), or
+    # "intermediaries" (the load tests behind hostile intermediaries, one for every audience).
     prefer: str = "measured"
 
 
@@ -35,6 +37,7 @@ class Audience:
     scenario: str
     weights: dict[str, float]
     patterns: tuple[str, ...]
+    friendly: str = ""  # the same clients on a friendly network and stack, to show what changed
 
 
 @dataclass(frozen=True)
@@ -62,14 +65,16 @@ def load(path: Path = DEFAULT) -> Decision:
     for key, c in criteria.items():
         if c.better not in ("higher", "lower"):
             raise ValueError(f"{path}: criteria.{key}.better must be higher or lower")
-        if c.prefer not in ("measured", "simulated", "scale"):
-            raise ValueError(f"{path}: criteria.{key}.prefer must be measured, simulated or scale")
+        if c.prefer not in PREFERENCES:
+            raise ValueError(f"{path}: criteria.{key}.prefer must be one of {', '.join(PREFERENCES)}")
     audiences = {}
     for key, a in data["audiences"].items():
         unknown = set(a["weights"]) - set(criteria)
         if unknown:
             raise ValueError(f"{path}: audiences.{key}.weights names unknown criteria {sorted(unknown)}")
-        audiences[key] = Audience(key, a["label"], a["scenario"], dict(a["weights"]), tuple(a["patterns"]))
+        audiences[key] = Audience(
+            key, a["label"], a["scenario"], dict(a["weights"]), tuple(a["patterns"]), a.get("friendly", "")
+        )
     robustness = data["robustness"]
     return Decision(
         criteria=criteria,

@@ -24,7 +24,7 @@ class Inputs:
     simulated: pd.DataFrame  # one row per scenario x pattern
     delays: pd.DataFrame  # scenario, pattern, delay_s (simulated)
     sweeps: dict[str, pd.DataFrame]
-    measured: pd.DataFrame  # one row per load test (scenario x pattern)
+    measured: pd.DataFrame  # one row per load test (scenario x pattern; "platforms/<profile>" for the platforms step)
     jobs: pd.DataFrame  # every load-tested job, with scenario and pattern
     calibration: pd.DataFrame  # scenario, pattern, metric, simulated, measured, agrees, fitted
     runs: list[dict[str, Any]] = field(default_factory=list)  # each load test's meta.json
@@ -51,12 +51,16 @@ def read(folder: Path) -> Inputs:
     sims = folder / "simulations"
     sweeps = {p.stem.removeprefix("sweep-"): pd.read_csv(p) for p in sorted(sims.glob("sweep-*.csv"))}
     measured, jobs, calibration, runs = [], [], [], []
-    for run in sorted((folder / "loadtests").glob("*/")):
+    # The platforms step runs one scenario behind each platform: its rows are "platforms/<profile>".
+    for run in sorted((folder / "loadtests").glob("*/")) + sorted((folder / "platforms").glob("*/")):
         if not (run / "summary.json").exists():
             continue
         meta = json.loads((run / "meta.json").read_text())
         summary = json.loads((run / "summary.json").read_text())
-        key = {"scenario": meta["scenario"]["name"], "pattern": meta["pattern"]}
+        name = meta["scenario"]["name"]
+        if run.parent.name == "platforms":
+            name = f"{name}/{meta['stack']['profile']}"
+        key = {"scenario": name, "pattern": meta["pattern"]}
         runs.append({**meta, "folder": str(run)})
         row = {k: v for k, v in flatten(summary).items() if not isinstance(v, dict | list)}
         measured.append({**key, **row, "warnings": "; ".join(summary.get("warnings", [])), "folder": run.name})

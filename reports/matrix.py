@@ -11,6 +11,7 @@ import pandas as pd
 
 from .config import Audience, Decision
 from .inputs import Inputs, one_row
+from .intermediaries import compatibility
 
 
 @dataclass
@@ -48,12 +49,16 @@ def build(inputs: Inputs, decision: Decision, audience: Audience) -> Matrix:
     keys = list(audience.weights)
     values = pd.DataFrame(index=list(audience.patterns), columns=keys, dtype=float)
     sources = pd.DataFrame(index=list(audience.patterns), columns=keys, dtype=object)
+    hostile, modelled = compatibility(inputs.measured), compatibility(inputs.simulated)
     for pattern in audience.patterns:
         measured = one_row(inputs.measured, audience.scenario, pattern)
         simulated = one_row(inputs.simulated, audience.scenario, pattern)
+        if simulated is not None and pattern in modelled.index:  # the model's compatibility, where none ran
+            simulated = pd.concat([simulated, modelled.loc[pattern]])
         at_scale = inputs.scale.loc[pattern] if pattern in inputs.scale.index else None
+        behind = hostile.loc[pattern] if pattern in hostile.index else None
         # In this order after the preferred one: a scale-measured criterion falls back to the model.
-        runs = {"simulated": simulated, "measured": measured, "scale": at_scale}
+        runs = {"simulated": simulated, "measured": measured, "scale": at_scale, "intermediaries": behind}
         for key in keys:
             criterion = decision.criteria[key]
             if criterion.judgement:
@@ -66,7 +71,7 @@ def build(inputs: Inputs, decision: Decision, audience: Audience) -> Matrix:
             if source is None or found is None:
                 raise ValueError(f"no value for {key} of {pattern} on {audience.scenario}")
             values.loc[pattern, key] = float(found[key])
-            sources.loc[pattern, key] = "measured" if source == "scale" else source
+            sources.loc[pattern, key] = "simulated" if source == "simulated" else "measured"
     weights = pd.Series(audience.weights, dtype=float)
     weights /= weights.sum()
     scores = normalise(values, decision)

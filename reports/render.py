@@ -37,6 +37,7 @@ class Report:
     scale: pd.DataFrame = field(default_factory=pd.DataFrame)  # the scale step's server cost per pattern
     streams: dict[str, Any] = field(default_factory=dict)  # harness.stream_bench's results
     memory: dict[str, Any] = field(default_factory=dict)  # harness.stream_memory's breakdown
+    hostile: dict[str, Any] = field(default_factory=dict)  # build.hostile: platforms, compatibility, changes
     figures: dict[str, tuple[str, bytes]] = field(default_factory=dict)
 
 
@@ -113,6 +114,17 @@ def sections(r: Report) -> list[Section]:
             "micro-benchmarks. Use `make bench` for the full report."
         )
     first += [answer_sentence(matrix, robust, r.decision) for matrix, robust in r.results]
+    first += [
+        f"Against its friendly scenario `{c['friendly']['scenario']}`, the {c['label']} winner "
+        + (
+            f"stays {c['hostile']['winner']}"
+            if c["friendly"]["winner"] == c["hostile"]["winner"]
+            else f"moves from {c['friendly']['winner']} to {c['hostile']['winner']}"
+        )
+        + f" on `{c['hostile']['scenario']}` (P(first) {c['friendly']['probability_first']:.0%} there, "
+        f"{c['hostile']['probability_first']:.0%} here; see Hostile intermediaries)."
+        for c in r.hostile.get("changes", [])
+    ]
     first.append(
         f"The picture: each audience's patterns by criteria, coloured by score; hatching says where a "
         f"value comes from (none: measured on the real stack; lines: simulated; dots: judged). "
@@ -203,6 +215,7 @@ def sections(r: Report) -> list[Section]:
             ],
         )
     )
+    out.append(_hostile(r))
     out.append(_scale(r))
     out.append(_performance(r))
     out += _calibration(r)
@@ -215,6 +228,83 @@ def sections(r: Report) -> list[Section]:
         out.append(Section("warnings", "Load-test warnings", [Table(["scenario", "pattern", "warning"], warnings)]))
     out.append(Section("provenance", "Provenance", [_provenance(r)]))
     return out
+
+
+def _hostile(r: Report) -> Section:
+    title = "Hostile intermediaries and networks"
+    h = r.hostile
+    blocks: list[Block] = [
+        "Each pattern behind a buffering corporate proxy (`corporate-proxy`), on a real impaired network "
+        "(`mobile-network`: Toxiproxy between the clients and the edge, with latency, resets and silent "
+        "blackholes) and behind each platform's front end alone (`platforms`). The clients take a stream "
+        "silent for three heartbeats for dead and give up on a poll after a timeout."
+    ]
+    changes = h.get("changes", [])
+    if changes:
+        blocks += [
+            "What changed against the same clients on a friendly scenario (each side is its own decision matrix):",
+            Table(
+                [
+                    "audience",
+                    "friendly scenario",
+                    "winner there, P(first)",
+                    "hostile scenario",
+                    "winner here, P(first)",
+                ],
+                [
+                    [
+                        c["label"],
+                        f"`{c['friendly']['scenario']}`",
+                        f"{c['friendly']['winner']}, {c['friendly']['probability_first']:.0%}",
+                        f"`{c['hostile']['scenario']}`",
+                        f"{c['hostile']['winner']}, {c['hostile']['probability_first']:.0%}",
+                    ]
+                    for c in changes
+                ],
+            ),
+        ]
+    source = h.get("compatibility_source", "simulated")
+    if h.get("compatibility"):
+        blocks += [
+            "Compatibility, the matrices' criterion: the mean success rate over every run behind the "
+            f"intermediaries ({SOURCE_BADGE[source]} {source}).",
+            Table(
+                ["pattern", "compatibility", "runs"],
+                [
+                    [p, Sourced(_fmt(c["value"]), source), str(c["runs"])]
+                    for p, c in sorted(h["compatibility"].items(), key=lambda kv: -kv[1]["value"])
+                ],
+            ),
+        ]
+    platforms = h.get("platforms", {})
+    if not platforms:
+        blocks.append("The platforms step did not run for this folder (`--only platforms` runs it).")
+        return Section("hostile", title, blocks)
+    patterns = sorted({p for row in platforms.values() for p in row})
+    blocks += [
+        "Which pattern delivers every job on which platform (measured): success rate, p95 notification "
+        "delay in scenario seconds, and the status the platform cut requests with, per job. "
+        "Source: `platforms/<platform>-<pattern>/summary.json`.",
+        Table(
+            ["platform", *patterns],
+            [
+                [
+                    platform,
+                    *[
+                        Sourced(
+                            f"{_fmt(cell['success_rate'])} / {_fmt(cell['notify_delay_p95_s'])} s; cut: {cell['cut']}",
+                            "measured",
+                        )
+                        if (cell := row.get(p))
+                        else "-"
+                        for p in patterns
+                    ],
+                ]
+                for platform, row in platforms.items()
+            ],
+        ),
+    ]
+    return Section("hostile", title, blocks)
 
 
 def _scale(r: Report) -> Section:

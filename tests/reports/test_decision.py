@@ -117,10 +117,18 @@ def test_check_refuses_unreadable_input(tmp_path: Path) -> None:
 def test_a_report_from_simulations_alone_says_where_each_number_comes_from(sim_bench: Path) -> None:
     out = build(sim_bench)
     summary = json.loads((out / "summary.json").read_text())
-    assert set(summary["audiences"]) == {"browser", "mobile", "server"}
+    assert set(summary["audiences"]) == {"browser", "corporate", "mobile", "server"}
     for audience in summary["audiences"].values():
         assert audience["winner"] == audience["ranking"][0]
         assert abs(sum(audience["probability_first"].values()) - 1) < 1e-3  # rounded to 4 places
+        # No load test ran behind the intermediaries: compatibility is the model's, and says so.
+        assert {cells["compatibility"]["source"] for cells in audience["matrix"].values()} == {"simulated"}
+    # What the hostile scenarios changed, each side from its own matrix.
+    changed = {c["audience"]: c for c in summary["hostile"]["changes"]}
+    assert changed["mobile"]["friendly"]["scenario"] == "flaky-mobile"
+    assert changed["mobile"]["hostile"]["scenario"] == "mobile-network"
+    assert changed["corporate"]["friendly"]["winner"] in changed["corporate"]["friendly"]["ranking"]
+    assert summary["hostile"]["platforms"] == {}  # measured only: none ran here
     assert summary["provenance"]["git"]["revision"]
     assert [h["id"] for h in summary["hypotheses"]] == [f"H{i}" for i in range(1, 18)]
     assert (out / "REPORT.md").read_text().count("![") == len(list((out / "figures").glob("*.png")))
