@@ -21,7 +21,28 @@ class Silent(Exception):
     """No byte for as long as the client's watchdog allows: the stream is taken for dead."""
 
 
-def _read(job: JobRun, resp: object, parser: SseParser, watchdog: gevent.Timeout) -> str | None:
+class Watchdog:
+    """Raises Silent in the greenlet that fed it last, once no byte came for `seconds`
+    (None: never). Each feed arms a fresh timer: a gevent Timeout restarted after
+    `cancel()` keeps its first deadline."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self.seconds = seconds
+        self.timer: gevent.Timeout | None = None
+
+    def feed(self) -> None:
+        self.stop()
+        if self.seconds is not None:
+            self.timer = gevent.Timeout(self.seconds, Silent)
+            self.timer.start()
+
+    def stop(self) -> None:
+        if self.timer is not None:
+            self.timer.close()
+            self.timer = None
+
+
+def _read(job: JobRun, resp: object, parser: SseParser, watchdog: Watchdog) -> str | None:
     """Read one connection to its end; the terminal state if it came, else None (a cut)."""
     # FastResponse's `stream` is set only for requests sent with stream=True, as these are.
     stream = resp.stream  # type: ignore[attr-defined]
@@ -30,8 +51,7 @@ def _read(job: JobRun, resp: object, parser: SseParser, watchdog: gevent.Timeout
             raw = stream.readline(b"\n")
             if not raw:
                 return None  # the stream ended without a final event
-            watchdog.cancel()
-            watchdog.start()  # every byte feeds it
+            watchdog.feed()
             job.log.bytes += len(raw)
             item = parser.feed(raw.decode().rstrip("\r\n"))
             if isinstance(item, SseComment):
@@ -67,18 +87,18 @@ def follow_stream(job: JobRun, job_id: str, give_up_after: int | None = None) ->
         drop_in = job.scaled(job.rng.exponential(1 / drop_rate)) if drop_rate else None
         limit = min((x for x in (left, drop_in) if x is not None), default=None)
         state = None
-        # Started before the request: a stream whose headers never come is silent too.
-        watchdog = gevent.Timeout(job.scaled(watchdog_s) if watchdog_s else None, Silent)
+        # Fed before the request: a stream whose headers never come is silent too.
+        watchdog = Watchdog(job.scaled(watchdog_s) if watchdog_s else None)
         with gevent.Timeout(limit, Dropped):
             try:
-                watchdog.start()
+                watchdog.feed()
                 resp = job.request("GET", path, name, headers=headers, stream=True)
                 if resp.status_code == 200 and resp.stream is not None:
                     state = _read(job, resp, parser, watchdog)
             except (Dropped, Silent):
                 state = None
             finally:
-                watchdog.close()
+                watchdog.stop()
         job.log.connection_s += time.monotonic() - began
         if state is not None:
             job.learned(state)
