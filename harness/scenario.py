@@ -196,11 +196,12 @@ class Network:
     Toxiproxy makes it on the real stack and the models draw the same (scenario seconds).
 
     Latency is `clients.rtt_s`, half each way. A drop hits a connection in one of two ways:
-    a reset, which the client learns at once, or a blackhole, in which the connection's
-    bytes stop for `blackhole_s` (then flow again, late) and nobody is told. Each kind is
-    drawn per connection: the network picks which connections to hit once a window (a
-    reset window, `reset_window_s`; a blackhole window, `blackhole_s`), each with the
-    probability that gives the hourly rate.
+    a reset, which the client learns at once (at the connection's next byte), or a
+    blackhole, in which what the client sends is held until the window ends and nobody is
+    told: a poll or a stream being opened goes unanswered (`harness.toxiproxy` says why a
+    stream already flowing is not silenced). Each kind is drawn per connection: the network
+    picks which connections to hit once a window (a reset window, `reset_window_s`; a
+    blackhole window, `blackhole_s`), each with the probability that gives the hourly rate.
     """
 
     jitter_s: float = 0.0  # +/- on each direction's latency, uniformly

@@ -10,10 +10,17 @@ removed from a chain restarts the toxic before it, which draws its toxicity agai
 Each window the harness adds a drop toxic with the window's probability and removes it
 when the window ends; Toxiproxy draws, per connection, whether the toxic applies.
 - A reset is `reset_peer` on the responses: the connection is reset at its next byte.
-- A blackhole is a `latency` toxic longer than the window on the responses: the bytes stop
-  and nobody is told. When the window ends they flow again, late, unless the client gave
-  up. (Toxiproxy's `timeout` toxic would drop them, but removing it closes every
-  connection of the proxy, hit or not.)
+- A blackhole is a `latency` toxic longer than the window on the requests: what the client
+  sends is held and nobody is told, so a poll, an initiate or a stream being opened goes
+  unanswered until the window ends (then the request goes through, late) or the client
+  gives up. A stream already flowing keeps flowing.
+
+Why requests and not answers: held answers would silence flowing streams too, but when the
+window ends Toxiproxy 2.5 flushes what it held to each connection, and for a client that
+has already given up that write waits 5 s, one connection after another, while no new
+connection is accepted (measured: every reconnect in those seconds failed, six per job).
+Held requests flush to the entry proxy, which is still there. Toxiproxy's `timeout` toxic
+drops instead of holding, but removing it closes every connection of the proxy, hit or not.
 """
 
 from __future__ import annotations
@@ -53,7 +60,9 @@ class ToxiproxyServer(ProcessService):
             raise ServiceError(f"Toxiproxy is not built at {binary}; run `make setup` (or python -m harness.go_build)")
         self.port = free_port()
         argv = [str(binary), "-host", "127.0.0.1", "-port", str(self.port), "-seed", str(seed)]
-        self.process = ManagedProcess("toxiproxy", argv, workdir, ready=http_ok(f"{self.api}/version"))
+        # Its default level logs every toxic change and connection: work and disk a run does not need.
+        env = {"LOG_LEVEL": "warn"}
+        self.process = ManagedProcess("toxiproxy", argv, workdir, env=env, ready=http_ok(f"{self.api}/version"))
 
     @property
     def api(self) -> str:
@@ -124,7 +133,7 @@ def drop_kinds(network: Network, time_scale: float) -> list[DropKind]:
         window_s = network.blackhole_s * time_scale
         # Longer than the window, so a hit connection's bytes are held until the window ends.
         held = {"latency": _ms(window_s) * 10 + 60_000, "jitter": 0}
-        blackhole = Toxic("blackhole", "latency", RESPONSES, held, network.blackhole_probability)
+        blackhole = Toxic("blackhole", "latency", REQUESTS, held, network.blackhole_probability)
         kinds.append(DropKind("blackholes", blackhole, window_s))
     return kinds
 

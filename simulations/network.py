@@ -1,10 +1,10 @@
 """What the scenario's `[network]` does to a client's short requests (initiates and polls),
 drawn as Toxiproxy makes it on the real stack (`harness.toxiproxy`).
 
-A request's bytes reach the server; its answer may not. In a reset window the connection
-is reset at the answer's first byte, and the client learns at once. In a blackhole window
-the answer is held until the window ends (a uniformly drawn share of it is left), and the
-client waits for it or for its own request timeout, whichever comes first.
+In a reset window a connection hit is reset at the answer's first byte (the request has
+reached the server), and the client learns at once. In a blackhole window the request
+of a connection hit is held until the window ends (a uniformly drawn share of it is
+left), and the client waits for the answer or for its own timeout, whichever comes first.
 """
 
 from __future__ import annotations
@@ -21,6 +21,14 @@ from harness.scenario import Scenario
 class Answer:
     after_s: float  # from sending until the client has the answer, or gives up on it
     answered: bool  # False: a reset, or silent past the client's timeout
+
+
+def held_request_s(scenario: Scenario, rng: np.random.Generator) -> float:
+    """How long a blackhole holds a request that opens a stream (0: it is not held)."""
+    network = scenario.network
+    if network is None or rng.random() >= network.blackhole_probability:
+        return 0.0
+    return float(rng.random() * network.blackhole_s)
 
 
 def short_request(scenario: Scenario, rng: np.random.Generator) -> Answer:

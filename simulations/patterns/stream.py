@@ -5,9 +5,10 @@ Bytes on the wire are the job's events (a `processing` event, progress in whole 
 the terminal event) and comment heartbeats every `heartbeat_s` from each connect. A
 proxy cuts a stream silent for longer than its idle limit; the client's own timer drops
 one at `drops_per_hour`, or, with a `[network]`, the network resets one (the client
-learns at once) or blackholes it (its bytes are held for `blackhole_s`, and only the
-client's watchdog, if it has one, notices). The client reconnects after
-`reconnect_delay_s` and gets the snapshot (or, with resume, the missed events) at once.
+learns at once) or holds the request that opens one (a blackhole: only the client's
+watchdog, if it has one, notices before the network lets it through). The client
+reconnects after `reconnect_delay_s` and gets the snapshot (or, with resume, the missed
+events) at once.
 A hop that buffers streams passes nothing until the response ends with the terminal event.
 """
 
@@ -24,6 +25,7 @@ from harness.scenario import Scenario
 from reference_server.contract import progress_percent
 
 from ..engine import Context
+from ..network import held_request_s
 
 
 @dataclass(slots=True)
@@ -67,47 +69,32 @@ def follow(
     events = [started, *(started + f * work for f in progress_fractions(steps)), finished]
     network = scenario.network
     drop_rate = (policy.drops_per_hour if network is None else network.resets_per_hour) / 3600
-    hole_rate = 0.0 if network is None else network.blackholes_per_hour / 3600
+    holds = network is not None and network.blackholes_per_hour > 0
     watchdog = c.watchdog_s or math.inf
     if scenario.buffers_streams:
         return _follow_buffered(scenario, opened, started, finished, deadline, give_up_after)
     never_idle = idle is None or 0 < policy.heartbeat_s <= idle
-    if never_idle and drop_rate == 0 and hole_rate == 0:  # nothing can cut it: the fast path
+    if never_idle and drop_rate == 0 and not holds:  # nothing can cut it: the fast path
         beats = int((finished - opened) // policy.heartbeat_s) if policy.heartbeat_s else 0
         delivered = sum(1 for t in events if t > opened) + 1
         return StreamOutcome(finished + policy.push_latency_s, 1, finished - opened, delivered, beats, 0, finished)
 
     connects, conn_s, delivered, beats, failures = 1, 0.0, 1, 0, 0
-    connected = last = opened
+    # A held request: the stream starts when the network lets it through, unless the
+    # watchdog gives up first (`silent_until`: no byte comes before that break).
+    held = held_request_s(scenario, rng)
+    silent_until = opened + watchdog if held > watchdog else math.inf
+    connected = last = opened + (held if held <= watchdog else 0.0)
     beat = 1  # heartbeats go out at connected + k * heartbeat_s; counted, not recomputed from floats
     next_drop = connected + rng.exponential(1 / drop_rate) if drop_rate else math.inf
-    next_hole = connected + rng.exponential(1 / hole_rate) if hole_rate else math.inf
-    i = next(k for k, t in enumerate(events) if t > opened) if finished > opened else len(events) - 1
+    i = next(k for k, t in enumerate(events) if t > connected) if finished > connected else len(events) - 1
     while True:
         next_event = events[i]
         next_beat = connected + policy.heartbeat_s * beat if policy.heartbeat_s else math.inf
-        next_byte = min(next_event, next_beat)
+        next_byte = min(next_event, next_beat) if silent_until == math.inf else math.inf
         cut_at = last + idle if idle is not None else math.inf
-        broke_at = min(cut_at, next_drop)
-        if next_hole < min(next_byte, broke_at):
-            # The bytes stop. The proxies still see the server's, so they cut nothing; the
-            # client's watchdog may notice before the network lets the bytes through.
-            assert network is not None
-            flows_at = next_hole + network.blackhole_s
-            if last + watchdog < flows_at:
-                broke_at = last + watchdog
-            else:
-                while i < len(events) - 1 and events[i] <= flows_at:
-                    delivered, i = delivered + 1, i + 1
-                if policy.heartbeat_s:
-                    held = int((flows_at - connected) // policy.heartbeat_s) + 1 - beat
-                    beats, beat = beats + max(0, held), beat + max(0, held)
-                if events[i] <= flows_at:  # the terminal event was among the held bytes
-                    conn_s += flows_at - connected
-                    return StreamOutcome(flows_at, connects, conn_s, delivered + 1, beats, failures, flows_at)
-                last = flows_at
-                next_hole = flows_at + rng.exponential(1 / hole_rate)
-                continue
+        # A held request never reached the proxies, so only the watchdog ends it.
+        broke_at = min(cut_at, next_drop) if silent_until == math.inf else silent_until
         if next_byte <= broke_at:
             last = next_byte
             if next_byte == next_event:
@@ -129,10 +116,14 @@ def follow(
         if again > deadline:
             return StreamOutcome(None, connects, conn_s, delivered, beats, failures, deadline)
         connects += 1
-        connected = last = again + rtt
+        held = held_request_s(scenario, rng)
+        silent_until = again + watchdog if held > watchdog else math.inf
+        if silent_until < math.inf:
+            connected = last = again
+            continue
+        connected = last = again + rtt + held
         beat = 1
         next_drop = connected + rng.exponential(1 / drop_rate) if drop_rate else math.inf
-        next_hole = connected + rng.exponential(1 / hole_rate) if hole_rate else math.inf
         if finished <= connected:  # the terminal event comes at once with the snapshot
             delivered += 1
             conn_s += rtt
