@@ -14,3 +14,6 @@ USER_CLASSES = {
     HYBRID: "HybridUser",
 }
 SECRET_ENV = "PROXYBENCH_WEBHOOK_SECRET"  # the stack's webhook secret, for the receivers
+NETWORK_FAILURE = 0  # Locust's status for a request that got no answer (reset, or silent past the timeout)
+# The error a job's row carries when every send of its initiate went unanswered.
+UNANSWERED_INITIATE = f"initiate answered {NETWORK_FAILURE}"

@@ -16,13 +16,13 @@ from locust.contrib.fasthttp import FastHttpSession, FastResponse
 from harness.scenario import Scenario
 from harness.target import Target, dig
 
+from ..protocol import NETWORK_FAILURE
 from ..receiver import Receiver
 from ..schedule import Arrival
 
 # What a proxy answers when the origin refuses or breaks (nginx, ALB, Cloudflare); each hop's
 # timeout status is added from its profile (Heroku's is 503, which an origin may send too).
 BROKEN_ORIGIN = frozenset({502, 520, 521, 522})
-NETWORK_FAILURE = 0  # Locust's status for a request that got no answer
 
 
 @dataclass
