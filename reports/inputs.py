@@ -63,7 +63,7 @@ def read(folder: Path) -> Inputs:
         key = {"scenario": name, "pattern": meta["pattern"]}
         runs.append({**meta, "folder": str(run)})
         row = {k: v for k, v in flatten(summary).items() if not isinstance(v, dict | list)}
-        measured.append({**key, **row, "warnings": "; ".join(summary.get("warnings", [])), "folder": run.name})
+        measured.append({**row, **key, "warnings": "; ".join(summary.get("warnings", [])), "folder": run.name})
         if (run / "jobs.csv").exists():
             table = pd.read_csv(run / "jobs.csv")
             jobs.append(table.assign(**key))

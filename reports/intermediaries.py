@@ -4,6 +4,7 @@ set), and what changes for an audience between its friendly scenario and its hos
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -14,7 +15,7 @@ from .config import Audience
 PLATFORM_PREFIX = "platforms/"  # the platforms step's rows in Inputs.measured
 # The scenarios besides the platforms that make up the intermediary set.
 HOSTILE_SCENARIOS = ("corporate-proxy", "mobile-network")
-TIMEOUTS = "timeouts_per_job."
+TIMEOUTS = re.compile(r"^timeouts_(\d+)_per_job$")  # a measured row's cut statuses, flattened
 
 
 def platform_runs(measured: pd.DataFrame) -> pd.DataFrame:
@@ -41,9 +42,9 @@ def compatibility(measured: pd.DataFrame) -> pd.DataFrame:
 def cut_statuses(row: pd.Series) -> str:
     """What the hop answered when it cut a request, per job: `503 x0.40`."""
     seen = [
-        f"{key.removeprefix(TIMEOUTS)} x{row[key]:.2f}"
+        f"{match.group(1)} x{row[key]:.2f}"
         for key in row.index
-        if key.startswith(TIMEOUTS) and pd.notna(row[key]) and row[key] > 0
+        if (match := TIMEOUTS.match(str(key))) and pd.notna(row[key]) and row[key] > 0
     ]
     return ", ".join(seen) or "none"
 
