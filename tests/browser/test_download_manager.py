@@ -12,8 +12,11 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 
+from harness.processes import free_port
 from harness.stack import Stack, StackSpec
+from harness.toxiproxy import REQUESTS, Toxic, ToxiproxyApi, ToxiproxyServer
 from loadtests.collect import read_metrics
+from proxies.render import Hop
 from tests.stack.conftest import EDGE_LIMIT_S, TIME_SCALE
 
 pytestmark = pytest.mark.browser
@@ -125,6 +128,33 @@ def test_a_buffering_proxy_makes_the_page_fall_back_to_polling(page: Page) -> No
         page.screenshot(path=ARTIFACTS / "download-manager-polling.png", full_page=True)
     finally:
         buffered.down()
+
+
+def test_a_blackholed_stream_makes_the_page_fall_back_to_polling(page: Page, tuned: Stack, tmp_path: Path) -> None:
+    # Toxiproxy between the browser and the edge. Once the page has its job, every request
+    # is held and nobody is told, so the event stream it opens brings nothing; the page's
+    # watchdog gives up on it, and its polls get through when the network does.
+    assert tuned.urls is not None
+    with ToxiproxyServer(tmp_path) as server:
+        api = ToxiproxyApi(server.api)
+        listen = Hop("127.0.0.1", free_port())
+        host, port = tuned.urls.entry.removeprefix("http://").rsplit(":", 1)
+        api.create("browser", listen, Hop(host, int(port)))
+        hold = Toxic("blackhole", "latency", REQUESTS, {"latency": 60_000, "jitter": 0})
+
+        def initiate_then_blackhole(route: Route) -> None:
+            answer = route.fetch(headers={**route.request.headers, "x-simulated-work-ms": "300000"})
+            api.add("browser", hold)  # from here on, the network swallows what the page sends
+            route.fulfill(response=answer)
+
+        page.route("**/v1/download/initiate", initiate_then_blackhole)
+        page.goto(f"http://{listen}/app/")
+        page.fill("#file-ids", "70049")
+        page.click("#start")
+        row = page.locator("#jobs tbody tr")
+        expect(row).to_have_attribute("data-channel", "polling", timeout=10_000)
+        api.remove("browser", hold.name)  # the network comes back; the held polls go through
+        expect(row).to_have_attribute("data-status", "completed", timeout=15_000)
 
 
 def test_a_reload_mid_download_resumes_without_a_new_job(page: Page, tuned: Stack) -> None:
