@@ -233,6 +233,10 @@ class PatternUser(FastHttpUser):
                 base_url=self.host, request_event=environment.events.request, user=self,
                 network_timeout=timeout_s, connection_timeout=min(timeout_s, self.connection_timeout),
                 concurrency=self.concurrency,
+                # No retries of its own (its default is three): the scenario's policy decides
+                # what a client sends again. A reset before any byte of the answer is still
+                # sent again for idempotent methods, as browsers do (RFC 9110, 9.2.2).
+                max_retries=self.max_retries,
             )  # fmt: skip
         self.sessions = Sessions(self.client, timely)
 
