@@ -2,9 +2,10 @@
 drawn as Toxiproxy makes it on the real stack (`harness.toxiproxy`).
 
 In a reset window a connection hit is reset at the answer's first byte (the request has
-reached the server), and the client learns at once. In a blackhole window the request
-of a connection hit is held until the window ends (a uniformly drawn share of it is
-left), and the client waits for the answer or for its own timeout, whichever comes first.
+reached the server), and the client learns at once; an idempotent request is sent again.
+In a blackhole window the request of a connection hit is held until the window ends (a
+uniformly drawn share of it is left), and the client waits for the answer or for its own
+timeout, whichever comes first.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from harness.scenario import Scenario
 class Answer:
     after_s: float  # from sending until the client has the answer, or gives up on it
     answered: bool  # False: a reset, or silent past the client's timeout
+    held_s: float = 0.0  # how long the network held the request: the server reads it this much later
 
 
 def held_request_s(scenario: Scenario, rng: np.random.Generator) -> float:
@@ -31,20 +33,30 @@ def held_request_s(scenario: Scenario, rng: np.random.Generator) -> float:
     return float(rng.random() * network.blackhole_s)
 
 
-def short_request(scenario: Scenario, rng: np.random.Generator) -> Answer:
-    """One initiate or poll over the scenario's network (a friendly one: one round trip)."""
+def short_request(scenario: Scenario, rng: np.random.Generator, idempotent: bool = False) -> Answer:
+    """One initiate or poll over the scenario's network (a friendly one: one round trip).
+    A reset comes before any byte of the answer, so the HTTP client sends an idempotent
+    request again at once on a new connection (RFC 9110, 9.2.2; geventhttpclient and
+    browsers do); a POST it leaves to the caller."""
     rtt = scenario.clients.rtt_s
     network = scenario.network
     if network is None:
         return Answer(rtt, True)
-    draw = rng.random()
-    if draw < network.reset_probability:
-        return Answer(rtt, False)
-    if draw < network.reset_probability + network.blackhole_probability:
-        held = rtt + rng.random() * network.blackhole_s
-        timeout = scenario.clients.request_timeout_s or math.inf
-        return Answer(held, True) if held < timeout else Answer(timeout, False)
-    return Answer(rtt, True)
+    spent = 0.0
+    while True:
+        draw = rng.random()
+        if draw < network.reset_probability:
+            spent += rtt
+            if idempotent:
+                continue
+            return Answer(spent, False)
+        if draw < network.reset_probability + network.blackhole_probability:
+            held = rng.random() * network.blackhole_s
+            timeout = scenario.clients.request_timeout_s or math.inf
+            if spent + rtt + held < timeout:
+                return Answer(spent + rtt + held, True, held)
+            return Answer(max(timeout, spent), False)
+        return Answer(spent + rtt, True)
 
 
 def initiate(scenario: Scenario, rng: np.random.Generator) -> tuple[int, float]:

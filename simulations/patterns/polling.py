@@ -45,9 +45,9 @@ def first_answer_showing(
         if sent > deadline:
             return polls, None
         polls += 1
-        answer = short_request(scenario, rng)
+        answer = short_request(scenario, rng, idempotent=True)
         answered = sent + answer.after_s
-        if answer.answered and sent >= ready:
+        if answer.answered and sent + answer.held_s >= ready:
             return polls, answered
         step = min(step * policy.backoff, policy.max_interval_s)
 
