@@ -216,7 +216,7 @@ def h13(i: Inputs) -> Answer:
 # Where a hybrid's stream is killed mid-job, and by what.
 H14_SCENARIOS = {
     "flaky-mobile": "a timer in the client drops the stream about once a minute",
-    "mobile-network": "the network resets streams and silences them (Toxiproxy); a watchdog notices",
+    "mobile-network": "the network resets streams and holds the requests that open them (Toxiproxy)",
     "corporate-proxy": "a corporate proxy buffers the stream; the watchdog calls it dead",
 }
 
