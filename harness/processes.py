@@ -21,6 +21,20 @@ class ServiceError(RuntimeError):
     """A service did not start or become healthy; the message says which and why."""
 
 
+TERMINATED = 128 + signal.SIGTERM  # the exit status a shell reports for a process ended by SIGTERM
+
+
+def stop_services_on_sigterm() -> None:
+    """Make SIGTERM unwind this process like Ctrl-C does, so every `with` stops what it
+    started. Its services run in sessions of their own and outlive an abrupt exit: a
+    killed bench used to leave Redis, MinIO and the proxies running."""
+
+    def leave(*_: object) -> None:
+        raise SystemExit(TERMINATED)
+
+    signal.signal(signal.SIGTERM, leave)
+
+
 def wait_until(probe: Callable[[], bool], what: str, timeout_s: float, describe: Callable[[], str]) -> None:
     """Poll a readiness probe; on timeout, fail with what the service said."""
     deadline = time.monotonic() + timeout_s

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from harness.processes import ServiceError
+from harness.processes import ServiceError, stop_services_on_sigterm
 from harness.scenario import ScenarioError
 from harness.target import TargetError
 from harness.target_stack import BadTarget
@@ -35,6 +35,7 @@ def add_loadtest(parser: argparse.ArgumentParser) -> None:
 
 
 def loadtest(args: argparse.Namespace) -> int:
+    stop_services_on_sigterm()
     try:
         test = LoadTest(
             scenario=args.scenario,

@@ -25,9 +25,12 @@ def add_bench(parser: argparse.ArgumentParser) -> None:
 
 
 def bench(args: argparse.Namespace) -> int:
+    from harness.processes import stop_services_on_sigterm
+
     from .bench import FULL, QUICK, STEPS
     from .bench import bench as run_bench
 
+    stop_services_on_sigterm()
     only = tuple(s.strip() for s in args.only.split(",") if s.strip()) if args.only else STEPS
     try:
         out = run_bench(QUICK if args.quick else FULL, args.out, only)

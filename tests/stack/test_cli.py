@@ -1,4 +1,5 @@
-"""`python -m harness stack up` starts a stack a person can poke, and Ctrl-C leaves nothing behind."""
+"""`python -m harness stack up` starts a stack a person can poke, and Ctrl-C leaves nothing
+behind; a load test stopped with SIGTERM midway leaves nothing behind either."""
 
 from __future__ import annotations
 
@@ -6,11 +7,16 @@ import json
 import signal
 import subprocess
 import sys
+import time
 import urllib.request
+from pathlib import Path
 
+import psutil
 import pytest
 
-from harness.processes import tcp_open
+from harness.processes import TERMINATED, tcp_open
+
+NETWORK_SCENARIO = Path(__file__).parents[1] / "loadtests" / "blackholes.toml"
 
 pytestmark = pytest.mark.integration
 
@@ -36,6 +42,28 @@ def test_stack_up_prints_urls_serves_and_tears_down_on_ctrl_c() -> None:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 0
         assert not any(tcp_open(port)() for port in ports), "something still listens after Ctrl-C"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_a_load_test_ended_by_sigterm_stops_every_service_it_started(tmp_path: Path) -> None:
+    argv = [sys.executable, "-m", "loadtests", "run", "--scenario", str(NETWORK_SCENARIO), "--pattern", "polling",
+            "--duration", "60", "--backend", "processes", "--out", str(tmp_path)]  # fmt: skip
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        me = psutil.Process(proc.pid)
+        deadline = time.monotonic() + 60
+        started: list[psutil.Process] = []
+        while time.monotonic() < deadline and not (tmp_path / "locust.log").exists():
+            time.sleep(0.2)  # Locust starts once the stack and the network are up
+        started = me.children(recursive=True)
+        names = {p.name() for p in started}
+        assert {"redis-server", "nginx", "haproxy", "server"} <= names, names  # server: Toxiproxy's binary
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == TERMINATED
+        alive = [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+        assert not alive, [p.name() for p in alive]
     finally:
         if proc.poll() is None:
             proc.kill()
