@@ -103,6 +103,10 @@ PROFILES: dict[str, Profile] = {
 }  # fmt: skip
 
 
+# The profiles that stand for a hosting platform's front end, in the order above.
+PLATFORMS = tuple(name for name, profile in PROFILES.items() if profile.platform)
+
+
 @dataclass(frozen=True)
 class ProxyConfig:
     profile: Profile

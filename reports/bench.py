@@ -48,13 +48,14 @@ from loadtests.calibrate import calibrate
 from loadtests.calibrate import write as write_calibration
 from loadtests.run import LoadTest, stack_spec, takes_webhooks
 from loadtests.run import run as load_test
-from proxies.render import PROFILES
+from proxies.render import PLATFORMS
 from simulations.engine import simulate
 from simulations.patterns import PATTERNS
 from simulations.run import run
 from simulations.sweep import flatten, sweep, write_rows
 
 from .claims import run_claim_tests
+from .intermediaries import PLATFORMS_STEP, platform_row
 from .performance import load as load_performance
 from .performance import update_readme
 
@@ -62,9 +63,7 @@ SCENARIOS = ROOT / "scenarios"
 BENCH_SCENARIOS = (
     "original-cloudflare-nginx", "tuned-stack", "flaky-mobile", "server-to-server", "corporate-proxy", "mobile-network",
 )  # fmt: skip
-# Run once behind each platform profile alone (proxies/render.py marks them).
-PLATFORMS_SCENARIO = "platforms"
-PLATFORMS = tuple(name for name, profile in PROFILES.items() if profile.platform)
+
 SIMULATED_ONLY = ("overload",)  # queueing past capacity: simulated, not worth a load test
 # H1's table: the share of sync requests cut, per work range and proxy limit.
 H1_RANGES = ((10, 120), (10, 200), (5, 15))
@@ -164,7 +163,7 @@ def scenario(name: str) -> Scenario:
 
 def platform_scenario(platform: str) -> Scenario:
     """scenarios/platforms.toml behind one platform, named as the report's tables name it."""
-    return scenario(PLATFORMS_SCENARIO).with_overrides({"proxies": platform, "name": f"platforms/{platform}"})
+    return scenario(PLATFORMS_STEP).with_overrides({"proxies": platform, "name": platform_row(platform)})
 
 
 def simulate_all(plan: Plan, out: Path) -> None:
@@ -242,7 +241,7 @@ def platforms(plan: Plan, out: Path) -> None:
     desc = f"platforms ({', '.join(PLATFORMS)})"
     with tqdm(total=len(PLATFORMS) * len(PATTERNS), desc=desc, unit="test", file=sys.stderr, mininterval=5) as progress:
         for platform in PLATFORMS:
-            scenario_load_tests(plan, PLATFORMS_SCENARIO, platform, out, progress)
+            scenario_load_tests(plan, PLATFORMS_STEP, platform, out, progress)
 
 
 def scenario_load_tests(plan: Plan, name: str, profile: str | None, out: Path, progress: tqdm[Any]) -> None:
@@ -390,7 +389,7 @@ def bench(plan: Plan, root: Path | None = None, only: tuple[str, ...] = STEPS) -
     steps.run(
         "platforms",
         f"platforms: every pattern behind {', '.join(PLATFORMS)}, each alone",
-        lambda: platforms(plan, folder / "platforms"),
+        lambda: platforms(plan, folder / PLATFORMS_STEP),
     )
     steps.run(
         "claims",

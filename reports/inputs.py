@@ -14,6 +14,7 @@ import pandas as pd
 from simulations.sweep import flatten
 
 from .claims import outcomes
+from .intermediaries import PLATFORMS_STEP, platform_row
 from .performance import load as load_performance
 
 
@@ -52,14 +53,14 @@ def read(folder: Path) -> Inputs:
     sweeps = {p.stem.removeprefix("sweep-"): pd.read_csv(p) for p in sorted(sims.glob("sweep-*.csv"))}
     measured, jobs, calibration, runs = [], [], [], []
     # The platforms step runs one scenario behind each platform: its rows are "platforms/<profile>".
-    for run in sorted((folder / "loadtests").glob("*/")) + sorted((folder / "platforms").glob("*/")):
+    for run in sorted((folder / "loadtests").glob("*/")) + sorted((folder / PLATFORMS_STEP).glob("*/")):
         if not (run / "summary.json").exists():
             continue
         meta = json.loads((run / "meta.json").read_text())
         summary = json.loads((run / "summary.json").read_text())
         name = meta["scenario"]["name"]
-        if run.parent.name == "platforms":
-            name = f"{name}/{meta['stack']['profile']}"
+        if run.parent.name == PLATFORMS_STEP:
+            name = platform_row(meta["stack"]["profile"])
         key = {"scenario": name, "pattern": meta["pattern"]}
         runs.append({**meta, "folder": str(run)})
         row = {k: v for k, v in flatten(summary).items() if not isinstance(v, dict | list)}

@@ -12,10 +12,16 @@ import pandas as pd
 
 from .config import Audience
 
-PLATFORM_PREFIX = "platforms/"  # the platforms step's rows in Inputs.measured
+PLATFORMS_STEP = "platforms"  # the bench step, its results folder, and its scenario's file and name
+PLATFORM_PREFIX = f"{PLATFORMS_STEP}/"  # the platforms step's rows in Inputs.measured
 # The scenarios besides the platforms that make up the intermediary set.
 HOSTILE_SCENARIOS = ("corporate-proxy", "mobile-network")
 TIMEOUTS = re.compile(r"^timeouts_(\d+)_per_job$")  # a measured row's cut statuses, flattened
+
+
+def platform_row(platform: str) -> str:
+    """The name the platforms step's runs behind `platform` go by in the report's tables."""
+    return f"{PLATFORM_PREFIX}{platform}"
 
 
 def platform_runs(measured: pd.DataFrame) -> pd.DataFrame:

@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 
 from harness.checks import long_streamed_job, resumed_stream, run_check, sync_with_retries
-from proxies.render import PROFILES
+from proxies.render import PLATFORMS, PROFILES
 from tests.helpers import metric_reaches, metrics
 from tests.stack.clients import events_timely
 from tests.stack.conftest import EDGE_LIMIT_S, TIME_SCALE, WHOLE_API, Stacks
@@ -54,9 +54,6 @@ async def test_sync_start_past_stock_nginx_limit_gets_504(http: aiohttp.ClientSe
     assert "Gateway Time-out" in str(first.body)
     limit = PROFILES["nginx-default"].read_s * TIME_SCALE
     assert 0.9 * limit <= first.elapsed_s < 1.4 * limit
-
-
-PLATFORMS = [name for name, profile in PROFILES.items() if profile.platform]
 
 
 @pytest.mark.parametrize("platform", PLATFORMS)
