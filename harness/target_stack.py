@@ -57,13 +57,14 @@ def behind_proxies(
     chain: list[Profile], origin: str, target: Target, time_scale: float, workdir: Path
 ) -> Iterator[str]:
     """The chain in front of `origin` (on this machine's loopback); yields the entry URL."""
-    host, _, port = origin.removeprefix("http://").partition(":")
-    if not port.isdigit():
-        raise BadTarget(f"the service URL {origin} needs an explicit port for the proxies to reach it")
+    try:
+        upstream = Hop.from_url(origin)
+    except ValueError:
+        raise BadTarget(f"the service URL {origin} needs an explicit port for the proxies to reach it") from None
     backend = ProcessBackend()
     stops = []
     try:
-        configs = chain_configs(chain, (Hop(host, int(port)),), backend.upstream_host, time_scale, target.heartbeat_s)
+        configs = chain_configs(chain, (upstream,), backend.upstream_host, time_scale, target.heartbeat_s)
         entry = origin
         for config in configs:
             service = backend.proxy(config, workdir / config.profile.name)

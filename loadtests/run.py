@@ -298,7 +298,7 @@ def run(test: LoadTest, given: Stack | None = None) -> Path:
             # Clients reach the entry proxy through the impaired network; the server's side is untouched.
             network = scope.enter_context(
                 impaired_network(
-                    scenario.network, scenario.clients.rtt_s, _hop(entry), test.time_scale, out / "network",
+                    scenario.network, scenario.clients.rtt_s, Hop.from_url(entry), test.time_scale, out / "network",
                     scenario.seed,
                 )
             )  # fmt: skip
@@ -392,11 +392,6 @@ def _copy_scenario(source: Path, profile: str, copy: Path) -> None:
         text = f"{line}\n{text}"  # top-level keys come before the first table
     copy.write_text(text)
     load(copy)  # the rewrite must leave a valid scenario
-
-
-def _hop(url: str) -> Hop:
-    host, port = url.removeprefix("http://").rstrip("/").rsplit(":", 1)
-    return Hop(host, int(port))
 
 
 def _write_rows(path: Path, rows: list[dict[str, Any]]) -> None:

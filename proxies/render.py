@@ -38,6 +38,14 @@ class Hop:
     def __str__(self) -> str:
         return f"{self.host}:{self.port}"
 
+    @classmethod
+    def from_url(cls, url: str) -> Hop:
+        """`http://127.0.0.1:8080/` -> the hop; a URL without a port is refused."""
+        host, _, port = url.removeprefix("http://").rstrip("/").rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"{url} needs an explicit port")
+        return cls(host, int(port))
+
 
 # A stream timeout sized by heartbeats allows this many to go missing before a stream
 # counts as dead, and assumes the recommended interval when a server sends none.

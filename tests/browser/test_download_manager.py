@@ -138,8 +138,7 @@ def test_a_blackholed_stream_makes_the_page_fall_back_to_polling(page: Page, tun
     with ToxiproxyServer(tmp_path) as server:
         api = ToxiproxyApi(server.api)
         listen = Hop("127.0.0.1", free_port())
-        host, port = tuned.urls.entry.removeprefix("http://").rsplit(":", 1)
-        api.create("browser", listen, Hop(host, int(port)))
+        api.create("browser", listen, Hop.from_url(tuned.urls.entry))
         hold = Toxic("blackhole", "latency", REQUESTS, {"latency": 60_000, "jitter": 0})
 
         def initiate_then_blackhole(route: Route) -> None:

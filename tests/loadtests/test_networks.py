@@ -91,6 +91,6 @@ def test_a_failing_run_leaves_no_toxiproxy_or_proxy_behind(tmp_path: Path) -> No
         entry = running.entry
         raise RuntimeError("a test failing midway")
     assert _toxiproxies() == before
-    host, port = entry.removeprefix("http://").rsplit(":", 1)
-    with pytest.raises(ConnectionRefusedError), socket.create_connection((host, int(port)), timeout=1):
+    hop = Hop.from_url(entry)
+    with pytest.raises(ConnectionRefusedError), socket.create_connection((hop.host, hop.port), timeout=1):
         pass  # nobody listens where the clients connected
