@@ -91,10 +91,6 @@ class ToxiproxyApi:
     def remove(self, proxy: str, toxic: str) -> None:
         self._call("DELETE", f"/proxies/{proxy}/toxics/{toxic}")
 
-    def proxies(self) -> dict[str, Any]:
-        found: dict[str, Any] = self._call("GET", "/proxies")
-        return found
-
     def delete(self, proxy: str) -> None:
         self._call("DELETE", f"/proxies/{proxy}")
 

@@ -51,6 +51,12 @@ def progress_fractions(total_steps: int) -> tuple[float, ...]:
     return tuple(out)
 
 
+def event_times(scenario: Scenario, started: float, finished: float) -> list[float]:
+    """When the job's events go out: `processing`, progress in whole tens, the terminal one."""
+    steps = scenario.clients.sse.progress_steps * scenario.workload.files_per_request
+    return [started, *(started + f * (finished - started) for f in progress_fractions(steps)), finished]
+
+
 def follow(
     scenario: Scenario,
     opened: float,
@@ -64,9 +70,7 @@ def follow(
     policy = c.sse
     rtt = c.rtt_s
     idle = scenario.idle_limit
-    work = finished - started
-    steps = policy.progress_steps * scenario.workload.files_per_request
-    events = [started, *(started + f * work for f in progress_fractions(steps)), finished]
+    events = event_times(scenario, started, finished)
     network = scenario.network
     drop_rate = (policy.drops_per_hour if network is None else network.resets_per_hour) / 3600
     holds = network is not None and network.blackholes_per_hour > 0
@@ -154,8 +158,7 @@ def _follow_buffered(
             return StreamOutcome(None, connects, conn_s, 0, 0, failures, deadline)
         connects += 1
         connected = again + c.rtt_s
-    steps = c.sse.progress_steps * scenario.workload.files_per_request
-    events = [started, *(started + f * (finished - started) for f in progress_fractions(steps)), finished]
+    events = event_times(scenario, started, finished)
     delivered = 1 + sum(1 for t in events if t > connected)  # the snapshot and what followed, at once
     beats = int((finished - connected) // c.sse.heartbeat_s) if c.sse.heartbeat_s else 0
     conn_s += finished - connected
