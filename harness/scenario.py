@@ -307,6 +307,11 @@ class Scenario:
         return hop.read_timeout_s, hop.timeout_status
 
     @property
+    def client_drops_per_hour(self) -> float:
+        """The client's own stream-drop timer: off when a [network] makes the drops."""
+        return self.clients.sse.drops_per_hour if self.network is None else 0.0
+
+    @property
     def buffers_streams(self) -> bool:
         """A hop holds an event stream's bytes until the response ends."""
         return any(p.buffers_streams for p in parse_chain(self.proxies)) if self.proxies else False

@@ -144,11 +144,12 @@ class JobRun:
             key = str(uuid.uuid4())
             headers[target.idempotency_header] = f'"{key}"' if target.idempotency_quoted else key
         path, name = self.path("initiate")
-        for _ in range(self.scenario.clients.initiate_attempts):
+        for attempt in range(self.scenario.clients.initiate_attempts):
+            if attempt:
+                self.log.reconnects += 1  # the same key again, on a new connection
             resp = self.request("POST", path, name, timely=True, json=body, headers=headers)
             if resp.status_code != NETWORK_FAILURE:
                 break
-            self.log.reconnects += 1  # the same key again, on a new connection
         job_id = dig(resp.json(), target.answers.job_id) if resp.status_code in (200, 201, 202) else None
         if job_id is not None:
             self.log.job_id = str(job_id)

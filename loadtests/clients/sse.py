@@ -74,8 +74,7 @@ def follow_stream(job: JobRun, job_id: str, give_up_after: int | None = None) ->
     policy = job.scenario.clients.sse
     parser = SseParser()
     failures = 0
-    # With a [network], drops are the network's; the client's timer is off.
-    drop_rate = policy.drops_per_hour / 3600 if job.scenario.network is None else 0.0
+    drop_rate = job.scenario.client_drops_per_hour / 3600
     watchdog_s = job.scenario.clients.watchdog_s
     path, name = job.path("events", job_id)
     while True:

@@ -72,7 +72,7 @@ def follow(
     idle = scenario.idle_limit
     events = event_times(scenario, started, finished)
     network = scenario.network
-    drop_rate = (policy.drops_per_hour if network is None else network.resets_per_hour) / 3600
+    drop_rate = (scenario.client_drops_per_hour + (network.resets_per_hour if network else 0.0)) / 3600
     holds = network is not None and network.blackholes_per_hour > 0
     watchdog = c.watchdog_s or math.inf
     if scenario.buffers_streams:
