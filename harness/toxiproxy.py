@@ -42,6 +42,9 @@ from .scenario import Network
 
 RESPONSES = "downstream"  # Toxiproxy's name for the bytes going back to the client
 REQUESTS = "upstream"
+# The two Toxiproxy proxies, from the clients inwards: what every connection goes through
+# plus the resets, then the blackholes.
+RESETS, BLACKHOLES = "resets", "blackholes"
 
 
 @dataclass(frozen=True)
@@ -124,13 +127,13 @@ def drop_kinds(network: Network, time_scale: float) -> list[DropKind]:
     kinds = []
     if network.resets_per_hour:
         reset = Toxic("reset", "reset_peer", RESPONSES, {"timeout": 0}, network.reset_probability)
-        kinds.append(DropKind("resets", reset, network.reset_window_s * time_scale))
+        kinds.append(DropKind(RESETS, reset, network.reset_window_s * time_scale))
     if network.blackholes_per_hour:
         window_s = network.blackhole_s * time_scale
         # Longer than the window, so a hit connection's bytes are held until the window ends.
         held = {"latency": _ms(window_s) * 10 + 60_000, "jitter": 0}
         blackhole = Toxic("blackhole", "latency", REQUESTS, held, network.blackhole_probability)
-        kinds.append(DropKind("blackholes", blackhole, window_s))
+        kinds.append(DropKind(BLACKHOLES, blackhole, window_s))
     return kinds
 
 
@@ -161,11 +164,11 @@ def impaired_network(
     with ToxiproxyServer(workdir, seed) as server:
         api = ToxiproxyApi(server.api)
         inner, outer = Hop("127.0.0.1", free_port()), Hop("127.0.0.1", free_port())
-        api.create("blackholes", inner, entry)
-        api.create("resets", outer, inner)
+        api.create(BLACKHOLES, inner, entry)
+        api.create(RESETS, outer, inner)
         base = base_toxics(network, rtt_s, time_scale)
         for toxic in base:
-            api.add("resets", toxic)
+            api.add(RESETS, toxic)
         kinds = drop_kinds(network, time_scale)
         stop = threading.Event()
         drawn: dict[str, int] = {}
@@ -185,6 +188,6 @@ def impaired_network(
             stop.set()
             for thread in threads:
                 thread.join(timeout=15)
-            for name in ("resets", "blackholes"):
+            for name in (RESETS, BLACKHOLES):
                 with contextlib.suppress(ServiceError, requests.RequestException):
                     api.delete(name)
