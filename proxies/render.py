@@ -258,6 +258,9 @@ def _micro_cache(root: str) -> tuple[str, str]:
             proxy_pass http://backend;
             proxy_cache status;
             proxy_cache_valid 200 1s;
+            # A long poll is one client's wait for a change: never answered from the cache.
+            proxy_cache_bypass $arg_wait $http_prefer;
+            proxy_no_cache $arg_wait $http_prefer;
             proxy_ignore_headers Cache-Control Expires;
             proxy_cache_lock on;
             proxy_cache_use_stale updating;

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .callback_policy import Entry, parse_entry
+from .contract import LONGPOLL_MAX_WAIT_S
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -87,6 +88,7 @@ class Settings:
     # generator can replay a scenario's exact draws. Off by default.
     simulated_work_header: bool = False
     poll_retry_after_s: float = 5.0
+    longpoll_max_wait_s: float = LONGPOLL_MAX_WAIT_S  # the cap on a status read's `wait`; below request_timeout_s
     webhook_allowed_hosts: tuple[Entry, ...] = ()  # where callbacks may go (callback_policy)
     # Proxies whose X-Forwarded-For / X-Real-IP are believed (addresses or CIDRs); none by default.
     trusted_proxies: tuple[Network, ...] = ()
@@ -160,6 +162,7 @@ def from_env(env: Mapping[str, str]) -> Settings:
         ("MAX_STREAMS_PER_CLIENT", "max_streams_per_client", int, 0, 1),
         ("MAX_STREAMS", "max_streams", int, 0, 1),
         ("POLL_RETRY_AFTER_S", "poll_retry_after_s", float, 0.001, 1),
+        ("LONGPOLL_MAX_WAIT_S", "longpoll_max_wait_s", float, 0, 1),
         ("STORAGE_TIMEOUT_S", "storage_timeout_s", float, 0.01, 1),
         ("IDLE_TIMEOUT_S", "idle_timeout_s", float, 0.01, 1),
         ("BODY_TIMEOUT_S", "body_timeout_s", float, 0.01, 1),
@@ -234,6 +237,11 @@ def validate(s: Settings) -> Settings:
         raise ConfigError("DOWNLOAD_DELAY_MIN_MS must not exceed DOWNLOAD_DELAY_MAX_MS")
     if s.s3_endpoint and not (s.s3_access_key and s.s3_secret_key):
         raise ConfigError("S3_ENDPOINT needs S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY")
+    if s.longpoll_max_wait_s >= s.request_timeout_s:
+        raise ConfigError(
+            f"LONGPOLL_MAX_WAIT_S ({s.longpoll_max_wait_s:g}) must be below REQUEST_TIMEOUT_MS "
+            f"({s.request_timeout_s * 1000:g} ms): a held status read would time out"
+        )
     if not s.webhook_schedule_s:
         raise ConfigError("WEBHOOK_SCHEDULE_S needs at least one attempt")
     if s.embedded and s.workers < 1:

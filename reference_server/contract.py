@@ -7,8 +7,8 @@ from __future__ import annotations
 import math
 
 # The delivery patterns the project compares.
-SYNC, POLLING, SSE, WEBHOOK, HYBRID = "sync", "polling", "sse", "webhook", "hybrid"
-PATTERNS = (SYNC, POLLING, SSE, WEBHOOK, HYBRID)
+SYNC, POLLING, LONGPOLL, SSE, WEBHOOK, HYBRID = "sync", "polling", "longpoll", "sse", "webhook", "hybrid"
+PATTERNS = (SYNC, POLLING, LONGPOLL, SSE, WEBHOOK, HYBRID)
 
 # Job states that end a job, well or badly: a client stops following there.
 COMPLETED = "completed"
@@ -25,6 +25,11 @@ SIMULATED_WORK_HEADER = "X-Simulated-Work-Ms"
 # The poll advice in milliseconds, beside Retry-After's whole seconds (time-scaled runs
 # advise less than a second); clients that know it honour it.
 RETRY_AFTER_MS_HEADER = "X-Retry-After-Ms"
+
+# The longest a status read is held for a long poll (unscaled seconds): below the strictest
+# proxy limit the project knows (Heroku's router, 30 s to the first byte) and below the
+# server's own request timeout, so a held read never meets either.
+LONGPOLL_MAX_WAIT_S = 25.0
 
 
 def progress_percent(done: int, total: int) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import time
@@ -14,7 +15,7 @@ from ..jobs.model import ACTIVE, FileResult, Job, Webhook
 from ..jobs.workload import mean_delay_s
 from ..store.base import StoredResponse
 from . import validation
-from .context import context
+from .context import Context, context
 from .errors import ApiError
 from .representation import BASE, etag, job_body, links, retry_after_headers
 
@@ -97,24 +98,62 @@ async def initiate(request: web.Request) -> web.Response:
     return web.json_response(stored.body, status=stored.status, headers=headers)
 
 
-async def _job(request: web.Request) -> Job:
-    job_id = validation.job_id(request)
-    job = await context(request).store.get(job_id)
+async def _read(ctx: Context, job_id: str) -> Job:
+    job = await ctx.store.get(job_id)
     if job is None:
         raise ApiError(404, "job_not_found", f"No job with id {job_id!r} (it may have been removed after expiry)")
     return job
 
 
+async def _job(request: web.Request) -> Job:
+    return await _read(context(request), validation.job_id(request))
+
+
+def _client_tags(request: web.Request) -> set[str]:
+    return {t.strip() for t in request.headers.get("If-None-Match", "").split(",") if t.strip()}
+
+
+async def _held(ctx: Context, job_id: str, seen: set[str], wait_s: float) -> Job:
+    """The job once it differs from what the client has seen (its If-None-Match, else the
+    job as this read found it), or once it is no longer active, or after `wait_s`."""
+    # Registered before the first read, so a change between a read and the wait still wakes it.
+    with ctx.store.notifier.watching([job_id]) as woken:
+        job = await _read(ctx, job_id)
+        seen = seen or {etag(job, ctx.settings, time.time())}
+        try:
+            async with asyncio.timeout(wait_s):
+                while job.state_at(time.time()) in ACTIVE and etag(job, ctx.settings, time.time()) in seen:
+                    await woken.wait()
+                    woken.clear()
+                    job = await _read(ctx, job_id)
+        except TimeoutError:
+            pass  # nothing changed: answered as it stands (304 to a client that sent its ETag)
+        return job
+
+
 @routes.get(BASE + "/{job_id}")
 async def status(request: web.Request) -> web.Response:
+    """The job's status; with `wait` (a long poll), held until the job changes or the wait
+    (capped at LONGPOLL_MAX_WAIT_S, below every proxy's limit) passes."""
     ctx = context(request)
-    job = await _job(request)
+    s = ctx.settings
+    job_id = validation.job_id(request)
+    asked = validation.wait_s(request)
+    seen = _client_tags(request)
+    if asked is None:
+        job = await _read(ctx, job_id)
+        headers = {"Cache-Control": "public, max-age=0, s-maxage=1"}
+    else:
+        applied = min(asked, s.scaled(s.longpoll_max_wait_s))
+        job = await _held(ctx, job_id, seen, applied)
+        # A held answer is one client's; the next long poll comes at once, so no Retry-After.
+        headers = {"Cache-Control": "no-store", "Preference-Applied": f"wait={applied:g}"}
     now = time.time()
-    tag = etag(job, ctx.settings, now)
-    headers = {"ETag": tag, "Cache-Control": "public, max-age=0, s-maxage=1"}
-    if job.state_at(now) in ACTIVE:
-        headers.update(retry_after_headers(ctx.settings))
-    if tag in {t.strip() for t in request.headers.get("If-None-Match", "").split(",")}:
+    tag = etag(job, s, now)
+    headers["ETag"] = tag
+    if asked is None and job.state_at(now) in ACTIVE:
+        headers.update(retry_after_headers(s))
+    if tag in seen:
         await ctx.metrics.inc("dl_status_requests_total", result="304")
         return web.Response(status=304, headers=headers)
     await ctx.metrics.inc("dl_status_requests_total", result="200")

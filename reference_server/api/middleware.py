@@ -44,7 +44,8 @@ CORS_ALLOW_HEADERS = "Content-Type, Authorization, X-Request-ID, Idempotency-Key
 # The original exposed X-RateLimit-* while sending RateLimit-*; expose what is sent.
 CORS_EXPOSE = (
     "X-Request-ID, RateLimit-Policy, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, Retry-After, "
-    f"{RETRY_AFTER_MS_HEADER}, Location, ETag, Idempotent-Replayed, X-Job-Reused"
+    f"{RETRY_AFTER_MS_HEADER}, Location, ETag, Idempotent-Replayed, X-Job-Reused, "
+    "Preference-Applied"
 )
 _REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 RATE = web.RequestKey("rate_limit", tuple[int, float])  # (remaining, seconds to the reset)

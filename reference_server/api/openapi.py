@@ -10,7 +10,7 @@ from typing import Any
 from ..callback_policy import CallbackPolicy
 from .events import MAX_STREAM_JOBS
 from .schemas import FILE_ID, REQUESTS
-from .validation import EVENT_ID_PATTERN, IDEMPOTENCY_KEY_PATTERN, UUID
+from .validation import EVENT_ID_PATTERN, IDEMPOTENCY_KEY_PATTERN, UUID, WAIT_PATTERN
 
 NULLABLE_STR = {"type": ["string", "null"]}
 TIMESTAMP = {"type": ["string", "null"], "format": "date-time"}
@@ -162,6 +162,17 @@ COMMON = (400, 408, 413, 415, 429)  # 408: the body did not arrive within BODY_T
 # 429 also when the client holds MAX_STREAMS_PER_CLIENT streams; 503 when the process holds MAX_STREAMS.
 STREAM_ERRORS = _errors(400, 404, 429, 503)
 
+WAIT_SCHEMA = {"type": "string", "pattern": f"^{WAIT_PATTERN}$"}
+# The cap is the server's setting: document() states it in each description.
+WAIT_WHAT = (
+    "seconds to hold the read until the job differs from If-None-Match (or from the job as the read found "
+    "it), or ends; at most {cap:g} s, and the wait applied comes back in Preference-Applied"
+)
+WAIT_PARAMS = [
+    {"name": "wait", "in": "query", "required": False, "schema": WAIT_SCHEMA},
+    {"name": "Prefer", "in": "header", "required": False, "schema": {"type": "string"}},
+]
+
 PATHS: dict[str, Any] = {
     "/": {"get": {"summary": "Liveness greeting (original contract)", "responses": {"200": _json("Root", "greeting")}}},
     "/health": {
@@ -209,8 +220,13 @@ PATHS: dict[str, Any] = {
     "/v1/download/jobs/{job_id}": {
         "parameters": [JOB_ID_PARAM],
         "get": {
-            "summary": "Job status (ETag / If-None-Match, Retry-After while pending)",
-            "responses": {"200": _json("Job", "status"), "304": {"description": "unchanged"}, **_errors(404, 429)},
+            "summary": "Job status (ETag / If-None-Match, Retry-After while pending); with wait, a long poll",
+            "parameters": WAIT_PARAMS,
+            "responses": {
+                "200": _json("Job", "status"),
+                "304": {"description": "unchanged (after the whole wait, for a long poll)"},
+                **_errors(400, 404, 429),
+            },
         },
         "delete": {
             "summary": "Cancel a queued or running job",
@@ -274,9 +290,14 @@ PATHS: dict[str, Any] = {
 }
 
 
-def document(callbacks: CallbackPolicy) -> dict[str, Any]:
-    """The document for this server: where its callbacks may go is part of the contract."""
+def document(callbacks: CallbackPolicy, longpoll_max_wait_s: float) -> dict[str, Any]:
+    """The document for this server: where its callbacks may go, and how long it holds a
+    long poll (time-scaled seconds), are part of the contract."""
     schemas = copy.deepcopy(SCHEMAS)
+    paths = copy.deepcopy(PATHS)
+    what = WAIT_WHAT.format(cap=longpoll_max_wait_s)
+    for param in paths["/v1/download/jobs/{job_id}"]["get"]["parameters"]:
+        param["description"] = f"wait={what}" if param["in"] == "header" else what
     callback = schemas["InitiateRequest"]["properties"]["callback_url"]
     pattern = callbacks.url_pattern()
     if pattern is None:
@@ -286,6 +307,6 @@ def document(callbacks: CallbackPolicy) -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "Long-running download reference server", "version": "1.0.0"},
-        "paths": PATHS,
+        "paths": paths,
         "components": {"schemas": schemas},
     }

@@ -45,7 +45,9 @@ async def metrics(request: web.Request) -> web.Response:
 
 @routes.get("/openapi.json")
 async def openapi(request: web.Request) -> web.Response:
-    return web.json_response(document(context(request).callbacks))
+    ctx = context(request)
+    s = ctx.settings
+    return web.json_response(document(ctx.callbacks, s.scaled(s.longpoll_max_wait_s)))
 
 
 WEBAPP = Path(__file__).resolve().parent.parent / "webapp"

@@ -123,6 +123,34 @@ def last_event_id(request: web.Request, parts: int) -> list[int] | None:
     return [int(p) for p in pieces]
 
 
+# A long poll's wait: seconds, whole or decimal (time-scaled runs wait fractions of one).
+_WAIT = re.compile(r"[0-9]{1,6}(\.[0-9]{1,6})?")
+WAIT_PATTERN = _WAIT.pattern
+
+
+def _prefer_wait(request: web.Request) -> str | None:
+    """The `wait` preference of RFC 7240 (`Prefer: respond-async, wait=10`), if sent."""
+    for header in request.headers.getall("Prefer", []):
+        for preference in header.split(","):
+            name, _, value = preference.split(";")[0].strip().partition("=")
+            if name.strip().lower() == "wait":
+                return value.strip().strip('"')
+    return None
+
+
+def wait_s(request: web.Request) -> float | None:
+    """How long the client asks a status read to be held for a change: `?wait=S` or
+    `Prefer: wait=S` (the query wins); None for a plain read."""
+    raw = request.query.get("wait")
+    if raw is None:
+        raw = _prefer_wait(request)
+    if raw is None:
+        return None
+    if not _WAIT.fullmatch(raw):
+        raise ApiError(400, "invalid_wait", f"wait must be seconds, e.g. wait=20 or wait=2.5; got {raw[:32]!r}")
+    return float(raw)
+
+
 MAX_SIMULATED_WORK_MS = 3_600_000
 
 

@@ -10,6 +10,7 @@ import pytest
 from reference_server.api.openapi import document
 from reference_server.api.schemas import REQUESTS, problem
 from reference_server.callback_policy import CallbackPolicy, parse_entry
+from reference_server.contract import LONGPOLL_MAX_WAIT_S
 
 
 @pytest.mark.parametrize(
@@ -37,7 +38,7 @@ def test_a_good_body_has_no_problem() -> None:
 
 def test_the_served_document_holds_the_schemas_the_server_validates_with() -> None:
     policy = CallbackPolicy((parse_entry("hooks.example.com"),))
-    schemas = document(policy)["components"]["schemas"]
+    schemas = document(policy, LONGPOLL_MAX_WAIT_S)["components"]["schemas"]
     for name, schema in REQUESTS.items():
         served = copy.deepcopy(schemas[name])
         if name == "InitiateRequest":  # plus where this server's callbacks may go
