@@ -153,6 +153,25 @@ async def short_polled_job(s: CheckSession) -> PolledJob:
 
 
 @dataclass
+class LongPolledJob:
+    started: Answer
+    answers: list[Answer] | None  # None: the job did not start
+    work_s: float
+
+
+async def long_polled_job(s: CheckSession) -> LongPolledJob:
+    """A job longer than the binding limit, followed by reads asking to be held ten limits."""
+    work_s = s.work_s(1.5)
+    started = await s.client.initiate(s.file_id(), work_s, key=str(uuid.uuid4()))
+    job_id = s.client.job_id(started) if started.status < 300 else None
+    if job_id is None:
+        return LongPolledJob(started, None, work_s)
+    return LongPolledJob(
+        started, await s.client.long_poll_until_terminal(job_id, 10 * s.limits.limit_s, s.patience_s), work_s
+    )
+
+
+@dataclass
 class KeyedTries:
     answers: list[Answer]
     job_ids: list[str]  # distinct, in the order they were given
@@ -296,6 +315,45 @@ async def _slow_job_polled(s: CheckSession) -> tuple[Verdict, str]:
             "the service did not take the work setting"
         )
     return "pass", f"{head}, none cut; completed after {polled.elapsed_s:.2f} s, past {s.limits}"
+
+
+@check(
+    "timeouts/long_poll_within_the_limits",
+    needs=("initiate", "status"),
+    proves="status reads asking to be held ten binding limits are held no longer than the chain allows "
+    "(the service caps the wait) and follow a long job to completion",
+)
+async def _long_poll(s: CheckSession) -> tuple[Verdict, str]:
+    job: LongPolledJob = await s.observe(long_polled_job)
+    if job.answers is None:
+        return _not_started("initiate", job.started)
+    answers = job.answers
+    held = [a for a in answers if "Preference-Applied" in a.headers]
+    head = f"{len(answers)} reads, {len(held)} held (longest {max((a.elapsed_s for a in answers), default=0):.2f} s)"
+    cut = [a for a in answers if a.status >= 500 or a.status in (408, 429)]
+    if cut:
+        return "fail", f"{head}; cut through the proxies: {_seen(cut[:3])}; {s.limits}"
+    if not held:
+        return "not measurable", f"{head}: the service held no read (no Preference-Applied), so it does not long-poll"
+    final = answers[-1]
+    if final.status >= 300 or s.client.state(final) not in s.target.answers.completed:
+        return "fail", f"{head}; no completed answer within {s.patience_s:.1f} s (last: {final.status})"
+    applied = held[-1].headers["Preference-Applied"]
+    wait = _applied_wait_s(applied)
+    if wait is None or max(a.elapsed_s for a in held) < HONOURED * wait:
+        return "not measurable", (
+            f"{head}; the service applied {applied}, but the job changed more often, so no read was held that long"
+        )
+    return "pass", f"{head}; the service applied {applied}, and the chain passed it: {s.limits}"
+
+
+def _applied_wait_s(applied: str) -> float | None:
+    """`wait=2.5` (the value of Preference-Applied) -> 2.5."""
+    name, _, value = applied.partition("=")
+    try:
+        return float(value.strip('" ')) if name.strip().lower() == "wait" else None
+    except ValueError:
+        return None
 
 
 @check(

@@ -155,8 +155,24 @@ class TargetClient:
         value = dig(answer.body, self.target.answers.job_id)
         return None if value is None else str(value)
 
-    async def status(self, job_id: str) -> Answer:
-        return await self._send("GET", self.target.path("status", job_id))
+    async def status(self, job_id: str, headers: dict[str, str] | None = None) -> Answer:
+        return await self._send("GET", self.target.path("status", job_id), headers=headers or {})
+
+    async def long_poll_until_terminal(self, job_id: str, wait_s: float, limit_s: float) -> list[Answer]:
+        """Status reads asking to be held `wait_s` (RFC 7240 `Prefer: wait`), each with the
+        last ETag, until one shows the job ended or `limit_s` passes; every answer."""
+        began, answers = time.monotonic(), []
+        tag: dict[str, str] = {}
+        while time.monotonic() - began < limit_s:
+            answer = await self.status(job_id, {"Prefer": f"wait={wait_s:.3f}", **tag})
+            answers.append(answer)
+            if answer.status < 300 and self.state(answer) in self.target.answers.terminal:
+                break
+            if answer.status in (200, 304) and "ETag" in answer.headers:
+                tag = {"If-None-Match": answer.headers["ETag"]}
+            if "Preference-Applied" not in answer.headers:  # not held: do not hammer
+                await asyncio.sleep(self.poll_delay_s(answer))
+        return answers
 
     def state(self, answer: Answer) -> str | None:
         value = dig(answer.body, self.target.answers.status)

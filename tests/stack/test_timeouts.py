@@ -22,6 +22,8 @@ from tests.stack.clients import events_timely
 from tests.stack.conftest import EDGE_LIMIT_S, TIME_SCALE, WHOLE_API, Stacks
 
 pytestmark = pytest.mark.timeouts
+# One progress step per file: a job is silent from start to end, but for heartbeats.
+SILENT_JOBS = {"PROGRESS_STEPS": "1"}
 
 
 async def test_sync_start_past_the_edge_limit_gets_524_and_the_work_goes_on(
@@ -66,6 +68,26 @@ async def test_each_platform_cuts_a_long_sync_request_with_its_documented_status
     assert result.verdict == "fail" and result.evidence.startswith(f"{status} after"), result
 
 
+@pytest.mark.parametrize("profile", [*PLATFORMS, "cloudflare+nginx-tuned", "nginx-default"])
+async def test_a_long_poll_asking_past_every_limit_is_held_within_them(
+    http: aiohttp.ClientSession, stacks: Stacks, profile: str
+) -> None:
+    s = stacks.session(http, profile, **SILENT_JOBS)
+    result = await run_check(s, "timeouts/long_poll_within_the_limits")
+    assert result.verdict == "pass", result
+
+
+async def test_the_long_poll_check_catches_a_wait_past_the_platform_limit(
+    http: aiohttp.ClientSession, stacks: Stacks
+) -> None:
+    # Heroku's router gives up after 30 s; this server would hold a read for 40.
+    past = str(PROFILES["heroku"].read_s + 10)
+    result = await run_check(
+        stacks.session(http, "heroku", LONGPOLL_MAX_WAIT_S=past, **SILENT_JOBS), "timeouts/long_poll_within_the_limits"
+    )
+    assert result.verdict == "fail" and "503 after" in result.evidence, result
+
+
 @pytest.mark.parametrize("profile", ["cloudflare+nginx-tuned", "nginx-default"])
 async def test_sync_start_within_every_limit_succeeds(
     http: aiohttp.ClientSession, stacks: Stacks, profile: str
@@ -88,10 +110,6 @@ async def test_slow_job_completes_for_polling_and_sse_clients(
     results.append(await run_check(polled, "timeouts/download_through_the_proxies"))
     assert [r.verdict for r in results] == ["pass"] * 3, results
     assert "matching the status's sha256" in results[2].evidence
-
-
-# One progress step per file: a job is silent from start to end, but for heartbeats.
-SILENT_JOBS = {"PROGRESS_STEPS": "1"}
 
 
 async def test_heartbeats_carry_a_stream_three_times_past_the_edge_limit(
