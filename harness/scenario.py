@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from proxies.render import parse_chain
+from reference_server.contract import LONGPOLL_MAX_WAIT_S
 
 from .typed_tables import TableError, build, positive, read_toml
 
@@ -123,6 +124,18 @@ class PollingPolicy:
 
 
 @dataclass(frozen=True)
+class LongPollPolicy:
+    # What the client asks a status read to be held for; the server holds it at most
+    # LONGPOLL_MAX_WAIT_S, the cap it advertises.
+    wait_s: float = LONGPOLL_MAX_WAIT_S
+
+    @property
+    def held_s(self) -> float:
+        """The longest the server holds one of this client's reads."""
+        return min(self.wait_s, LONGPOLL_MAX_WAIT_S)
+
+
+@dataclass(frozen=True)
 class SsePolicy:
     heartbeat_s: float = 15.0  # 0: no heartbeats
     reconnect_delay_s: float = 3.0
@@ -159,6 +172,7 @@ class HybridPolicy:
 class Clients:
     sync: SyncPolicy = field(default_factory=SyncPolicy)
     polling: PollingPolicy = field(default_factory=PollingPolicy)
+    longpoll: LongPollPolicy = field(default_factory=LongPollPolicy)
     sse: SsePolicy = field(default_factory=SsePolicy)
     webhook: WebhookPolicy = field(default_factory=WebhookPolicy)
     hybrid: HybridPolicy = field(default_factory=HybridPolicy)
@@ -175,6 +189,7 @@ class Clients:
         if not self.webhook.retry_schedule_s:
             raise ScenarioError("clients.webhook.retry_schedule_s needs at least one attempt")
         positive("clients.polling.interval_s", self.polling.interval_s)
+        positive("clients.longpoll.wait_s", self.longpoll.wait_s)
         positive("clients.sse.progress_steps", self.sse.progress_steps)
         if self.polling.backoff < 1:
             raise ScenarioError("clients.polling.backoff must be >= 1")

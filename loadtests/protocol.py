@@ -3,12 +3,13 @@ patches the interpreter with gevent when imported)."""
 
 from __future__ import annotations
 
-from reference_server.contract import HYBRID, POLLING, SSE, SYNC, WEBHOOK
+from reference_server.contract import HYBRID, LONGPOLL, POLLING, SSE, SYNC, WEBHOOK
 
 # The Locust user class that plays each pattern (defined in locustfile.py).
 USER_CLASSES = {
     SYNC: "SyncUser",
     POLLING: "PollingUser",
+    LONGPOLL: "LongPollUser",
     SSE: "SseUser",
     WEBHOOK: "WebhookUser",
     HYBRID: "HybridUser",

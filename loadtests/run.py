@@ -39,7 +39,7 @@ from harness.target import Target, load_target
 from harness.target_stack import behind_proxies, running_service
 from harness.toxiproxy import impaired_network
 from proxies.render import Hop, Profile, parse_chain
-from reference_server.contract import HYBRID, POLLING, SSE, SYNC, WEBHOOK
+from reference_server.contract import HYBRID, LONGPOLL, POLLING, SSE, SYNC, WEBHOOK
 from simulations.engine import simulate
 from simulations.patterns import PATTERNS as MODELS
 
@@ -73,6 +73,7 @@ class LoadTest:
 PATTERN_NEEDS = {
     SYNC: ("sync",),
     POLLING: ("initiate", "status"),
+    LONGPOLL: ("initiate", "status"),
     SSE: ("initiate", "events"),
     WEBHOOK: ("initiate",),
     HYBRID: ("initiate", "status", "events"),

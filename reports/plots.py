@@ -19,7 +19,14 @@ from .inputs import Inputs
 from .matrix import Matrix
 from .robustness import Robustness
 
-COLORS = {"sync": "#d62728", "polling": "#1f77b4", "sse": "#2ca02c", "webhook": "#9467bd", "hybrid": "#ff7f0e"}
+COLORS = {
+    "sync": "#d62728",
+    "polling": "#1f77b4",
+    "longpoll": "#17becf",
+    "sse": "#2ca02c",
+    "webhook": "#9467bd",
+    "hybrid": "#ff7f0e",
+}
 
 
 def _png(fig: plt.Figure) -> bytes:

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from reference_server.contract import HYBRID, POLLING, SSE, SYNC, WEBHOOK
+from reference_server.contract import HYBRID, LONGPOLL, POLLING, SSE, SYNC, WEBHOOK
 
-from . import hybrid, polling, sse, sync, webhook
+from . import hybrid, longpoll, polling, sse, sync, webhook
 from .base import JobRun
 
 PATTERNS: dict[str, Callable[[JobRun], None]] = {
     SYNC: sync.run,
     POLLING: polling.run,
+    LONGPOLL: longpoll.run,
     SSE: sse.run,
     WEBHOOK: webhook.run,
     HYBRID: hybrid.run,

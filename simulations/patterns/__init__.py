@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from reference_server.contract import HYBRID, POLLING, SSE, SYNC, WEBHOOK
+from reference_server.contract import HYBRID, LONGPOLL, POLLING, SSE, SYNC, WEBHOOK
 
 from ..engine import Pattern
-from . import hybrid, polling, sse, sync, webhook
+from . import hybrid, longpoll, polling, sse, sync, webhook
 
 PATTERNS: dict[str, Pattern] = {
     p.name: p
     for p in (
         Pattern(SYNC, client=sync.client),
         Pattern(POLLING, observe=polling.observe),
+        Pattern(LONGPOLL, observe=longpoll.observe),
         Pattern(SSE, observe=sse.observe),
         Pattern(WEBHOOK, observe=webhook.observe),
         Pattern(HYBRID, observe=hybrid.observe),

@@ -1,0 +1,58 @@
+"""Initiate, then read the status with `wait` (a long poll): the server holds each read
+until the job differs from what the client last saw, or for at most the capped wait, and
+the client sends the next read as soon as an answer arrives.
+
+A read reaches the server half a round trip after it leaves (later if the network holds
+it). A change already there is answered at once; otherwise the read is answered when the
+job's next event goes out, or with 304 when the wait runs out. The terminal event reaches
+a held read as it reaches a stream (`push_latency_s`). A hop whose read limit is shorter
+than the wait cuts the read with its timeout status, and the client reads again.
+"""
+
+from __future__ import annotations
+
+import math
+
+from harness.job_metrics import JobRecord
+
+from ..engine import Context, finish_async
+from ..network import held_request_s
+from .stream import event_times
+
+
+def observe(ctx: Context, record: JobRecord) -> None:
+    s = ctx.scenario
+    c = s.clients
+    rtt = c.rtt_s
+    finished = record.completed_at
+    assert finished is not None
+    deadline = record.arrived + c.abandon_after_s if c.abandon_after_s else math.inf
+    events = event_times(s, finished - record.work_s, finished)
+    hold = c.longpoll.held_s
+    limit = s.read_limit
+    reset_probability = s.network.reset_probability if s.network else 0.0
+    sent, seen, reads, known = record.arrived + record.initiated_s, None, 0, None
+    while sent <= deadline:
+        reads += 1
+        record.bytes += s.prices.request_bytes
+        arrives = sent + rtt / 2 + held_request_s(s, ctx.rng)
+        if finished <= arrives:
+            answered = arrives
+        else:
+            change = next(t for t in events if t > (arrives if seen is None else seen))
+            answered = arrives if change <= arrives else min(change, arrives + hold)
+        if limit is not None and answered - arrives >= limit[0]:
+            record.timed_out(limit[1])
+            answered = arrives + limit[0]
+        elif answered >= finished:
+            known = arrives + rtt / 2 if answered == arrives else finished + c.sse.push_latency_s
+            record.connection_s += known - sent
+            break
+        else:
+            seen = answered
+        back = answered + rtt / 2
+        while ctx.rng.random() < reset_probability:  # the answer was reset: the same read again, at once
+            back += rtt
+        record.connection_s += back - sent
+        sent = back
+    finish_async(ctx, record, known, reads)
