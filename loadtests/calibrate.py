@@ -33,6 +33,7 @@ import numpy as np
 
 from harness.job_metrics import JobRecord
 from harness.scenario import load
+from reference_server.contract import HYBRID, LONGPOLL, SSE, WEBHOOK
 from simulations.engine import simulate
 from simulations.patterns import PATTERNS
 
@@ -73,17 +74,23 @@ def measured_rtt_s(summary: dict[str, Any], time_scale: float) -> float:
     return (summary.get("rtt_ms") or 0.0) / 1000 / time_scale
 
 
-# The push channels each pattern can be told by (a hybrid may also take a webhook).
+# The push channels each pattern can be told by (a hybrid may also take a webhook; a held
+# long poll is woken by the job's end as a stream is, and answers through the same hops).
 PUSH_LATENCY_FIELDS = {
-    "sse": ("clients.sse.push_latency_s",),
-    "hybrid": ("clients.sse.push_latency_s", "clients.webhook.delivery_latency_s"),
-    "webhook": ("clients.webhook.delivery_latency_s",),
+    SSE: ("clients.sse.push_latency_s",),
+    LONGPOLL: ("clients.sse.push_latency_s",),
+    HYBRID: ("clients.sse.push_latency_s", "clients.webhook.delivery_latency_s"),
+    WEBHOOK: ("clients.webhook.delivery_latency_s",),
 }
 
 
-def push_latency_s(records: list[JobRecord]) -> float:
-    """Median delay of jobs told by push on the first connection (no reconnect, no poll)."""
-    pushed = [r for r in records if r.reconnects == 0 and r.requests <= 2]
+def push_latency_s(pattern: str, records: list[JobRecord]) -> float:
+    """Median delay of jobs told by push: on the first connection (no reconnect, no poll),
+    or for a long poll, by a read that was never sent again."""
+    if pattern == LONGPOLL:
+        pushed = [r for r in records if r.reconnects == 0]
+    else:
+        pushed = [r for r in records if r.reconnects == 0 and r.requests <= 2]
     return float(np.median(_delays(pushed))) if _delays(pushed).size else 0.0
 
 
@@ -111,7 +118,7 @@ def calibrate(folder: Path) -> dict[str, Any]:
     rtt = measured_rtt_s(summary, scale)
     inputs: dict[str, float] = {"clients.rtt_s": rtt}
     for field in PUSH_LATENCY_FIELDS.get(pattern, ()):
-        inputs[field] = push_latency_s(records)
+        inputs[field] = push_latency_s(pattern, records)
     scenario = load(folder / "scenario.toml").with_overrides(inputs)
     model = PATTERNS[pattern]
     model_runs = [
