@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from .api import events, jobs, legacy, ops
+from .api import events, jobs, legacy, ops, websocket
 from .api.client_identity import ClientIdentity
 from .api.context import CONTEXT, Context
 from .api.middleware import add_response_headers, build_middlewares
@@ -27,7 +27,7 @@ def create_app(settings: Settings) -> web.Application:
     ctx = Context(settings, store, build_artifacts(settings), Metrics(store), identity, streams, callbacks)
     app[CONTEXT] = ctx
     app.on_response_prepare.append(add_response_headers(settings))
-    for table in (ops.routes, legacy.routes, jobs.routes, events.routes):
+    for table in (ops.routes, legacy.routes, jobs.routes, events.routes, websocket.routes):
         app.add_routes(table)
     # The browser download manager: static files, no build step.
     app.router.add_static("/app/", ops.WEBAPP, append_version=False)

@@ -34,9 +34,9 @@ HELP: dict[str, tuple[str, str]] = {
     "dl_webhook_attempt_failures_total": ("counter", "Webhook attempts that failed (non-2xx, timeout, refused)."),
     "dl_webhook_deliveries_total": ("counter", "Logical webhook deliveries (one per job), by result."),
     "dl_status_requests_total": ("counter", "GET /v1/download/jobs/{id} requests, by result (200, 304)."),
-    "dl_event_streams_opened_total": ("counter", "Event streams opened."),
-    "dl_event_streams_closed_total": ("counter", "Event streams closed."),
-    "dl_events_sent_total": ("counter", "Events written to event streams."),
+    "dl_event_streams_opened_total": ("counter", "Event streams opened (SSE and WebSocket)."),
+    "dl_event_streams_closed_total": ("counter", "Event streams closed (SSE and WebSocket)."),
+    "dl_events_sent_total": ("counter", "Events written to event streams and WebSockets."),
 }
 
 

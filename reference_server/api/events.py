@@ -10,8 +10,10 @@ idle proxies from cutting the stream; the stream ends after the terminal events.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from aiohttp import web
@@ -59,88 +61,110 @@ def _payload(ctx: Context, request: web.Request, job_id: str, event: Event, job:
     return json.dumps(data, separators=(",", ":"))
 
 
+class Feed:
+    """What a client following jobs is owed, whatever carries it (an event stream or a
+    WebSocket): the opening events (a snapshot, the terminal event of a finished job, or
+    with a resume cursor the missed ones), then each new event as the jobs change, until
+    every job has ended. Each event goes out with the cursor that resumes after it."""
+
+    def __init__(self, ctx: Context, request: web.Request, jobs: list[Job], resume: list[int] | None) -> None:
+        self.ctx = ctx
+        self.request = request
+        self.jobs = jobs
+        self.resume = resume
+        self.followers = [Follower(job, resume[i] if resume else job.seq) for i, job in enumerate(jobs)]
+        if resume is not None:
+            for follower, job in zip(self.followers, jobs, strict=True):
+                follower.done = job.state in TERMINAL_STATES and follower.cursor >= job.seq
+
+    @property
+    def over(self) -> bool:
+        return all(f.done for f in self.followers)
+
+    def _out(self, follower: Follower, event: Event, name: str, job: Job | None) -> tuple[str, str, str]:
+        follower.cursor = max(follower.cursor, event.seq)
+        follower.done = follower.done or event.type in TERMINAL_STATES
+        cursor = ".".join(str(f.cursor) for f in self.followers)
+        return cursor, name, _payload(self.ctx, self.request, follower.job_id, event, job)
+
+    async def events(self, woken: asyncio.Event, connected: Callable[[], bool]) -> AsyncIterator[tuple[str, str, str]]:
+        """(cursor, event name, JSON data) for each event owed, in order."""
+        store = self.ctx.store
+        if self.resume is None:
+            for follower, job in zip(self.followers, self.jobs, strict=True):
+                if job.state in TERMINAL_STATES:
+                    last = (await store.events(job.id, job.seq - 1))[-1]
+                    yield self._out(follower, last, last.type, job)
+                else:
+                    snapshot = Event(job.seq, "snapshot", {"state": job.state, "progress": job.progress})
+                    yield self._out(follower, snapshot, "snapshot", job)
+        # No timer: the feed sleeps until its jobs change (or the store's subscription
+        # resyncs), and the server cancels the handler when the client goes
+        # (handler_cancellation), so a held connection costs nothing in between. A resumed
+        # feed first catches up from the log.
+        behind = self.resume is not None
+        while not self.over and connected():
+            if not behind:
+                await woken.wait()
+            behind = False
+            woken.clear()
+            for follower in self.followers:
+                if follower.done:
+                    continue
+                events = await store.events(follower.job_id, follower.cursor)
+                completed = any(e.type == "completed" for e in events)
+                ended = await store.get(follower.job_id) if completed else None
+                for event in events:
+                    yield self._out(follower, event, event.type, ended)
+
+
+@contextlib.asynccontextmanager
+async def feed(request: web.Request, job_ids: list[str]) -> AsyncIterator[tuple[Feed, asyncio.Event]]:
+    """The jobs' feed and the event that wakes it, checked (404, a bad cursor: 400)."""
+    ctx = context(request)
+    # Registered before the jobs are read, so any change after the read wakes the feed;
+    # until one does, what was read is current and the feed reads nothing more.
+    with ctx.store.notifier.watching(job_ids) as woken:
+        jobs = await _load(ctx, job_ids)
+        resume = validation.last_event_id(request, len(jobs))
+        if resume is not None:
+            for job, seq in zip(jobs, resume, strict=True):
+                if seq > job.seq:
+                    raise ApiError(400, "invalid_last_event_id", f"Last-Event-ID is ahead of job {job.id}'s events")
+        yield Feed(ctx, request, jobs, resume), woken
+
+
 async def _stream(request: web.Request, job_ids: list[str]) -> web.StreamResponse:
-    # Registered before the jobs are read, so any change after the read wakes the stream;
-    # until one does, what was read is current and the stream reads nothing more.
-    with context(request).store.notifier.watching(job_ids) as woken:
-        return await _serve(request, job_ids, woken)
-
-
-async def _serve(request: web.Request, job_ids: list[str], woken: asyncio.Event) -> web.StreamResponse:
     ctx = context(request)
     s = ctx.settings
-    jobs = await _load(ctx, job_ids)
-    resume = validation.last_event_id(request, len(jobs))
-    if resume is not None:
-        for job, seq in zip(jobs, resume, strict=True):
-            if seq > job.seq:
-                raise ApiError(400, "invalid_last_event_id", f"Last-Event-ID is ahead of job {job.id}'s events")
-    followers = [Follower(job, resume[i] if resume else job.seq) for i, job in enumerate(jobs)]
-    if resume is not None:
-        for follower, job in zip(followers, jobs, strict=True):
-            follower.done = job.state in TERMINAL_STATES and follower.cursor >= job.seq
-        if all(f.done for f in followers):
+    async with feed(request, job_ids) as (jobs, woken):
+        if jobs.over:
             # The client has seen every end already. 204 is the one answer after which an
             # EventSource stops reconnecting (any non-200 does); a clean end would bring it back.
             return web.Response(status=204)
-    # A slot for as long as the stream lasts; refused (429/503) before the stream begins.
-    with ctx.streams.hold(ctx.identity.of(request)):
-        heartbeat = s.scaled(s.sse_heartbeat_s) or NO_HEARTBEAT_S
-        await ctx.metrics.inc("dl_event_streams_opened_total")
-        sent = 0
-        resp = EventSourceResponse(ping_interval=heartbeat)
-        if not s.sse_accel_buffering_header:
-            del resp.headers["X-Accel-Buffering"]
-        try:
-            await resp.prepare(request)
-            # The headers are serialised by now, and nothing reads them again; dropped, they
-            # save a held stream about 5 KiB of its ~23 (harness.stream_memory).
-            resp.headers.clear()
-            async with resp:
-
-                async def send(follower: Follower, event: Event, name: str, job: Job | None) -> None:
-                    nonlocal sent
-                    follower.cursor = max(follower.cursor, event.seq)
-                    follower.done = follower.done or event.type in TERMINAL_STATES
-                    cursor = ".".join(str(f.cursor) for f in followers)
-                    retry = s.sse_retry_ms if sent == 0 else None
-                    await resp.send(
-                        _payload(ctx, request, follower.job_id, event, job), id=cursor, event=name, retry=retry
-                    )
-                    sent += 1
-
-                if resume is None:
-                    for follower, job in zip(followers, jobs, strict=True):
-                        if job.state in TERMINAL_STATES:
-                            last = (await ctx.store.events(job.id, job.seq - 1))[-1]
-                            await send(follower, last, last.type, job)
-                        else:
-                            snapshot = Event(job.seq, "snapshot", {"state": job.state, "progress": job.progress})
-                            await send(follower, snapshot, "snapshot", job)
-                # No timer: the stream sleeps until its jobs change (or the store's subscription
-                # resyncs), and the server cancels the handler when the client goes
-                # (handler_cancellation), so a held stream costs nothing in between. A resumed
-                # stream first catches up from the log.
-                behind = resume is not None
-                while not all(f.done for f in followers) and resp.is_connected():
-                    if not behind:
-                        await woken.wait()
-                    behind = False
-                    woken.clear()
-                    for follower in followers:
-                        if follower.done:
-                            continue
-                        events = await ctx.store.events(follower.job_id, follower.cursor)
-                        completed = any(e.type == "completed" for e in events)
-                        ended = await ctx.store.get(follower.job_id) if completed else None
-                        for event in events:
-                            await send(follower, event, event.type, ended)
-        except ConnectionResetError:
-            pass  # the client left; it resumes with Last-Event-ID
-        finally:
-            await ctx.metrics.inc("dl_event_streams_closed_total")
-            await ctx.metrics.inc("dl_events_sent_total", sent)
-        return resp
+        # A slot for as long as the stream lasts; refused (429/503) before the stream begins.
+        with ctx.streams.hold(ctx.identity.of(request)):
+            heartbeat = s.scaled(s.sse_heartbeat_s) or NO_HEARTBEAT_S
+            await ctx.metrics.inc("dl_event_streams_opened_total")
+            sent = 0
+            resp = EventSourceResponse(ping_interval=heartbeat)
+            if not s.sse_accel_buffering_header:
+                del resp.headers["X-Accel-Buffering"]
+            try:
+                await resp.prepare(request)
+                # The headers are serialised by now, and nothing reads them again; dropped, they
+                # save a held stream about 5 KiB of its ~23 (harness.stream_memory).
+                resp.headers.clear()
+                async with resp:
+                    async for cursor, name, data in jobs.events(woken, resp.is_connected):
+                        await resp.send(data, id=cursor, event=name, retry=s.sse_retry_ms if sent == 0 else None)
+                        sent += 1
+            except ConnectionResetError:
+                pass  # the client left; it resumes with Last-Event-ID
+            finally:
+                await ctx.metrics.inc("dl_event_streams_closed_total")
+                await ctx.metrics.inc("dl_events_sent_total", sent)
+            return resp
 
 
 @routes.get(BASE + "/{job_id}/events")
@@ -149,9 +173,8 @@ async def job_events(request: web.Request) -> web.StreamResponse:
     return await _stream(request, [validation.job_id(request)])
 
 
-@routes.get("/v1/download/events")
-@streaming
-async def many_job_events(request: web.Request) -> web.StreamResponse:
+def listed_jobs(request: web.Request) -> list[str]:
+    """The `jobs` query of a feed for several jobs: ids, comma-separated, checked."""
     raw = request.query.get("jobs", "")
     ids = [part.strip() for part in raw.split(",") if part.strip()]
     if not ids:
@@ -163,4 +186,10 @@ async def many_job_events(request: web.Request) -> web.StreamResponse:
     for job_id in ids:
         if not validation.UUID.match(job_id):
             raise ApiError(404, "job_not_found", f"No job with id {job_id!r}")
-    return await _stream(request, ids)
+    return ids
+
+
+@routes.get("/v1/download/events")
+@streaming
+async def many_job_events(request: web.Request) -> web.StreamResponse:
+    return await _stream(request, listed_jobs(request))
