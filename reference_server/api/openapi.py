@@ -173,6 +173,30 @@ WAIT_PARAMS = [
     {"name": "Prefer", "in": "header", "required": False, "schema": {"type": "string"}},
 ]
 
+JOBS_PARAM = {
+    "name": "jobs",
+    "in": "query",
+    "required": True,
+    "style": "form",
+    "explode": False,
+    "schema": {
+        "type": "array",
+        "items": {"type": "string", "pattern": UUID.pattern},
+        "minItems": 1,
+        "maxItems": MAX_STREAM_JOBS,
+        "uniqueItems": True,
+    },
+}
+MANY_RESUME_PARAMS = _resume_params(
+    f"^({EVENT_ID_PATTERN}(\\.{EVENT_ID_PATTERN}){{0,{MAX_STREAM_JOBS - 1}}})?$",
+    "the last id this stream sent: one sequence number per job of `jobs`, in its order, joined by dots",
+)
+WEBSOCKET_RESPONSES = {
+    "101": {"description": "switched to WebSocket; closed with 1000 once every job has ended"},
+    **_errors(426),
+    **STREAM_ERRORS,
+}
+
 PATHS: dict[str, Any] = {
     "/": {"get": {"summary": "Liveness greeting (original contract)", "responses": {"200": _json("Root", "greeting")}}},
     "/health": {
@@ -254,31 +278,26 @@ PATHS: dict[str, Any] = {
     "/v1/download/events": {
         "get": {
             "summary": "One event stream for several jobs (ids joined by dots per job)",
-            "parameters": [
-                {
-                    "name": "jobs",
-                    "in": "query",
-                    "required": True,
-                    "style": "form",
-                    "explode": False,
-                    "schema": {
-                        "type": "array",
-                        "items": {"type": "string", "pattern": UUID.pattern},
-                        "minItems": 1,
-                        "maxItems": MAX_STREAM_JOBS,
-                        "uniqueItems": True,
-                    },
-                },
-                *_resume_params(
-                    f"^({EVENT_ID_PATTERN}(\\.{EVENT_ID_PATTERN}){{0,{MAX_STREAM_JOBS - 1}}})?$",
-                    "the last id this stream sent: one sequence number per job of `jobs`, in its order, joined by dots",
-                ),
-            ],
+            "parameters": [JOBS_PARAM, *MANY_RESUME_PARAMS],
             "responses": {
                 "204": {"description": "the client has already seen every terminal event: stop reconnecting"},
                 "200": {"description": "text/event-stream", "content": {"text/event-stream": {}}},
                 **STREAM_ERRORS,
             },
+        }
+    },
+    "/v1/download/jobs/{job_id}/ws": {
+        "parameters": [JOB_ID_PARAM, *_resume_params(f"^({EVENT_ID_PATTERN})?$", "the last event id this socket sent")],
+        "get": {
+            "summary": "WebSocket for one job: the event stream's events as JSON messages {id, event, data}",
+            "responses": WEBSOCKET_RESPONSES,
+        },
+    },
+    "/v1/download/ws": {
+        "get": {
+            "summary": "One WebSocket for several jobs (ids joined by dots per job)",
+            "parameters": [JOBS_PARAM, *MANY_RESUME_PARAMS],
+            "responses": WEBSOCKET_RESPONSES,
         }
     },
     "/metrics": {
