@@ -66,6 +66,7 @@ class Profile:
     timeout_status: int  # what it answers when the read limit passes
     summary: str
     buffers_streams: bool = False  # holds an event stream's bytes until its buffers fill or it ends
+    passes_upgrade: bool = True  # forwards a WebSocket handshake (Upgrade is hop-by-hop: a proxy must choose to)
     platform: str = ""  # the hosting platform whose front end this profile stands for, if any
 
     def idle_limit_s(self, heartbeat_s: float) -> float:
@@ -78,9 +79,10 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     p.name: p
     for p in (
+        # Stock nginx sends no Upgrade upstream: a WebSocket handshake arrives as a plain GET.
         Profile(
             "nginx-default", "nginx", "nginx-default.conf", 60, 60, 60, 504,
-            "stock nginx: 60 s read timeout -> 504, buffering on",
+            "stock nginx: 60 s read timeout -> 504, buffering on", passes_upgrade=False,
         ),
         Profile(
             "nginx-tuned", "nginx", "nginx-tuned.conf", 120, None, 60, 504,
@@ -91,11 +93,12 @@ PROFILES: dict[str, Profile] = {
             "100 s without a byte -> 524, cf-ray", platform="Cloudflare",
         ),
         Profile("alb", "haproxy", "alb.cfg", 60, 60, 10, 504, "60 s idle -> 504, reset -> 502", platform="AWS ALB"),
-        # Squid's defaults: read_timeout 15 min, connect_timeout 1 min.
+        # Squid's defaults: read_timeout 15 min, connect_timeout 1 min, and
+        # http_upgrade_request_protocols unset, which drops the Upgrade header.
         Profile(
             "buffering-proxy", "nginx", "buffering-proxy.conf", 900, 900, 60, 504,
-            "corporate proxy: buffers event streams whatever X-Accel-Buffering says",
-            buffers_streams=True,
+            "corporate proxy: buffers event streams whatever X-Accel-Buffering says, drops Upgrade",
+            buffers_streams=True, passes_upgrade=False,
         ),
         # Heroku's router: 30 s to the first byte (H12), a 5 s connect limit.
         Profile(
@@ -225,6 +228,7 @@ def render(config: ProxyConfig, folder: Path, root: str | None = None) -> Path:
         # Plus nginx's NGX_TIMER_LAZY_DELAY: it moves a timer only when the move exceeds
         # 300 ms, so a timer can fire up to 300 ms (real time, not scaled) after the last read.
         "stream_read_ms": _ms(p.idle_limit_s(config.heartbeat_s), scale) + NGINX_TIMER_LAZY_MS,
+        "tunnel_ms": _ms(p.idle_limit_s(config.heartbeat_s), scale),
         "client_ms": _ms(400, scale),
         "max_body_bytes": MAX_BODY_BYTES,
         "user": "user root;" if p.engine == "nginx" and os.geteuid() == 0 else "",

@@ -5,6 +5,9 @@ refusals a schema cannot state, because they depend on what the server already h
   requires the 422; generators reuse short keys all the time.
 - `invalid_last_event_id` for a cursor ahead of the job's log: a well-formed id that this
   stream never sent.
+- `upgrade_required` (426) from the WebSocket endpoints: schemathesis speaks plain HTTP,
+  so every request it sends there is not a handshake (tests/integration/test_websocket.py
+  checks the feed itself).
 - A cancelled job that can still be read: DELETE cancels, and the record stays readable,
   as `cancelled`, until it expires (README, "The API").
 """
@@ -17,7 +20,7 @@ import schemathesis
 from schemathesis import Case, HookContext, Response
 
 # error code -> the status it comes with
-STATE_DEPENDENT = {"idempotency_key_reused": 422, "invalid_last_event_id": 400}
+STATE_DEPENDENT = {"idempotency_key_reused": 422, "invalid_last_event_id": 400, "upgrade_required": 426}
 CANCELLED_STAYS_READABLE = "Deleted resource still available"
 
 
