@@ -32,7 +32,7 @@ from .target import dig
 from .target_client import Answer, Followed, Polled, RateLimited, TargetClient, sha256
 
 Verdict = Literal["pass", "fail", "not measurable", "not in scope"]
-GROUPS = ("timeouts", "duplicates", "sse")
+GROUPS = ("timeouts", "duplicates", "sse", "websocket")
 RETRIES = 2  # a client retries twice after a cut: three tries, one logical request
 CONCURRENT = 20  # initiates sent at once with one key, as a double-clicking client or a retrying mesh does
 HONOURED = 0.8  # a job that ends sooner than this share of the work it was given did not take it
@@ -208,13 +208,20 @@ class StreamedJob:
     work_s: float
 
 
-async def long_streamed_job(s: CheckSession) -> StreamedJob:
-    """A job three binding limits long, followed on one stream from start to end."""
-    work_s = s.work_s(3)
-    started = await s.client.initiate(s.file_id(), work_s, key=str(uuid.uuid4()))
-    job_id = s.client.job_id(started) if started.status < 300 else None
-    seen = await s.client.follow(job_id, limit_s=s.patience_s) if job_id else None
-    return StreamedJob(started, seen, work_s)
+def _long_followed(via: str) -> Callable[[CheckSession], Awaitable[StreamedJob]]:
+    async def probe(s: CheckSession) -> StreamedJob:
+        """A job three binding limits long, followed on one connection from start to end."""
+        work_s = s.work_s(3)
+        started = await s.client.initiate(s.file_id(), work_s, key=str(uuid.uuid4()))
+        job_id = s.client.job_id(started) if started.status < 300 else None
+        seen = await s.client.follow(job_id, limit_s=s.patience_s, via=via) if job_id else None
+        return StreamedJob(started, seen, work_s)
+
+    return probe
+
+
+long_streamed_job = _long_followed("events")
+long_socket_job = _long_followed("websocket")
 
 
 @dataclass
@@ -225,24 +232,35 @@ class ResumedJob:
     replay: Followed | None = None  # after the end: everything after the first id seen
 
 
-async def resumed_stream(s: CheckSession) -> ResumedJob:
-    """A stream dropped after two events, resumed with Last-Event-ID, then replayed whole."""
-    started = await s.client.initiate(s.file_id(), s.work_s(1.5), key=str(uuid.uuid4()))
-    job_id = s.client.job_id(started) if started.status < 300 else None
-    got = ResumedJob(started)
-    if job_id is None:
+def _resumed(via: str) -> Callable[[CheckSession], Awaitable[ResumedJob]]:
+    async def probe(s: CheckSession) -> ResumedJob:
+        """A connection dropped after two events, resumed from the last id, then replayed whole."""
+        started = await s.client.initiate(s.file_id(), s.work_s(1.5), key=str(uuid.uuid4()))
+        job_id = s.client.job_id(started) if started.status < 300 else None
+        got = ResumedJob(started)
+        if job_id is None:
+            return got
+        got.first = await s.client.follow(job_id, stop_after=2, limit_s=s.patience_s, via=via)
+        if not got.first.events or got.first.events[-1].id is None:
+            return got
+        last = got.first.events[-1].id
+        got.rest = await s.client.follow(job_id, last_event_id=last, limit_s=s.patience_s, via=via)
+        first_id = got.first.events[0].id
+        if first_id is not None:
+            got.replay = await s.client.follow(job_id, last_event_id=first_id, limit_s=s.patience_s, via=via)
         return got
-    got.first = await s.client.follow(job_id, stop_after=2, limit_s=s.patience_s)
-    if not got.first.events or got.first.events[-1].id is None:
-        return got
-    got.rest = await s.client.follow(job_id, last_event_id=got.first.events[-1].id, limit_s=s.patience_s)
-    first_id = got.first.events[0].id
-    if first_id is not None:
-        got.replay = await s.client.follow(job_id, last_event_id=first_id, limit_s=s.patience_s)
-    return got
+
+    return probe
+
+
+resumed_stream = _resumed("events")
+resumed_socket = _resumed("websocket")
 
 
 # Judges: one verdict and its evidence from what a probe saw.
+
+
+Judge = Callable[[CheckSession], Awaitable[tuple[Verdict, str]]]
 
 
 @dataclass(frozen=True)
@@ -250,14 +268,14 @@ class Check:
     name: str
     needs: tuple[str, ...]  # endpoints that must be in the target's scope
     proves: str
-    judge: Callable[[CheckSession], Awaitable[tuple[Verdict, str]]]
+    judge: Judge
 
 
 CHECKS: dict[str, Check] = {}
 
 
 def check(name: str, needs: tuple[str, ...], proves: str) -> Callable[[Any], Any]:
-    def register(judge: Callable[[CheckSession], Awaitable[tuple[Verdict, str]]]) -> Any:
+    def register(judge: Judge) -> Any:
         CHECKS[name] = Check(name, needs, proves, judge)
         return judge
 
@@ -384,59 +402,80 @@ async def _download(s: CheckSession) -> tuple[Verdict, str]:
     return "pass", f"200, {len(got.body)} bytes, {checked}"
 
 
-@check(
+def _outlives(probe: Callable[[CheckSession], Awaitable[StreamedJob]]) -> Judge:
+    async def judge(s: CheckSession) -> tuple[Verdict, str]:
+        job: StreamedJob = await s.observe(probe)
+        if job.seen is None:
+            return _not_started("initiate", job.started)
+        seen = job.seen
+        names = [e.event for e in seen.events]
+        head = (
+            f"{seen.status}, {len(seen.events)} events and {len(seen.heartbeats)} heartbeats over {seen.lasted_s:.2f} s"
+        )
+        if seen.status != 200:
+            return "fail", f"the connection was answered {seen.status}; {s.limits}"
+        if not seen.finished(s.target.answers.terminal):
+            return "fail", (
+                f"{head}; ended without a terminal event after {seen.silence_before_end_s:.2f} s of silence "
+                f"(last events: {', '.join(names[-3:]) or 'none'}); {s.limits}"
+            )
+        if seen.lasted_s < min(HONOURED * job.work_s, s.limits.limit_s):
+            return "not measurable", f"{head}: the job ended before any idle limit could apply"
+        return "pass", f"{head}, ended with {names[-1]}"
+
+    return judge
+
+
+def _resumes(probe: Callable[[CheckSession], Awaitable[ResumedJob]]) -> Judge:
+    async def judge(s: CheckSession) -> tuple[Verdict, str]:
+        got: ResumedJob = await s.observe(probe)
+        if got.first is None:
+            return _not_started("initiate", got.started)
+        if got.first.status != 200 or not got.first.events:
+            return "fail", f"the connection was answered {got.first.status} with {len(got.first.events)} events"
+        if got.rest is None or got.first.events[0].id is None:
+            return "fail", "the events carry no id, so a client cannot resume"
+        if got.rest.status != 200:
+            return "fail", f"the resumed connection was answered {got.rest.status}"
+        seen = [e.id for e in got.first.events[1:] + got.rest.events]
+        repeated = len(seen) - len(set(seen))
+        whole = [e.id for e in got.replay.events] if got.replay and got.replay.status == 200 else []
+        missed = [i for i in whole if i not in set(seen)]
+        ended = got.rest.finished(s.target.answers.terminal)
+        evidence = (
+            f"dropped after ids {got.first.events[0].id}..{got.first.events[-1].id}, resumed with "
+            f"{len(got.rest.events)} events to {got.rest.events[-1].event if got.rest.events else 'nothing'}; "
+            f"{len(missed)} missed, {repeated} repeated against a replay of {len(whole)}"
+        )
+        if repeated or missed or not ended or not whole:
+            return "fail", evidence + ("" if whole else " (the replay from the first id answered nothing)")
+        return "pass", evidence
+
+    return judge
+
+
+check(
     "sse/stream_outlives_the_idle_limit",
     needs=("initiate", "events"),
     proves="one stream carries a job three binding limits long to its terminal event "
     "(heartbeats, or events often enough, keep every hop from cutting it)",
-)
-async def _stream_outlives(s: CheckSession) -> tuple[Verdict, str]:
-    job: StreamedJob = await s.observe(long_streamed_job)
-    if job.seen is None:
-        return _not_started("initiate", job.started)
-    seen = job.seen
-    names = [e.event for e in seen.events]
-    head = f"{seen.status}, {len(seen.events)} events and {len(seen.heartbeats)} heartbeats over {seen.lasted_s:.2f} s"
-    if seen.status != 200:
-        return "fail", f"the stream answered {seen.status}"
-    if not seen.finished(s.target.answers.terminal):
-        return "fail", (
-            f"{head}; ended without a terminal event after {seen.silence_before_end_s:.2f} s of silence "
-            f"(last events: {', '.join(names[-3:]) or 'none'}); {s.limits}"
-        )
-    if seen.lasted_s < min(HONOURED * job.work_s, s.limits.limit_s):
-        return "not measurable", f"{head}: the job ended before any idle limit could apply"
-    return "pass", f"{head}, ended with {names[-1]}"
-
-
-@check(
+)(_outlives(long_streamed_job))
+check(
     "sse/resume_without_loss_or_repetition",
     needs=("initiate", "events"),
     proves="a stream dropped mid-job and resumed with Last-Event-ID misses no event and repeats none",
-)
-async def _resume(s: CheckSession) -> tuple[Verdict, str]:
-    got: ResumedJob = await s.observe(resumed_stream)
-    if got.first is None:
-        return _not_started("initiate", got.started)
-    if got.first.status != 200 or not got.first.events:
-        return "fail", f"the stream answered {got.first.status} with {len(got.first.events)} events"
-    if got.rest is None or got.first.events[0].id is None:
-        return "fail", "the events carry no id, so a client cannot resume"
-    if got.rest.status != 200:
-        return "fail", f"the resumed stream answered {got.rest.status}"
-    seen = [e.id for e in got.first.events[1:] + got.rest.events]
-    repeated = len(seen) - len(set(seen))
-    whole = [e.id for e in got.replay.events] if got.replay and got.replay.status == 200 else []
-    missed = [i for i in whole if i not in set(seen)]
-    ended = got.rest.finished(s.target.answers.terminal)
-    evidence = (
-        f"dropped after ids {got.first.events[0].id}..{got.first.events[-1].id}, resumed with "
-        f"{len(got.rest.events)} events to {got.rest.events[-1].event if got.rest.events else 'nothing'}; "
-        f"{len(missed)} missed, {repeated} repeated against a replay of {len(whole)}"
-    )
-    if repeated or missed or not ended or not whole:
-        return "fail", evidence + ("" if whole else " (the replay from the first id answered nothing)")
-    return "pass", evidence
+)(_resumes(resumed_stream))
+check(
+    "websocket/socket_outlives_the_idle_limit",
+    needs=("initiate", "websocket"),
+    proves="one WebSocket carries a job three binding limits long to its terminal event "
+    "(pings, or events often enough, keep every hop from closing it)",
+)(_outlives(long_socket_job))
+check(
+    "websocket/resume_without_loss_or_repetition",
+    needs=("initiate", "websocket"),
+    proves="a WebSocket dropped mid-job and connected again with ?lastEventId misses no event and repeats none",
+)(_resumes(resumed_socket))
 
 
 def _one_job(tries: KeyedTries) -> tuple[Verdict, str]:

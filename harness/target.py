@@ -30,7 +30,7 @@ class TargetError(TableError):
 # server's synchronous /start is the deliberately failing baseline.
 # Where the reference server listens unless told otherwise.
 DEFAULT_SERVICE_URL = f"http://{Settings.host}:{Settings.port}"
-ENDPOINTS = ("sync", "initiate", "status", "events", "download")
+ENDPOINTS = ("sync", "initiate", "status", "events", "websocket", "download")
 DEFAULT_SCOPE = ("initiate", "status", "events", "download")
 
 
@@ -52,6 +52,7 @@ class Paths:
     initiate: str = "/v1/download/initiate"
     status: str = "/v1/download/jobs/{id}"
     events: str = "/v1/download/jobs/{id}/events"
+    websocket: str = "/v1/download/jobs/{id}/ws"
     download: str = "/v1/download/jobs/{id}/download"
 
 

@@ -1,5 +1,5 @@
 """A client for any target service, through its proxy chain: the sync call, initiate,
-status polls, the event stream, the download, and the count of executions.
+status polls, the event stream or WebSocket, the download, and the count of executions.
 
 `entry` is what clients talk to (the outermost proxy); `origin` is the service itself,
 read directly for its execution counter so no proxy cache or limit stands in between.
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -97,6 +98,44 @@ async def follow_url(
         pass  # a proxy cut the stream, or it outlasted the client's patience: an ending like any other
     seen.ended_at = time.monotonic()
     return seen
+
+
+async def follow_socket(
+    http: aiohttp.ClientSession,
+    url: str,
+    last_event_id: str | None = None,
+    stop_after: int | None = None,
+    limit_s: float = 60,
+) -> Followed:
+    """The same reading over a WebSocket: each JSON message `{id, event, data}` is an event,
+    each ping a heartbeat (answered); `status` is 200 once the handshake succeeded, else
+    the status it was refused with."""
+    seen = Followed(time.monotonic())
+    if last_event_id:
+        url += f"{'&' if '?' in url else '?'}lastEventId={last_event_id}"
+    try:
+        async with asyncio.timeout(limit_s), http.ws_connect(url, autoping=False) as ws:
+            seen.status = 200
+            async for msg in ws:
+                now = time.monotonic()
+                if msg.type == aiohttp.WSMsgType.PING:
+                    await ws.pong(msg.data)
+                    seen.heartbeats.append(SseComment("ping", now))
+                elif msg.type == aiohttp.WSMsgType.TEXT:
+                    message = json.loads(msg.data)
+                    data = json.dumps(message.get("data"))
+                    seen.events.append(SseEvent(str(message.get("id")), str(message.get("event")), data, None, now))
+                    if stop_after is not None and len(seen.events) >= stop_after:
+                        break
+    except aiohttp.WSServerHandshakeError as exc:
+        seen.status = exc.status
+    except (aiohttp.ClientError, TimeoutError, ValueError):
+        pass  # cut, outlasted the client's patience, or not JSON: an ending like any other
+    seen.ended_at = time.monotonic()
+    return seen
+
+
+FOLLOWERS = {"events": follow_url, "websocket": follow_socket}
 
 
 def sha256(data: bytes) -> str:
@@ -197,12 +236,18 @@ class TargetClient:
         return Polled(None, statuses, time.monotonic() - began)
 
     async def follow(
-        self, job_id: str, last_event_id: str | None = None, stop_after: int | None = None, limit_s: float = 60
+        self,
+        job_id: str,
+        last_event_id: str | None = None,
+        stop_after: int | None = None,
+        limit_s: float = 60,
+        via: str = "events",
     ) -> Followed:
-        url = f"{self.entry}{self.target.path('events', job_id)}"
-        seen = await follow_url(self.http, url, last_event_id, stop_after, limit_s)
+        """Follow the job's events on its event stream, or (via="websocket") its WebSocket."""
+        path = self.target.path(via, job_id)
+        seen = await FOLLOWERS[via](self.http, f"{self.entry}{path}", last_event_id, stop_after, limit_s)
         if seen.status == 429:
-            raise RateLimited(f"GET {self.target.path('events', job_id)}")
+            raise RateLimited(f"GET {path}")
         return seen
 
     async def download(self, job_id: str) -> Answer:

@@ -15,7 +15,8 @@ import asyncio
 import aiohttp
 import pytest
 
-from harness.checks import long_streamed_job, resumed_stream, run_check, sync_with_retries
+from harness.checks import CHECKS, long_socket_job, long_streamed_job, resumed_stream, run_check, sync_with_retries
+from harness.target import DEFAULT_SCOPE
 from proxies.render import PLATFORMS, PROFILES
 from tests.helpers import metric_reaches, metrics
 from tests.stack.clients import events_timely
@@ -176,3 +177,26 @@ async def test_the_buffering_proxy_holds_events_whatever_the_accel_header_says(
     seen = await s.client.follow(job_id)
     assert seen.finished(s.target.answers.terminal)  # delivered when the response ended...
     assert not events_timely(seen, job_s)  # ...but not as the job went
+
+
+WITH_SOCKETS = (*DEFAULT_SCOPE, "websocket")
+
+
+@pytest.mark.parametrize("profile", ["cloudflare+nginx-tuned", *PLATFORMS])
+async def test_pings_carry_a_websocket_past_the_idle_limit_and_it_resumes_without_loss(
+    http: aiohttp.ClientSession, stacks: Stacks, profile: str
+) -> None:
+    s = stacks.session(http, profile, scope=WITH_SOCKETS, **SILENT_JOBS)
+    results = [await run_check(s, name) for name in CHECKS if name.startswith("websocket/")]
+    assert [r.verdict for r in results] == ["pass", "pass"], results
+    assert (await s.observe(long_socket_job)).seen.heartbeats  # what crossed the silences
+
+
+@pytest.mark.parametrize("profile", ["nginx-default", "buffering-proxy"])
+async def test_a_proxy_that_drops_upgrade_fails_the_websocket_checks_with_426(
+    http: aiohttp.ClientSession, stacks: Stacks, profile: str
+) -> None:
+    result = await run_check(
+        stacks.session(http, profile, scope=WITH_SOCKETS), "websocket/socket_outlives_the_idle_limit"
+    )
+    assert result.verdict == "fail" and "answered 426" in result.evidence, result
