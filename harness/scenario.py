@@ -137,6 +137,9 @@ class LongPollPolicy:
 
 @dataclass(frozen=True)
 class SsePolicy:
+    """A held connection's policy: SSE clients and WebSocket clients alike follow it (the
+    heartbeat is the server's keep-alive: a comment on a stream, a ping on a socket)."""
+
     heartbeat_s: float = 15.0  # 0: no heartbeats
     reconnect_delay_s: float = 3.0
     resume: bool = True  # Last-Event-ID: missed events are replayed on reconnect
@@ -325,6 +328,11 @@ class Scenario:
     def client_drops_per_hour(self) -> float:
         """The client's own stream-drop timer: off when a [network] makes the drops."""
         return self.clients.sse.drops_per_hour if self.network is None else 0.0
+
+    @property
+    def passes_upgrade(self) -> bool:
+        """Every hop forwards a WebSocket handshake."""
+        return all(p.passes_upgrade for p in parse_chain(self.proxies)) if self.proxies else True
 
     @property
     def buffers_streams(self) -> bool:

@@ -33,7 +33,7 @@ import numpy as np
 
 from harness.job_metrics import JobRecord
 from harness.scenario import load
-from reference_server.contract import HYBRID, LONGPOLL, SSE, WEBHOOK
+from reference_server.contract import HYBRID, LONGPOLL, SSE, WEBHOOK, WEBSOCKET
 from simulations.engine import simulate
 from simulations.patterns import PATTERNS
 
@@ -78,6 +78,7 @@ def measured_rtt_s(summary: dict[str, Any], time_scale: float) -> float:
 # long poll is woken by the job's end as a stream is, and answers through the same hops).
 PUSH_LATENCY_FIELDS = {
     SSE: ("clients.sse.push_latency_s",),
+    WEBSOCKET: ("clients.sse.push_latency_s",),
     LONGPOLL: ("clients.sse.push_latency_s",),
     HYBRID: ("clients.sse.push_latency_s", "clients.webhook.delivery_latency_s"),
     WEBHOOK: ("clients.webhook.delivery_latency_s",),

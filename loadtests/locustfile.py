@@ -34,7 +34,7 @@ from loadtests.clients.base import JobLog, JobRun, Sessions
 from loadtests.protocol import SECRET_ENV, USER_CLASSES
 from loadtests.receiver import Receiver
 from loadtests.schedule import Claims, arrivals
-from reference_server.contract import HYBRID, LONGPOLL, POLLING, SSE, SYNC, WEBHOOK
+from reference_server.contract import HYBRID, LONGPOLL, POLLING, SSE, SYNC, WEBHOOK, WEBSOCKET
 
 DONE = "bench_done"
 SATURATED_CPU_PERCENT = 90.0  # a Locust process is one core at most
@@ -274,6 +274,10 @@ class LongPollUser(PatternUser):
 
 class SseUser(PatternUser):
     pattern = SSE
+
+
+class WebSocketUser(PatternUser):
+    pattern = WEBSOCKET
 
 
 class WebhookUser(PatternUser):

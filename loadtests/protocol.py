@@ -3,7 +3,7 @@ patches the interpreter with gevent when imported)."""
 
 from __future__ import annotations
 
-from reference_server.contract import HYBRID, LONGPOLL, POLLING, SSE, SYNC, WEBHOOK
+from reference_server.contract import HYBRID, LONGPOLL, POLLING, SSE, SYNC, WEBHOOK, WEBSOCKET
 
 # The Locust user class that plays each pattern (defined in locustfile.py).
 USER_CLASSES = {
@@ -11,6 +11,7 @@ USER_CLASSES = {
     POLLING: "PollingUser",
     LONGPOLL: "LongPollUser",
     SSE: "SseUser",
+    WEBSOCKET: "WebSocketUser",
     WEBHOOK: "WebhookUser",
     HYBRID: "HybridUser",
 }

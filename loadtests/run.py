@@ -39,7 +39,7 @@ from harness.target import Target, load_target
 from harness.target_stack import behind_proxies, running_service
 from harness.toxiproxy import impaired_network
 from proxies.render import Hop, Profile, parse_chain
-from reference_server.contract import HYBRID, LONGPOLL, POLLING, SSE, SYNC, WEBHOOK
+from reference_server.contract import HYBRID, LONGPOLL, POLLING, SSE, SYNC, WEBHOOK, WEBSOCKET
 from simulations.engine import simulate
 from simulations.patterns import PATTERNS as MODELS
 
@@ -75,6 +75,7 @@ PATTERN_NEEDS = {
     POLLING: ("initiate", "status"),
     LONGPOLL: ("initiate", "status"),
     SSE: ("initiate", "events"),
+    WEBSOCKET: ("initiate", "websocket"),
     WEBHOOK: ("initiate",),
     HYBRID: ("initiate", "status", "events"),
 }

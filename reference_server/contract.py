@@ -7,8 +7,10 @@ from __future__ import annotations
 import math
 
 # The delivery patterns the project compares.
-SYNC, POLLING, LONGPOLL, SSE, WEBHOOK, HYBRID = "sync", "polling", "longpoll", "sse", "webhook", "hybrid"
-PATTERNS = (SYNC, POLLING, LONGPOLL, SSE, WEBHOOK, HYBRID)
+SYNC, POLLING, LONGPOLL, SSE, WEBSOCKET, WEBHOOK, HYBRID = (
+    "sync", "polling", "longpoll", "sse", "websocket", "webhook", "hybrid",
+)  # fmt: skip
+PATTERNS = (SYNC, POLLING, LONGPOLL, SSE, WEBSOCKET, WEBHOOK, HYBRID)
 
 # Job states that end a job, well or badly: a client stops following there.
 COMPLETED = "completed"

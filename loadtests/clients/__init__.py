@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from reference_server.contract import HYBRID, LONGPOLL, POLLING, SSE, SYNC, WEBHOOK
+from reference_server.contract import HYBRID, LONGPOLL, POLLING, SSE, SYNC, WEBHOOK, WEBSOCKET
 
-from . import hybrid, longpoll, polling, sse, sync, webhook
+from . import hybrid, longpoll, polling, sse, sync, webhook, websocket
 from .base import JobRun
 
 PATTERNS: dict[str, Callable[[JobRun], None]] = {
@@ -15,6 +15,7 @@ PATTERNS: dict[str, Callable[[JobRun], None]] = {
     POLLING: polling.run,
     LONGPOLL: longpoll.run,
     SSE: sse.run,
+    WEBSOCKET: websocket.run,
     WEBHOOK: webhook.run,
     HYBRID: hybrid.run,
 }

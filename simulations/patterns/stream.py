@@ -9,7 +9,8 @@ learns at once) or holds the request that opens one (a blackhole: only the clien
 watchdog, if it has one, notices before the network lets it through). The client
 reconnects after `reconnect_delay_s` and gets the snapshot (or, with resume, the missed
 events) at once.
-A hop that buffers streams passes nothing until the response ends with the terminal event.
+A hop that buffers streams passes nothing until the response ends with the terminal event;
+a WebSocket, once upgraded, is a tunnel that no hop buffers.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ def follow(
     deadline: float,
     rng: np.random.Generator,
     give_up_after: int | None = None,
+    tunnelled: bool = False,
 ) -> StreamOutcome:
     c = scenario.clients
     policy = c.sse
@@ -72,10 +74,15 @@ def follow(
     idle = scenario.idle_limit
     events = event_times(scenario, started, finished)
     network = scenario.network
-    drop_rate = (scenario.client_drops_per_hour + (network.resets_per_hour if network else 0.0)) / 3600
+    cuts_per_hour = scenario.client_drops_per_hour + (network.resets_per_hour if network else 0.0)
+    if tunnelled and network is not None and policy.heartbeat_s:
+        # A blackhole holds the client's pongs, so the server closes the socket at its next
+        # ping's deadline; a stream already flowing sends nothing back and is not cut.
+        cuts_per_hour += network.blackholes_per_hour
+    drop_rate = cuts_per_hour / 3600
     holds = network is not None and network.blackholes_per_hour > 0
     watchdog = c.watchdog_s or math.inf
-    if scenario.buffers_streams:
+    if scenario.buffers_streams and not tunnelled:
         return _follow_buffered(scenario, opened, started, finished, deadline, give_up_after)
     never_idle = idle is None or 0 < policy.heartbeat_s <= idle
     if never_idle and drop_rate == 0 and not holds:  # nothing can cut it: the fast path
@@ -165,16 +172,19 @@ def _follow_buffered(
     return StreamOutcome(finished + c.sse.push_latency_s, connects, conn_s, delivered, beats, failures, finished)
 
 
-def follow_job(ctx: Context, record: JobRecord, give_up_after: int | None = None) -> tuple[StreamOutcome, float]:
+def follow_job(
+    ctx: Context, record: JobRecord, give_up_after: int | None = None, tunnelled: bool = False
+) -> tuple[StreamOutcome, float]:
     """Follow a finished job's stream from its initiate; account the stream on the record.
-    Returns the outcome and the client's deadline (abandonment)."""
+    Returns the outcome and the client's deadline (abandonment). `tunnelled`: a WebSocket,
+    which a hop passes as a tunnel once upgraded, never buffered."""
     s = ctx.scenario
     c = s.clients
     finished = record.completed_at
     assert finished is not None
     deadline = record.arrived + c.abandon_after_s if c.abandon_after_s else math.inf
     opened = record.arrived + record.initiated_s
-    out = follow(s, opened, finished - record.work_s, finished, deadline, ctx.rng, give_up_after)
+    out = follow(s, opened, finished - record.work_s, finished, deadline, ctx.rng, give_up_after, tunnelled)
     record.reconnects += out.connects - 1
     record.connection_s += out.connection_s
     p = s.prices
