@@ -33,11 +33,11 @@ def normalise(values: pd.DataFrame, decision: Decision) -> pd.DataFrame:
     for key in values.columns:
         column = values[key].astype(float)
         low, high = column.min(), column.max()
-        if high == low:
-            scores[key] = 1.0
+        if high == low or pd.isna(high):
+            scores[key] = column.notna().astype(float)  # all alike, bar the empty ones (worst)
             continue
         scaled = (column - low) / (high - low)
-        scores[key] = scaled if decision.criteria[key].better == "higher" else 1 - scaled
+        scores[key] = (scaled if decision.criteria[key].better == "higher" else 1 - scaled).fillna(0.0)
     return scores
 
 
@@ -66,16 +66,28 @@ def build(inputs: Inputs, decision: Decision, audience: Audience) -> Matrix:
                 sources.loc[pattern, key] = "judgement"
                 continue
             order = [criterion.prefer, *(k for k in runs if k != criterion.prefer)]
-            source = next((k for k in order if runs[k] is not None and _has(runs[k], key)), None)
-            found = runs[source] if source is not None else None
-            if source is None or found is None:
-                raise ValueError(f"no value for {key} of {pattern} on {audience.scenario}")
-            values.loc[pattern, key] = float(found[key])
+            source = _first(runs, order, key)
+            if source is None:
+                # A pattern that delivered no job has no delay: left empty, it scores worst.
+                source = _first(runs, order, "success_rate")
+                row = runs[source] if source is not None else None
+                if row is None or float(row["success_rate"]) > 0:
+                    raise ValueError(f"no value for {key} of {pattern} on {audience.scenario}")
+                values.loc[pattern, key] = np.nan
+            else:
+                found = runs[source]
+                assert found is not None
+                values.loc[pattern, key] = float(found[key])
             sources.loc[pattern, key] = "simulated" if source == "simulated" else "measured"
     weights = pd.Series(audience.weights, dtype=float)
     weights /= weights.sum()
     scores = normalise(values, decision)
     return Matrix(audience, values, sources, scores, weights, weighted(scores, weights))
+
+
+def _first(runs: dict[str, pd.Series | None], order: list[str], key: str) -> str | None:
+    """The first kind of run, in `order`, that has a value for `key`."""
+    return next((k for k in order if (row := runs[k]) is not None and _has(row, key)), None)
 
 
 def _has(row: pd.Series, key: str) -> bool:

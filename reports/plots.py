@@ -24,6 +24,7 @@ COLORS = {
     "polling": "#1f77b4",
     "longpoll": "#17becf",
     "sse": "#2ca02c",
+    "websocket": "#bcbd22",
     "webhook": "#9467bd",
     "hybrid": "#ff7f0e",
 }
@@ -196,7 +197,7 @@ def scores_heatmap(results: list[tuple[Matrix, Robustness]], labels: dict[str, s
                 hatch = SOURCE_HATCH[str(matrix.sources.loc[pattern, key])]
                 ax.add_patch(plt.Rectangle((x, y), 1, 1, facecolor=cmap(score), edgecolor="white", hatch=hatch, lw=1))
                 value = float(matrix.values.loc[pattern, key])
-                text = f"{value:.2g}" if abs(value) < 100 else f"{value:,.0f}"
+                text = "-" if np.isnan(value) else f"{value:.2g}" if abs(value) < 100 else f"{value:,.0f}"
                 ax.text(x + 0.5, y + 0.5, text, ha="center", va="center", fontsize=7,
                         bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.75})  # fmt: skip
         ax.set_xlim(0, len(criteria))
