@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from .radio import energy_j
 from .scenario import Scenario
 
 
@@ -32,6 +33,8 @@ class JobRecord:
     reconnects: int = 0
     webhook_attempts: int = 0
     timeouts: dict[int, int] = field(default_factory=dict)  # proxy status -> count
+    # When the client sent or received bytes (scenario seconds): what the radio model reads.
+    transfers: list[float] = field(default_factory=list)
 
     @property
     def success(self) -> bool:
@@ -106,4 +109,13 @@ def aggregate(scenario: Scenario, pattern: str, records: list[JobRecord]) -> dic
         "webhook_attempts_per_job": per_job("webhook_attempts"),
         "timeouts_per_job": {status: count / n for status, count in sorted(statuses.items())},
         "cost_per_million_jobs_usd": sum(cost_per_job_usd(scenario, r) for r in records) / n * 1e6,
+        "radio_joules_per_job": radio_joules_per_job(scenario, records),
     }
+
+
+def radio_joules_per_job(scenario: Scenario, records: list[JobRecord]) -> float | None:
+    """The clients' radio energy per job (`harness.radio`); None unless the scenario's
+    clients are phones (`[radio]`). Every job counts, delivered or not: the phone spent it."""
+    if scenario.radio is None or not records:
+        return None
+    return sum(energy_j(scenario.radio, r.transfers) for r in records) / len(records)

@@ -21,6 +21,8 @@ from reference_server.contract import LONGPOLL_MAX_WAIT_S
 
 from .typed_tables import TableError, build, positive, read_toml
 
+SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"  # the project's scenario files
+
 
 class ScenarioError(TableError):
     """The scenario file is invalid; the message names the field."""
@@ -264,6 +266,20 @@ class Prices:
 
 
 @dataclass(frozen=True)
+class Radio:
+    """A phone's LTE radio (`harness.radio`). The defaults are the LTE parameters measured
+    by Huang et al., "A Close Examination of Performance and Power Characteristics of 4G
+    LTE Networks", MobiSys 2012 (Table 3): promotion 260.1 ms at 1210.7 mW, tail 11.576 s at
+    1060.0 mW, and 11.4 mW on average while idle (DRX)."""
+
+    promotion_s: float = 0.2601
+    promotion_w: float = 1.2107
+    tail_s: float = 11.576
+    tail_w: float = 1.060
+    idle_w: float = 0.0114
+
+
+@dataclass(frozen=True)
 class Scenario:
     name: str = "unnamed"
     description: str = ""
@@ -277,6 +293,7 @@ class Scenario:
     clients: Clients = field(default_factory=Clients)
     prices: Prices = field(default_factory=Prices)
     network: Network | None = None  # None: a friendly network (drops, if any, are the client's timer)
+    radio: Radio | None = None  # the clients' radio, when they are phones: radio energy is then reported
 
     def check(self) -> Scenario:
         positive("time_scale", self.time_scale)

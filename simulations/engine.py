@@ -185,6 +185,7 @@ def _fifo(ctx: Context, observe: Observe, arrivals: list[float], works: list[flo
 def initiated(ctx: Context, record: JobRecord) -> None:
     """The initiate request every asynchronous client sends first (again, after a network failure)."""
     sends, record.initiated_s = initiate(ctx.scenario, ctx.rng)
+    record.transfers += (record.arrived, record.arrived + record.initiated_s)
     record.requests += sends
     record.reconnects += sends - 1
     record.bytes += sends * ctx.scenario.prices.request_bytes

@@ -21,7 +21,8 @@ def observe(ctx: Context, record: JobRecord) -> None:
     out, deadline = follow_job(ctx, record, c.hybrid.stream_failures_before_polling)
     known, requests = out.known_at, out.connects
     if known is None and out.ended_at < deadline:  # the stream gave out: poll from here on
-        polls, known = first_answer_showing(s, out.ended_at, seen_from(ctx, finished), deadline, ctx.rng)
+        ready = seen_from(ctx, finished)
+        polls, known = first_answer_showing(s, out.ended_at, ready, deadline, ctx.rng, record.transfers)
         requests += polls
         record.connection_s += polls * c.rtt_s
         record.bytes += polls * p.request_bytes

@@ -51,11 +51,13 @@ def observe(ctx: Context, record: JobRecord) -> None:
         elif answered >= finished:
             known = arrives + rtt / 2 if answered == arrives else finished + c.sse.push_latency_s
             record.connection_s += known - sent
+            record.transfers += (sent, known)
             break
         else:
             seen = answered
         back = answered + rtt / 2 + network.resends_s(answered)
         record.connection_s += back - sent
+        record.transfers += (sent, back)
         sent = back
     finish_async(ctx, record, known, reads)
 

@@ -23,12 +23,18 @@ def interval(policy: PollingPolicy) -> float:
 
 
 def first_answer_showing(
-    scenario: Scenario, start: float, ready: float, deadline: float, rng: np.random.Generator
+    scenario: Scenario,
+    start: float,
+    ready: float,
+    deadline: float,
+    rng: np.random.Generator,
+    transfers: list[float],
 ) -> tuple[int, float | None]:
     """(polls sent, when the client has the first answer showing the job finished), the
     first poll one interval after `start` and each next one an interval after the previous
     answer (or failure), stopping at `deadline`; the time is None if the deadline came
-    first. A poll shows the job finished if it was sent at or after `ready`."""
+    first. A poll shows the job finished if it was sent at or after `ready`. Each poll's
+    send and answer go onto `transfers`."""
     policy = scenario.clients.polling
     rtt = scenario.clients.rtt_s
     step = interval(policy)
@@ -36,9 +42,10 @@ def first_answer_showing(
         base, period = start - rtt, step + rtt
         k = max(1, math.ceil((ready - base) / period - 1e-12))
         at = base + k * period
-        if at > deadline:
-            return max(0, math.floor((deadline - base) / period)), None
-        return k, at + rtt
+        polls = k if at <= deadline else max(0, math.floor((deadline - base) / period))
+        sends = base + period * np.arange(1, polls + 1)
+        transfers += [*sends.tolist(), *(sends + rtt).tolist()]
+        return polls, (at + rtt if at <= deadline else None)
     polls, answered = 0, start
     while True:
         sent = answered + step * (1 + policy.jitter * (2 * rng.random() - 1))
@@ -47,6 +54,7 @@ def first_answer_showing(
         polls += 1
         answer = short_request(scenario, rng, idempotent=True)
         answered = sent + answer.after_s
+        transfers += (sent, answered)
         if answer.answered and sent + answer.held_s >= ready:
             return polls, answered
         step = min(step * policy.backoff, policy.max_interval_s)
@@ -64,7 +72,8 @@ def observe(ctx: Context, record: JobRecord) -> None:
     assert record.completed_at is not None
     started = record.arrived + record.initiated_s  # the initiate's answer: polling begins
     deadline = record.arrived + c.abandon_after_s if c.abandon_after_s else math.inf
-    polls, known = first_answer_showing(s, started, seen_from(ctx, record.completed_at), deadline, ctx.rng)
+    ready = seen_from(ctx, record.completed_at)
+    polls, known = first_answer_showing(s, started, ready, deadline, ctx.rng, record.transfers)
     record.connection_s += (1 + polls) * c.rtt_s
     record.bytes += polls * s.prices.request_bytes
     finish_async(ctx, record, known, polls)

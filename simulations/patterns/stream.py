@@ -65,9 +65,12 @@ def follow(
     finished: float,
     deadline: float,
     rng: np.random.Generator,
+    transfers: list[float],
     give_up_after: int | None = None,
     tunnelled: bool = False,
 ) -> StreamOutcome:
+    """The stream's life; every byte the client sends or gets (connects, snapshots, events,
+    heartbeats) goes onto `transfers` at its time."""
     c = scenario.clients
     policy = c.sse
     rtt = c.rtt_s
@@ -83,11 +86,13 @@ def follow(
     holds = network is not None and network.blackholes_per_hour > 0
     watchdog = c.watchdog_s or math.inf
     if scenario.buffers_streams and not tunnelled:
-        return _follow_buffered(scenario, opened, started, finished, deadline, give_up_after)
+        return _follow_buffered(scenario, opened, started, finished, deadline, transfers, give_up_after)
     never_idle = idle is None or 0 < policy.heartbeat_s <= idle
     if never_idle and drop_rate == 0 and not holds:  # nothing can cut it: the fast path
         beats = int((finished - opened) // policy.heartbeat_s) if policy.heartbeat_s else 0
         delivered = sum(1 for t in events if t > opened) + 1
+        transfers += (opened, opened + rtt, *(t for t in events if t > opened))
+        transfers += (opened + policy.heartbeat_s * k for k in range(1, beats + 1))
         return StreamOutcome(finished + policy.push_latency_s, 1, finished - opened, delivered, beats, 0, finished)
 
     connects, conn_s, delivered, beats, failures = 1, 0.0, 1, 0, 0
@@ -96,6 +101,9 @@ def follow(
     held = held_request_s(scenario, rng)
     silent_until = opened + watchdog if held > watchdog else math.inf
     connected = last = opened + (held if held <= watchdog else 0.0)
+    transfers.append(opened)
+    if silent_until == math.inf:
+        transfers.append(connected + rtt)  # the snapshot
     beat = 1  # heartbeats go out at connected + k * heartbeat_s; counted, not recomputed from floats
     next_drop = connected + rng.exponential(1 / drop_rate) if drop_rate else math.inf
     i = next(k for k, t in enumerate(events) if t > connected) if finished > connected else len(events) - 1
@@ -108,6 +116,7 @@ def follow(
         broke_at = min(cut_at, next_drop) if silent_until == math.inf else silent_until
         if next_byte <= broke_at:
             last = next_byte
+            transfers.append(next_byte)
             if next_byte == next_event:
                 delivered += 1
                 if i == len(events) - 1:  # the terminal event
@@ -127,12 +136,14 @@ def follow(
         if again > deadline:
             return StreamOutcome(None, connects, conn_s, delivered, beats, failures, deadline)
         connects += 1
+        transfers.append(again)
         held = held_request_s(scenario, rng)
         silent_until = again + watchdog if held > watchdog else math.inf
         if silent_until < math.inf:
             connected = last = again
             continue
         connected = last = again + rtt + held
+        transfers.append(connected + rtt / 2)  # the snapshot, or the missed events
         beat = 1
         next_drop = connected + rng.exponential(1 / drop_rate) if drop_rate else math.inf
         if finished <= connected:  # the terminal event comes at once with the snapshot
@@ -147,13 +158,20 @@ def follow(
 
 
 def _follow_buffered(
-    scenario: Scenario, opened: float, started: float, finished: float, deadline: float, give_up_after: int | None
+    scenario: Scenario,
+    opened: float,
+    started: float,
+    finished: float,
+    deadline: float,
+    transfers: list[float],
+    give_up_after: int | None,
 ) -> StreamOutcome:
     """Through a hop that buffers streams: nothing reaches the client until the response
     ends with the terminal event, unless its watchdog calls the silent stream dead first."""
     c = scenario.clients
     watchdog = c.watchdog_s or math.inf
     connects, conn_s, failures, connected = 1, 0.0, 0, opened
+    transfers.append(opened)
     while connected + watchdog < finished:
         conn_s += watchdog
         failures += 1
@@ -165,6 +183,8 @@ def _follow_buffered(
             return StreamOutcome(None, connects, conn_s, 0, 0, failures, deadline)
         connects += 1
         connected = again + c.rtt_s
+        transfers.append(again)
+    transfers.append(finished + c.sse.push_latency_s)  # the whole stream, at once
     events = event_times(scenario, started, finished)
     delivered = 1 + sum(1 for t in events if t > connected)  # the snapshot and what followed, at once
     beats = int((finished - connected) // c.sse.heartbeat_s) if c.sse.heartbeat_s else 0
@@ -184,7 +204,8 @@ def follow_job(
     assert finished is not None
     deadline = record.arrived + c.abandon_after_s if c.abandon_after_s else math.inf
     opened = record.arrived + record.initiated_s
-    out = follow(s, opened, finished - record.work_s, finished, deadline, ctx.rng, give_up_after, tunnelled)
+    started = finished - record.work_s
+    out = follow(s, opened, started, finished, deadline, ctx.rng, record.transfers, give_up_after, tunnelled)
     record.reconnects += out.connects - 1
     record.connection_s += out.connection_s
     p = s.prices

@@ -22,6 +22,7 @@ def client(ctx: Context, record: JobRecord) -> Generator[Any, Any, None]:
         record.requests += 1
         record.bytes += s.prices.request_bytes
         sent = env.now
+        record.transfers.append(sent)
         done = env.event()
         env.process(server.execute_in_handler(record, done))
         if limit is None:
@@ -32,10 +33,12 @@ def client(ctx: Context, record: JobRecord) -> Generator[Any, Any, None]:
             record.connection_s += env.now - sent
             record.completed_at = env.now
             record.known_at = env.now + c.rtt_s / 2
+            record.transfers.append(record.known_at)
             return
         # The proxy gave up; the execution still runs to its end, for nobody.
         assert limit is not None  # with no proxy, every request ends with its work
         record.connection_s += limit[0]
+        record.transfers.append(sent + limit[0] + c.rtt_s / 2)  # the proxy's error page
         record.timed_out(limit[1])
         record.wasted_s += record.work_s
         if attempt < c.sync.retries:

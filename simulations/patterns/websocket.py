@@ -16,6 +16,8 @@ def observe(ctx: Context, record: JobRecord) -> None:
     if not s.passes_upgrade:
         record.connection_s += s.clients.rtt_s
         record.bytes += s.prices.request_bytes
+        opened = record.arrived + record.initiated_s
+        record.transfers += (opened, opened + s.clients.rtt_s)  # the handshake and its refusal
         finish_async(ctx, record, None, 1)
         return
     out, _ = follow_job(ctx, record, tunnelled=True)
