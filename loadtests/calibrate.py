@@ -24,6 +24,7 @@ out of the verdict, and the p95 still tests the spread.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -31,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.job_metrics import JobRecord
+from harness.job_metrics import JobRecord, radio_joules_per_job
 from harness.scenario import load
 from reference_server.contract import HYBRID, LONGPOLL, SSE, WEBHOOK, WEBSOCKET
 from simulations.engine import simulate
@@ -126,8 +127,11 @@ def calibrate(folder: Path) -> dict[str, Any]:
         simulate(scenario, model, meta["jobs_drawn"], scenario.seed, first=meta["jobs"], observe_seed=k)
         for k in range(MODEL_RUNS)
     ]
+    metrics = dict(METRICS)
+    if scenario.radio is not None:  # phones: both sides' radio energy, from their transfer times
+        metrics["radio_joules_per_job"] = (functools.partial(radio_joules_per_job, scenario), False)
     table = []
-    for i, (name, (stat, is_time)) in enumerate(METRICS.items()):
+    for i, (name, (stat, is_time)) in enumerate(metrics.items()):
         runs = [v for v in (stat(records) for records in model_runs) if v is not None]
         simulated = float(np.median(runs)) if runs else None
         # The model's value is itself a sample over the same few jobs: its noise is the

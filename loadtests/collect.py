@@ -157,6 +157,7 @@ def read_jobs(path: Path) -> list[dict[str, Any]]:
                 row[key] = float(value) if value else None
         row["job_id"] = row["job_id"] or None
         row["timeouts"] = {int(k): v for k, v in json.loads(row["timeouts"] or "{}").items()}
+        row["transfers"] = json.loads(row.get("transfers") or "[]")
     return rows
 
 
@@ -177,6 +178,7 @@ def to_record(row: dict[str, Any], pattern: str, scale: float) -> JobRecord:
     record.connection_s = row["connection_s"] / scale
     record.reconnects = row["reconnects"]
     record.timeouts = dict(row["timeouts"])
+    record.transfers = [arrived + t / scale for t in row["transfers"]]
     if pattern == "sync":
         record.executions = row["requests"]  # every attempt starts the work again
         record.wasted_s = row["work_s"] * sum(record.timeouts.values())

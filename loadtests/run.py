@@ -404,7 +404,8 @@ def _write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
         writer = csv.DictWriter(handle, fieldnames=fields)
         writer.writeheader()
         for row in rows:
-            writer.writerow({**row, "timeouts": json.dumps({str(k): v for k, v in row["timeouts"].items()})})
+            timeouts = json.dumps({str(k): v for k, v in row["timeouts"].items()})
+            writer.writerow({**row, "timeouts": timeouts, "transfers": json.dumps(row.get("transfers", []))})
 
 
 def _plain(value: Any) -> Any:

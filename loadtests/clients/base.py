@@ -49,11 +49,18 @@ class JobLog:
     webhook_duplicates: int = 0
     error: str = ""
     timeouts: dict[int, int] = field(default_factory=dict)  # proxy status -> count
+    transfers: list[float] = field(default_factory=list)  # wall-clock times the client sent or got bytes
 
     def row(self) -> dict[str, Any]:
         row = asdict(self)
         row["timeouts"] = json.dumps({str(k): v for k, v in sorted(self.timeouts.items())})
+        # Seconds after the job's start, to 0.1 ms: what the radio model reads.
+        row["transfers"] = json.dumps([round(t - self.started, 4) for t in sorted(self.transfers)])
         return row
+
+    def transferred(self) -> None:
+        """Bytes moved just now (a request sent, an answer, an event or a heartbeat)."""
+        self.transfers.append(time.time())
 
 
 @dataclass(frozen=True)
@@ -105,7 +112,9 @@ class JobRun:
         network failure (no answer: reset, or silent past the timeout) as status 0."""
         began = time.monotonic()
         self.log.requests += 1  # before sending: a request the client gives up on was still sent
+        self.log.transferred()
         resp = (self.sessions.timely if timely else self.sessions.long).request(method, path, name=name, **kwargs)
+        self.log.transferred()
         if not kwargs.get("stream"):
             self.log.connection_s += time.monotonic() - began
             self.log.bytes += len(resp.content or b"")

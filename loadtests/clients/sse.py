@@ -52,6 +52,7 @@ def _read(job: JobRun, resp: object, parser: SseParser, watchdog: Watchdog) -> s
             if not raw:
                 return None  # the stream ended without a final event
             watchdog.feed()
+            job.log.transferred()
             job.log.bytes += len(raw)
             item = parser.feed(raw.decode().rstrip("\r\n"))
             if isinstance(item, SseComment):

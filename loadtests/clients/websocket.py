@@ -31,6 +31,7 @@ def _url(job: JobRun, job_id: str, last_id: str | None) -> str:
 
 def _connect(job: JobRun, url: str) -> websocket.WebSocket:
     job.log.requests += 1  # before sending, as every request is counted
+    job.log.transferred()
     try:
         return websocket.create_connection(url, timeout=HANDSHAKE_TIMEOUT_S, enable_multithread=False)
     except websocket.WebSocketBadStatusException as exc:
@@ -50,6 +51,7 @@ def _read(job: JobRun, ws: websocket.WebSocket, watchdog: Watchdog) -> tuple[str
         while True:
             opcode, frame = ws.recv_data_frame(control_frame=True)
             watchdog.feed()
+            job.log.transferred()
             job.log.bytes += len(frame.data) + 2
             if opcode == ABNF.OPCODE_PING:
                 job.log.heartbeats += 1  # answered with a pong by the library
