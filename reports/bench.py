@@ -40,7 +40,7 @@ from tqdm import tqdm
 
 from harness.job_metrics import aggregate
 from harness.provenance import ROOT, provenance
-from harness.scenario import Scenario, load
+from harness.scenario import SCENARIOS, Scenario, load
 from harness.stack import Stack
 from harness.stream_bench import StreamPlan, measure
 from harness.stream_memory import breakdown
@@ -59,7 +59,6 @@ from .intermediaries import PLATFORMS_STEP, platform_row
 from .performance import load as load_performance
 from .performance import update_readme
 
-SCENARIOS = ROOT / "scenarios"
 BENCH_SCENARIOS = (
     "original-cloudflare-nginx", "tuned-stack", "flaky-mobile", "server-to-server", "corporate-proxy", "mobile-network",
 )  # fmt: skip

@@ -12,6 +12,9 @@ from typing import Any
 
 import pandas as pd
 
+from harness.radio import describe
+from harness.scenario import SCENARIOS, load
+
 from . import performance
 from .config import Decision
 from .hypotheses import Answer
@@ -105,6 +108,9 @@ def answer_sentence(matrix: Matrix, robust: Robustness, decision: Decision) -> s
     return text + f". {measured} of its {matrix.values.size} cells are measured."
 
 
+RADIO = "radio_joules_per_job"
+
+
 def sections(r: Report) -> list[Section]:
     crit = r.decision.criteria
     first: list[Block] = []
@@ -163,6 +169,7 @@ def sections(r: Report) -> list[Section]:
             "(1 = best of these patterns), weighted by:",
             weights,
             Table(headers, rows),
+            *_radio_note(matrix),
             f"Robustness: {r.decision.samples} weight vectors drawn from a Dirichlet around the weights above "
             f"(concentration {r.decision.concentration:g}).",
             prob,
@@ -228,6 +235,21 @@ def sections(r: Report) -> list[Section]:
         out.append(Section("warnings", "Load-test warnings", [Table(["scenario", "pattern", "warning"], warnings)]))
     out.append(Section("provenance", "Provenance", [_provenance(r)]))
     return out
+
+
+def _radio_note(matrix: Matrix) -> list[Block]:
+    """Where the matrix weighs radio energy: the model and parameters behind that column."""
+    if RADIO not in matrix.values.columns:
+        return []
+    radio = load(SCENARIOS / f"{matrix.audience.scenario}.toml").radio
+    if radio is None:
+        return []
+    return [
+        f"Radio energy per job (`harness/radio.py`): {describe(radio)}, over the times at which each "
+        "client sent or got bytes (each request, answer, event and heartbeat; in the load tests as recorded, "
+        "in the models as drawn). A poll or heartbeat interval shorter than the tail keeps the radio in high "
+        "power for the whole job."
+    ]
 
 
 def _hostile(r: Report) -> Section:
