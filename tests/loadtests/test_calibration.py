@@ -2,7 +2,8 @@
 simulation and the measurement drift apart beyond the tolerance (see loadtests/calibrate.py).
 
 Sync on the original stack checks the timeout and duplicate model (nginx cuts at 60 s,
-clients retry twice); polling on the tuned stack checks the delay and request model."""
+clients retry twice); polling on the tuned stack checks the delay and request model, long
+polling its held reads, and the WebSocket its stream."""
 
 from __future__ import annotations
 
@@ -20,7 +21,12 @@ SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 
 @pytest.mark.parametrize(
     ("scenario", "pattern", "duration_s"),
-    [("original-cloudflare-nginx", "sync", 16.0), ("tuned-stack", "polling", 8.0)],
+    [
+        ("original-cloudflare-nginx", "sync", 16.0),
+        ("tuned-stack", "polling", 8.0),
+        ("tuned-stack", "longpoll", 8.0),
+        ("tuned-stack", "websocket", 8.0),
+    ],
 )
 def test_simulation_and_measurement_agree(tmp_path: Path, scenario: str, pattern: str, duration_s: float) -> None:
     test = LoadTest(SCENARIOS / f"{scenario}.toml", pattern, duration_s, time_scale=0.02, backend="processes",
