@@ -11,6 +11,7 @@ SimPy event per poll; that keeps a sweep cheap without changing any result.
 from __future__ import annotations
 
 import heapq
+import math
 from collections import deque
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
@@ -189,6 +190,12 @@ def initiated(ctx: Context, record: JobRecord) -> None:
     record.requests += sends
     record.reconnects += sends - 1
     record.bytes += sends * ctx.scenario.prices.request_bytes
+
+
+def abandon_at(ctx: Context, record: JobRecord) -> float:
+    """When the client gives up on the job unless it knows by then (never: inf)."""
+    c = ctx.scenario.clients
+    return record.arrived + c.abandon_after_s if c.abandon_after_s else math.inf
 
 
 def finish_async(ctx: Context, record: JobRecord, known_at: float | None, channel_requests: int) -> None:

@@ -177,6 +177,16 @@ class JobRun:
         if self.log.known is None:
             self.log.outcome = outcome
 
+    def reconnect_after(self, delay_s: float) -> bool:
+        """Wait `delay_s` (scenario seconds) and count a reconnect; False, with the job
+        abandoned, when the client's deadline would pass first."""
+        if self.past_deadline(self.scaled(delay_s)):
+            self.give_up("abandoned")
+            return False
+        self.log.reconnects += 1
+        self.sleep(delay_s)
+        return True
+
     def past_deadline(self, after_s: float = 0.0) -> bool:
         return time.monotonic() + after_s > self.deadline
 

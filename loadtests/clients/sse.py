@@ -104,13 +104,10 @@ def follow_stream(job: JobRun, job_id: str, give_up_after: int | None = None) ->
             job.learned(state)
             return True
         failures += 1
-        if job.past_deadline(job.scaled(policy.reconnect_delay_s)):
-            job.give_up("abandoned")
-            return False
         if give_up_after is not None and failures >= give_up_after:
+            return False  # the caller goes on another way (and abandons at its own deadline)
+        if not job.reconnect_after(policy.reconnect_delay_s):
             return False
-        job.log.reconnects += 1
-        job.sleep(policy.reconnect_delay_s)
 
 
 def run(job: JobRun) -> None:

@@ -100,11 +100,8 @@ def follow_socket(job: JobRun, job_id: str) -> None:
         if state is not None:
             job.learned(state)
             return
-        if job.past_deadline(job.scaled(policy.reconnect_delay_s)):
-            job.give_up("abandoned")
+        if not job.reconnect_after(policy.reconnect_delay_s):
             return
-        job.log.reconnects += 1
-        job.sleep(policy.reconnect_delay_s)
 
 
 def run(job: JobRun) -> None:

@@ -18,7 +18,7 @@ import numpy as np
 from harness.job_metrics import JobRecord
 from harness.scenario import Scenario
 
-from ..engine import Context, finish_async
+from ..engine import Context, abandon_at, finish_async
 from .stream import event_times
 
 
@@ -28,7 +28,7 @@ def observe(ctx: Context, record: JobRecord) -> None:
     rtt = c.rtt_s
     finished = record.completed_at
     assert finished is not None
-    deadline = record.arrived + c.abandon_after_s if c.abandon_after_s else math.inf
+    deadline = abandon_at(ctx, record)
     events = event_times(s, finished - record.work_s, finished)
     hold = c.longpoll.held_s
     limit = s.read_limit

@@ -14,7 +14,7 @@ import numpy as np
 from harness.job_metrics import JobRecord
 from harness.scenario import PollingPolicy, Scenario
 
-from ..engine import Context, finish_async
+from ..engine import Context, abandon_at, finish_async
 from ..network import short_request
 
 
@@ -71,7 +71,7 @@ def observe(ctx: Context, record: JobRecord) -> None:
     c = s.clients
     assert record.completed_at is not None
     started = record.arrived + record.initiated_s  # the initiate's answer: polling begins
-    deadline = record.arrived + c.abandon_after_s if c.abandon_after_s else math.inf
+    deadline = abandon_at(ctx, record)
     ready = seen_from(ctx, record.completed_at)
     polls, known = first_answer_showing(s, started, ready, deadline, ctx.rng, record.transfers)
     record.connection_s += (1 + polls) * c.rtt_s

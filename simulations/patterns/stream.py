@@ -25,7 +25,7 @@ from harness.job_metrics import JobRecord
 from harness.scenario import Scenario
 from reference_server.contract import progress_percent
 
-from ..engine import Context
+from ..engine import Context, abandon_at
 from ..network import held_request_s
 
 
@@ -199,10 +199,9 @@ def follow_job(
     Returns the outcome and the client's deadline (abandonment). `tunnelled`: a WebSocket,
     which a hop passes as a tunnel once upgraded, never buffered."""
     s = ctx.scenario
-    c = s.clients
     finished = record.completed_at
     assert finished is not None
-    deadline = record.arrived + c.abandon_after_s if c.abandon_after_s else math.inf
+    deadline = abandon_at(ctx, record)
     opened = record.arrived + record.initiated_s
     started = finished - record.work_s
     out = follow(s, opened, started, finished, deadline, ctx.rng, record.transfers, give_up_after, tunnelled)
