@@ -371,7 +371,7 @@ def bench(plan: Plan, root: Path | None = None, only: tuple[str, ...] = STEPS) -
     save()
     steps.run(
         "simulations",
-        f"simulations: 5 patterns x {len(BENCH_SCENARIOS + SIMULATED_ONLY) + len(PLATFORMS)} scenarios, "
+        f"simulations: {len(PATTERNS)} patterns x {len(BENCH_SCENARIOS + SIMULATED_ONLY) + len(PLATFORMS)} scenarios, "
         f"{plan.sim_jobs} jobs each",
         lambda: simulate_all(plan, folder / "simulations"),
     )
