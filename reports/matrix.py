@@ -50,6 +50,14 @@ def build(inputs: Inputs, decision: Decision, audience: Audience) -> Matrix:
     values = pd.DataFrame(index=list(audience.patterns), columns=keys, dtype=float)
     sources = pd.DataFrame(index=list(audience.patterns), columns=keys, dtype=object)
     hostile, modelled = compatibility(inputs.measured), compatibility(inputs.simulated)
+    # A run shared by every audience (the scale step, the hostile runs) is used for a
+    # criterion only if it covers every pattern here: a column that mixed it with the model
+    # would compare different things (the scale step's cost leaves out the work itself).
+    partial = {
+        kind
+        for kind, index in (("scale", inputs.scale.index), ("intermediaries", hostile.index))
+        if not set(audience.patterns) <= set(index)
+    }
     for pattern in audience.patterns:
         measured = one_row(inputs.measured, audience.scenario, pattern)
         simulated = one_row(inputs.simulated, audience.scenario, pattern)
@@ -65,7 +73,7 @@ def build(inputs: Inputs, decision: Decision, audience: Audience) -> Matrix:
                 values.loc[pattern, key] = decision.complexity[pattern].score
                 sources.loc[pattern, key] = "judgement"
                 continue
-            order = [criterion.prefer, *(k for k in runs if k != criterion.prefer)]
+            order = [k for k in [criterion.prefer, *(k for k in runs if k != criterion.prefer)] if k not in partial]
             source = _first(runs, order, key)
             if source is None:
                 # A pattern that delivered no job has no delay: left empty, it scores worst.

@@ -40,20 +40,31 @@ def test_every_value_is_from_a_run_or_a_labelled_judgement(sim_bench: Path) -> N
     assert list(matrix.totals.index) == sorted(matrix.totals.index, key=lambda p: -matrix.totals[p])
 
 
-def test_the_cost_criterion_is_the_scale_steps_measurement_where_it_ran(sim_bench: Path, tmp_path: Path) -> None:
+def _with_scale_runs(sim_bench: Path, tmp_path: Path, costs: dict[str, float]) -> Path:
     folder = tmp_path / "bench"
     shutil.copytree(sim_bench, folder)
-    measured = {"sse": 2.5, "polling": 11.0}  # the scale step ran these two patterns only
-    for pattern, cost in measured.items():
+    for pattern, cost in costs.items():
         (folder / "scale" / pattern).mkdir(parents=True)
         server_cost = {"cost_per_million_jobs_usd": cost, "peak_clients": 10, "api_rss_base_mib": 50.0,
                        "api_rss_peak_mib": 51.0}  # fmt: skip
         (folder / "scale" / pattern / "summary.json").write_text(json.dumps({"server_cost": server_cost}))
-    matrix = build_matrix(read(folder), DECISION, DECISION.audiences["browser"])
-    for pattern, cost in measured.items():
+    return folder
+
+
+def test_the_cost_criterion_is_the_scale_steps_measurement_where_it_ran(sim_bench: Path, tmp_path: Path) -> None:
+    browser = DECISION.audiences["browser"]
+    costs = {pattern: 2.0 + k for k, pattern in enumerate(browser.patterns)}
+    matrix = build_matrix(read(_with_scale_runs(sim_bench, tmp_path, costs)), DECISION, browser)
+    for pattern, cost in costs.items():
         assert matrix.values.loc[pattern, "cost_per_million_jobs_usd"] == cost
         assert matrix.sources.loc[pattern, "cost_per_million_jobs_usd"] == "measured"
-    assert matrix.sources.loc["hybrid", "cost_per_million_jobs_usd"] == "simulated"  # no scale run: the model's
+
+
+def test_a_scale_step_that_missed_a_pattern_is_not_mixed_with_the_model(sim_bench: Path, tmp_path: Path) -> None:
+    # The scale step's cost leaves out the work, the model's includes it: one column, one kind.
+    folder = _with_scale_runs(sim_bench, tmp_path, {"sse": 2.5, "polling": 11.0})
+    matrix = build_matrix(read(folder), DECISION, DECISION.audiences["browser"])
+    assert set(matrix.sources["cost_per_million_jobs_usd"]) == {"simulated"}
 
 
 def test_a_dominant_pattern_always_wins_and_a_close_race_can_flip(sim_bench: Path) -> None:
