@@ -27,6 +27,7 @@ from itertools import count
 from typing import Any, Literal
 
 from proxies.render import Profile
+from reference_server.contract import PREFERENCE_APPLIED_HEADER
 
 from .target import dig
 from .target_client import Answer, Followed, Polled, RateLimited, TargetClient, sha256
@@ -346,7 +347,7 @@ async def _long_poll(s: CheckSession) -> tuple[Verdict, str]:
     if job.answers is None:
         return _not_started("initiate", job.started)
     answers = job.answers
-    held = [a for a in answers if "Preference-Applied" in a.headers]
+    held = [a for a in answers if PREFERENCE_APPLIED_HEADER in a.headers]
     head = f"{len(answers)} reads, {len(held)} held (longest {max((a.elapsed_s for a in answers), default=0):.2f} s)"
     cut = [a for a in answers if a.status >= 500 or a.status in (408, 429)]
     if cut:
@@ -356,7 +357,7 @@ async def _long_poll(s: CheckSession) -> tuple[Verdict, str]:
     final = answers[-1]
     if final.status >= 300 or s.client.state(final) not in s.target.answers.completed:
         return "fail", f"{head}; no completed answer within {s.patience_s:.1f} s (last: {final.status})"
-    applied = held[-1].headers["Preference-Applied"]
+    applied = held[-1].headers[PREFERENCE_APPLIED_HEADER]
     wait = _applied_wait_s(applied)
     if wait is None or wait >= s.limits.limit_s:
         return "fail", f"{head}; the service applied {applied}: a read of an unchanged job outlasts {s.limits}"

@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 from multidict import CIMultiDict
 
-from reference_server.contract import RETRY_AFTER_MS_HEADER
+from reference_server.contract import PREFERENCE_APPLIED_HEADER, RETRY_AFTER_MS_HEADER
 
 from .prometheus_text import counter_value
 from .sse import SseComment, SseEvent, read_stream
@@ -209,7 +209,7 @@ class TargetClient:
                 break
             if answer.status in (200, 304) and "ETag" in answer.headers:
                 tag = {"If-None-Match": answer.headers["ETag"]}
-            if "Preference-Applied" not in answer.headers:  # not held: do not hammer
+            if PREFERENCE_APPLIED_HEADER not in answer.headers:  # not held: do not hammer
                 await asyncio.sleep(self.poll_delay_s(answer))
         return answers
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import gevent
 
+from reference_server.contract import PREFERENCE_APPLIED_HEADER
+
 from .base import JobRun
 
 
@@ -25,7 +27,7 @@ def long_poll_until_known(job: JobRun, job_id: str) -> None:
                 return
         if resp.status_code in (200, 304) and resp.headers and resp.headers.get("ETag"):
             tag = {"If-None-Match": str(resp.headers["ETag"])}
-        held = resp.status_code in (200, 304) and resp.headers and resp.headers.get("Preference-Applied")
+        held = resp.status_code in (200, 304) and resp.headers and resp.headers.get(PREFERENCE_APPLIED_HEADER)
         if not held:  # not held, refused or lost: do not hammer the server
             gevent.sleep(job.scaled(c.polling.interval_s))
     job.give_up("abandoned")

@@ -10,6 +10,7 @@ import uuid
 
 from aiohttp import web
 
+from ..contract import PREFERENCE_APPLIED_HEADER
 from ..jobs import transitions
 from ..jobs.model import ACTIVE, FileResult, Job, Webhook
 from ..jobs.workload import mean_delay_s
@@ -147,7 +148,7 @@ async def status(request: web.Request) -> web.Response:
         applied = min(asked, s.scaled(s.longpoll_max_wait_s))
         job = await _held(ctx, job_id, seen, applied)
         # A held answer is one client's; the next long poll comes at once, so no Retry-After.
-        headers = {"Cache-Control": "no-store", "Preference-Applied": f"wait={applied:g}"}
+        headers = {"Cache-Control": "no-store", PREFERENCE_APPLIED_HEADER: f"wait={applied:g}"}
     now = time.time()
     tag = etag(job, s, now)
     headers["ETag"] = tag

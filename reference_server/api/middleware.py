@@ -19,7 +19,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..config import Settings
-from ..contract import RETRY_AFTER_MS_HEADER
+from ..contract import PREFERENCE_APPLIED_HEADER, RETRY_AFTER_MS_HEADER
 from .context import context
 from .errors import REQUEST_ID, ApiError, error_response, from_http_exception
 
@@ -45,7 +45,7 @@ CORS_ALLOW_HEADERS = "Content-Type, Authorization, X-Request-ID, Idempotency-Key
 CORS_EXPOSE = (
     "X-Request-ID, RateLimit-Policy, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, Retry-After, "
     f"{RETRY_AFTER_MS_HEADER}, Location, ETag, Idempotent-Replayed, X-Job-Reused, "
-    "Preference-Applied"
+    f"{PREFERENCE_APPLIED_HEADER}"
 )
 _REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 RATE = web.RequestKey("rate_limit", tuple[int, float])  # (remaining, seconds to the reset)
