@@ -1,5 +1,6 @@
-"""What the scenario's `[network]` does to a client's short requests (initiates and polls),
-drawn as Toxiproxy makes it on the real stack (`harness.toxiproxy`).
+"""What the scenario's `[network]` does to a client's short requests (initiates and polls)
+and to a long-poll client's kept-alive connection, drawn as Toxiproxy makes it on the real
+stack (`harness.toxiproxy`).
 
 In a reset window a connection hit is reset at the answer's first byte (the request has
 reached the server), and the client learns at once; an idempotent request is sent again.
@@ -72,3 +73,39 @@ def initiate(scenario: Scenario, rng: np.random.Generator) -> tuple[int, float]:
         if answer.answered:
             return sent, spent
     return attempts, spent
+
+
+class KeptAliveConnection:
+    """What a `[network]` does to one client's kept-alive connection, as the harness makes
+    it with Toxiproxy: time is cut into windows, and in each the connection is hit or not
+    (the window's probability). A read sent in a hit blackhole window is held until the
+    window ends; an answer written in a hit reset window is reset, and the HTTP client
+    sends the (idempotent) read again at once, on a new connection that draws afresh."""
+
+    def __init__(self, scenario: Scenario, rng: np.random.Generator) -> None:
+        self.network = scenario.network
+        self.rng = rng
+        self.rtt = scenario.clients.rtt_s
+        self._drawn: dict[tuple[str, int], bool] = {}
+
+    def _hit(self, kind: str, window: int, probability: float) -> bool:
+        if (kind, window) not in self._drawn:
+            self._drawn[kind, window] = bool(self.rng.random() < probability)
+        return self._drawn[kind, window]
+
+    def held_s(self, sent: float) -> float:
+        n = self.network
+        if n is None or not n.blackholes_per_hour:
+            return 0.0
+        window = math.floor(sent / n.blackhole_s)
+        return (window + 1) * n.blackhole_s - sent if self._hit("hole", window, n.blackhole_probability) else 0.0
+
+    def resends_s(self, answered: float) -> float:
+        n = self.network
+        extra = 0.0
+        while n is not None and n.resets_per_hour:
+            if not self._hit("reset", math.floor((answered + extra) / n.reset_window_s), n.reset_probability):
+                break
+            self._drawn.clear()  # a new connection
+            extra += self.rtt
+        return extra

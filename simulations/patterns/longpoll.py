@@ -11,14 +11,10 @@ than the wait cuts the read with its timeout status, and the client reads again.
 
 from __future__ import annotations
 
-import math
-
-import numpy as np
-
 from harness.job_metrics import JobRecord
-from harness.scenario import Scenario
 
 from ..engine import Context, abandon_at, finish_async
+from ..network import KeptAliveConnection
 from .stream import event_times
 
 
@@ -33,7 +29,7 @@ def observe(ctx: Context, record: JobRecord) -> None:
     hold = c.longpoll.held_s
     limit = s.read_limit
     sent = record.arrived + record.initiated_s
-    network = Trouble(s, ctx.rng)
+    network = KeptAliveConnection(s, ctx.rng)
     seen: float | None = None
     reads, known = 0, None
     while sent <= deadline:
@@ -60,39 +56,3 @@ def observe(ctx: Context, record: JobRecord) -> None:
         record.transfers += (sent, back)
         sent = back
     finish_async(ctx, record, known, reads)
-
-
-class Trouble:
-    """What a `[network]` does to one client's kept-alive connection, as the harness makes
-    it with Toxiproxy: time is cut into windows, and in each the connection is hit or not
-    (the window's probability). A read sent in a hit blackhole window is held until the
-    window ends; an answer written in a hit reset window is reset, and the HTTP client
-    sends the (idempotent) read again at once, on a new connection that draws afresh."""
-
-    def __init__(self, scenario: Scenario, rng: np.random.Generator) -> None:
-        self.network = scenario.network
-        self.rng = rng
-        self.rtt = scenario.clients.rtt_s
-        self._drawn: dict[tuple[str, int], bool] = {}
-
-    def _hit(self, kind: str, window: int, probability: float) -> bool:
-        if (kind, window) not in self._drawn:
-            self._drawn[kind, window] = bool(self.rng.random() < probability)
-        return self._drawn[kind, window]
-
-    def held_s(self, sent: float) -> float:
-        n = self.network
-        if n is None or not n.blackholes_per_hour:
-            return 0.0
-        window = math.floor(sent / n.blackhole_s)
-        return (window + 1) * n.blackhole_s - sent if self._hit("hole", window, n.blackhole_probability) else 0.0
-
-    def resends_s(self, answered: float) -> float:
-        n = self.network
-        extra = 0.0
-        while n is not None and n.resets_per_hour:
-            if not self._hit("reset", math.floor((answered + extra) / n.reset_window_s), n.reset_probability):
-                break
-            self._drawn.clear()  # a new connection
-            extra += self.rtt
-        return extra
