@@ -18,6 +18,7 @@ from ..store.base import StoredResponse
 from . import validation
 from .context import Context, context
 from .errors import ApiError
+from .middleware import RATE, reads_job_ahead
 from .representation import BASE, etag, job_body, links, retry_after_headers
 
 routes = web.RouteTableDef()
@@ -133,6 +134,7 @@ async def _held(ctx: Context, job_id: str, seen: set[str], wait_s: float) -> Job
 
 
 @routes.get(BASE + "/{job_id}")
+@reads_job_ahead
 async def status(request: web.Request) -> web.Response:
     """The job's status; with `wait` (a long poll), held until the job changes or the wait
     (capped at LONGPOLL_MAX_WAIT_S, below every proxy's limit) passes."""
@@ -142,7 +144,8 @@ async def status(request: web.Request) -> web.Response:
     asked = validation.wait_s(request)
     seen = _client_tags(request)
     if asked is None:
-        job = await _read(ctx, job_id)
+        ahead = request[RATE].job
+        job = ahead if ahead is not None and ahead.id == job_id else await _read(ctx, job_id)
         headers = {"Cache-Control": "public, max-age=0, s-maxage=1"}
     else:
         applied = min(asked, s.scaled(s.longpoll_max_wait_s))

@@ -20,6 +20,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..config import Settings
 from ..contract import PREFERENCE_APPLIED_HEADER, RETRY_AFTER_MS_HEADER
+from ..store.base import RateHit
 from .context import context
 from .errors import REQUEST_ID, ApiError, error_response, from_http_exception
 
@@ -48,7 +49,7 @@ CORS_EXPOSE = (
     f"{PREFERENCE_APPLIED_HEADER}"
 )
 _REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-RATE = web.RequestKey("rate_limit", tuple[int, float])  # (remaining, seconds to the reset)
+RATE = web.RequestKey("rate_limit", RateHit)
 # Probes and scrapes must not eat a client budget or be refused under load.
 UNLIMITED_PATHS = frozenset({"/health", "/metrics"})
 
@@ -57,6 +58,13 @@ def streaming(handler: Handler) -> Handler:
     """Mark a handler whose response is a long-lived stream: no request timeout."""
     # A marker on the function, read by the timeout middleware; handlers have no such field.
     handler.streaming = True  # type: ignore[attr-defined]
+    return handler
+
+
+def reads_job_ahead(handler: Handler) -> Handler:
+    """Mark a handler of `{job_id}` whose job the rate limit reads in its own store round
+    trip (in `request[RATE].job`), so that a status poll costs the store one."""
+    handler.reads_job_ahead = True  # type: ignore[attr-defined]
     return handler
 
 
@@ -97,15 +105,16 @@ def build_middlewares(settings: Settings) -> list[Callable[..., Awaitable[web.St
         if request.path in UNLIMITED_PATHS:
             return await handler(request)
         ctx = context(request)
-        count, reset = await ctx.store.hit_rate(ctx.identity.of(request), settings.rate_limit_window_s)
-        remaining = settings.rate_limit_max - count
-        request[RATE] = (max(remaining, 0), reset)
-        if remaining < 0:
+        match = request.match_info
+        ahead = match.get("job_id") if getattr(match.handler, "reads_job_ahead", False) else None
+        hit = await ctx.store.hit_rate(ctx.identity.of(request), settings.rate_limit_window_s, ahead)
+        request[RATE] = hit
+        if hit.count > settings.rate_limit_max:
             raise ApiError(
                 429,
                 "rate_limited",
                 "Too many requests, please try again later.",
-                {"Retry-After": str(max(1, math.ceil(reset)))},
+                {"Retry-After": str(max(1, math.ceil(hit.reset_s)))},
             )
         return await handler(request)
 
@@ -144,12 +153,11 @@ def add_response_headers(settings: Settings) -> Callable[[web.Request, web.Strea
             h["Access-Control-Allow-Methods"] = CORS_METHODS
             h["Access-Control-Allow-Headers"] = CORS_ALLOW_HEADERS
             h["Access-Control-Max-Age"] = "86400"
-        rate = request.get(RATE)
-        if rate is not None:
-            remaining, reset = rate
+        hit = request.get(RATE)
+        if hit is not None:
             h["RateLimit-Policy"] = f"{settings.rate_limit_max};w={math.ceil(settings.rate_limit_window_s)}"
             h["RateLimit-Limit"] = str(settings.rate_limit_max)
-            h["RateLimit-Remaining"] = str(remaining)
-            h["RateLimit-Reset"] = str(max(0, math.ceil(reset)))
+            h["RateLimit-Remaining"] = str(max(settings.rate_limit_max - hit.count, 0))
+            h["RateLimit-Reset"] = str(max(0, math.ceil(hit.reset_s)))
 
     return on_prepare

@@ -4,6 +4,7 @@ expiring links shaped like presigned URLs."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import os
@@ -11,7 +12,7 @@ import re
 import time
 from pathlib import Path
 
-from .base import SigningWindow
+from .base import SIGNED_LINKS_KEPT, SigningWindow
 
 KEY_PATTERN = re.compile(r"^downloads/[A-Za-z0-9_-]+\.zip$")
 ROUTE = "/v1/artifacts/{key:.+}"
@@ -21,6 +22,8 @@ class LocalArtifacts:
     def __init__(self, root: Path, secret: bytes) -> None:
         self.root = root
         self._secret = secret
+        # A link depends only on its key and expiry, so a polled job's is signed once per window.
+        self._signed = functools.lru_cache(maxsize=SIGNED_LINKS_KEPT)(self.signature)
 
     def path(self, key: str) -> Path:
         if not KEY_PATTERN.match(key):
@@ -36,7 +39,7 @@ class LocalArtifacts:
 
     def url(self, key: str, window: SigningWindow, origin: str) -> str:
         expires = window.expires_at
-        return f"{origin}/v1/artifacts/{key}?expires={expires}&signature={self.signature(key, expires)}"
+        return f"{origin}/v1/artifacts/{key}?expires={expires}&signature={self._signed(key, expires)}"
 
     def verify(self, key: str, expires: str, signature: str) -> bool:
         if not expires.isdigit() or int(expires) < time.time():

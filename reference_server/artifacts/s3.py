@@ -22,7 +22,7 @@ import urllib3
 from minio import Minio
 from minio.error import S3Error
 
-from .base import SigningWindow, StorageUnavailable
+from .base import SIGNED_LINKS_KEPT, SigningWindow, StorageUnavailable
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -46,9 +46,6 @@ def _client(endpoint: str, access_key: str, secret_key: str, region: str, timeou
         region=region,
         http_client=http,
     )
-
-
-SIGNED_LINKS_KEPT = 65_536  # links of recently read jobs; a few MiB at most
 
 
 class S3Artifacts:

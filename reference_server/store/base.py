@@ -35,6 +35,15 @@ class CreateOutcome:
 
 
 @dataclass(frozen=True)
+class RateHit:
+    """One request counted in its client's fixed window, and the job read with it."""
+
+    count: int  # requests in the window so far, this one included
+    reset_s: float  # seconds until the window resets
+    job: Job | None = None  # the job asked to be read, if it exists
+
+
+@dataclass(frozen=True)
 class Message:
     """One queue entry held by a consumer until it is acknowledged."""
 
@@ -82,9 +91,10 @@ class JobStore(Protocol):
     async def update(self, job_id: str, fn: Callable[[Job], Change | None]) -> Change | None: ...
     async def incr(self, name: str, by: float = 1) -> None: ...
     async def counters(self) -> dict[str, float]: ...
-    async def hit_rate(self, client: str, window_s: float) -> tuple[int, float]:
-        """Count one request of a client in its fixed window: (requests in the window so far,
-        seconds until it resets). Kept in the store so that processes sharing it share one limit."""
+    async def hit_rate(self, client: str, window_s: float, read: str | None = None) -> RateHit:
+        """Count one request of a client in its fixed window, kept in the store so that
+        processes sharing it share one limit; and read job `read` in the same round trip,
+        so that a status poll costs the store one."""
         ...
 
     async def sync_started(self, file_id: int) -> int: ...

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from ..jobs.model import ACTIVE, Event, Job
 from ..jobs.transitions import Change, created
-from .base import CreateOutcome, Message, Notifier, StoredResponse, decide_create
+from .base import CreateOutcome, Message, Notifier, RateHit, StoredResponse, decide_create
 
 PRUNE_EVERY = 1024  # creates between sweeps of ended jobs
 
@@ -157,7 +157,7 @@ class MemoryStore:
     async def counters(self) -> dict[str, float]:
         return dict(self._counters)
 
-    async def hit_rate(self, client: str, window_s: float) -> tuple[int, float]:
+    async def hit_rate(self, client: str, window_s: float, read: str | None = None) -> RateHit:
         now = time.monotonic()
         start, count = self._windows.get(client, (now, 0))
         if now - start >= window_s:
@@ -165,7 +165,7 @@ class MemoryStore:
             if len(self._windows) > 10_000:  # drop finished windows so the table stays small
                 self._windows = {k: v for k, v in self._windows.items() if now - v[0] < window_s}
         self._windows[client] = (start, count + 1)
-        return count + 1, start + window_s - now
+        return RateHit(count + 1, start + window_s - now, None if read is None else self._jobs.get(read))
 
     async def sync_started(self, file_id: int) -> int:
         self._sync_running[file_id] += 1

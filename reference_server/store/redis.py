@@ -31,7 +31,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..jobs.model import ACTIVE, Event, Job
 from ..jobs.transitions import Change, created
-from .base import CreateOutcome, Message, Notifier, StoredResponse, decide_create
+from .base import CreateOutcome, Message, Notifier, RateHit, StoredResponse, decide_create
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +40,14 @@ NOTIFY = "dl:notify"
 QUEUED = "dl:queued"
 METRICS = "dl:metrics"
 # One fixed window per client, counted and started atomically: the first request of a
-# window sets its expiry. Returns the count and the milliseconds left.
+# window sets its expiry. Returns the count, the milliseconds left and, given a second key,
+# that job, so a status poll costs one round trip.
 RATE_SCRIPT = """
 local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-return {n, redis.call('PTTL', KEYS[1])}
+local job = false
+if KEYS[2] then job = redis.call('GET', KEYS[2]) end
+return {n, redis.call('PTTL', KEYS[1]), job}
 """
 # Deferring acknowledges the entry and schedules its job in one step, so a crash between
 # the two can neither lose the job nor queue it twice (the set holds each job once).
@@ -305,9 +308,10 @@ class RedisStore:
     async def counters(self) -> dict[str, float]:
         return {_text(k): float(v) for k, v in (await self.r.hgetall(METRICS)).items()}
 
-    async def hit_rate(self, client: str, window_s: float) -> tuple[int, float]:
-        count, left_ms = await self._rate(keys=[f"dl:rate:{client}"], args=[max(1, round(window_s * 1000))])
-        return int(count), max(0, int(left_ms)) / 1000
+    async def hit_rate(self, client: str, window_s: float, read: str | None = None) -> RateHit:
+        keys = [f"dl:rate:{client}"] + ([] if read is None else [_job_key(read)])
+        count, left_ms, raw = await self._rate(keys=keys, args=[max(1, round(window_s * 1000))])
+        return RateHit(int(count), max(0, int(left_ms)) / 1000, Job.from_json(raw) if raw else None)
 
     async def sync_started(self, file_id: int) -> int:
         key = f"dl:sync:{file_id}"

@@ -351,3 +351,36 @@ async def test_links_are_signed_for_the_public_endpoint(http: aiohttp.ClientSess
     # The same signature through another host name is refused: links are bound to their host.
     async with http.get(done["downloadUrl"].replace(public, internal)) as resp:
         assert resp.status == 403
+
+
+async def test_a_status_poll_costs_redis_one_round_trip(http: aiohttp.ClientSession, servers: ServerFactory) -> None:
+    """The rate limit and the job's read go in one script call, so a poll is one round
+    trip (it was two: the script, then GET). Watched with MONITOR, which shows the
+    commands a client sends apart from those its script runs."""
+    import redis
+
+    target = servers.start("redis+minio")
+    _, body, _ = await initiate(http, target.url, [70000])
+    job_id = body["jobId"]
+    await wait_state(http, target.url, job_id, {"completed"})
+    admin = redis.Redis.from_url(target.env["REDIS_URL"], decode_responses=True)
+    sent: list[str] = []
+
+    def watch() -> None:
+        with admin.monitor() as monitor:
+            for entry in monitor.listen():
+                if entry["command"] == "ECHO end-of-polls":
+                    return
+                if entry["client_type"] != "lua" and ("dl:rate:" in entry["command"] or job_id in entry["command"]):
+                    sent.append(entry["command"])
+
+    watcher = asyncio.create_task(asyncio.to_thread(watch))
+    await asyncio.sleep(0.3)  # MONITOR is on
+    polls = 10
+    for _ in range(polls):
+        assert (await job(http, target.url, job_id))["status"] == "completed"
+    await asyncio.to_thread(admin.echo, "end-of-polls")  # on a connection of its own from the pool
+    await asyncio.wait_for(watcher, 10)
+    admin.close()
+    assert len(sent) == polls, sent
+    assert all(c.startswith("EVALSHA") and job_id in c for c in sent), sent
