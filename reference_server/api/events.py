@@ -93,7 +93,7 @@ class Feed:
         if self.resume is None:
             for follower, job in zip(self.followers, self.jobs, strict=True):
                 if job.state in TERMINAL_STATES:
-                    last = (await store.events(job.id, job.seq - 1))[-1]
+                    last = (await store.events(job.id, job.seq - 1))[0][-1]
                     yield self._out(follower, last, last.type, job)
                 else:
                     snapshot = Event(job.seq, "snapshot", {"state": job.state, "progress": job.progress})
@@ -111,11 +111,9 @@ class Feed:
             for follower in self.followers:
                 if follower.done:
                     continue
-                events = await store.events(follower.job_id, follower.cursor)
-                completed = any(e.type == "completed" for e in events)
-                ended = await store.get(follower.job_id) if completed else None
+                events, current = await store.events(follower.job_id, follower.cursor)
                 for event in events:
-                    yield self._out(follower, event, event.type, ended)
+                    yield self._out(follower, event, event.type, current)
 
 
 @contextlib.asynccontextmanager

@@ -127,8 +127,8 @@ class MemoryStore:
     async def get(self, job_id: str) -> Job | None:
         return self._jobs.get(job_id)
 
-    async def events(self, job_id: str, after_seq: int) -> list[Event]:
-        return [e for e in self._events.get(job_id, ()) if e.seq > after_seq]
+    async def events(self, job_id: str, after_seq: int) -> tuple[list[Event], Job | None]:
+        return [e for e in self._events.get(job_id, ()) if e.seq > after_seq], self._jobs.get(job_id)
 
     async def update(self, job_id: str, fn: Callable[[Job], Change | None]) -> Change | None:
         async with self._lock:

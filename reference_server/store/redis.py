@@ -254,10 +254,15 @@ class RedisStore:
     async def get(self, job_id: str) -> Job | None:
         return await self._get_with(self.r, job_id)
 
-    async def events(self, job_id: str, after_seq: int) -> list[Event]:
-        entries = await self.r.xrange(_events_key(job_id), min=f"0-{after_seq + 1}")
+    async def events(self, job_id: str, after_seq: int) -> tuple[list[Event], Job | None]:
+        # MULTI/EXEC, as the writes are: the job is the one the log leads to.
+        async with self.r.pipeline(transaction=True) as pipe:
+            pipe.xrange(_events_key(job_id), min=f"0-{after_seq + 1}")
+            pipe.get(_job_key(job_id))
+            entries, raw = await pipe.execute()
         # (id, fields) pairs of decoded text; redis-py's types leave room for None and bytes.
-        return [Event.from_json(fields["e"]) for _id, fields in cast(list[tuple[str, dict[str, str]]], entries)]
+        logged = [Event.from_json(fields["e"]) for _id, fields in cast(list[tuple[str, dict[str, str]]], entries)]
+        return logged, Job.from_json(raw) if raw else None
 
     @staticmethod
     def _append(pipe: Any, change: Change) -> None:
