@@ -34,7 +34,7 @@ from reference_server.config import Settings, from_env
 from .processes import free_port
 from .stream_bench import UNLIMITED_CLIENT, start_probe
 
-PACKAGES = ("aiohttp_sse", "aiohttp", "multidict", "yarl", "asyncio", "reference_server")
+PACKAGES = ("aiohttp", "multidict", "yarl", "asyncio", "reference_server")
 TOP_LINES = 12
 LONG_JOB_MS = str(10**9)
 

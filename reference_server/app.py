@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -9,6 +11,7 @@ from aiohttp import web
 from .api import events, jobs, legacy, ops, websocket
 from .api.client_identity import ClientIdentity
 from .api.context import CONTEXT, Context
+from .api.heartbeats import Heartbeats
 from .api.middleware import add_response_headers, build_middlewares
 from .api.stream_slots import StreamSlots
 from .api.validation import MAX_BODY_BYTES
@@ -24,7 +27,9 @@ def create_app(settings: Settings) -> web.Application:
     identity = ClientIdentity(settings.trusted_proxies)
     streams = StreamSlots(settings.max_streams_per_client, settings.max_streams)
     callbacks = CallbackPolicy(settings.webhook_allowed_hosts)
-    ctx = Context(settings, store, build_artifacts(settings), Metrics(store), identity, streams, callbacks)
+    heartbeats = Heartbeats(settings.scaled(settings.sse_heartbeat_s))
+    artifacts = build_artifacts(settings)
+    ctx = Context(settings, store, artifacts, Metrics(store), identity, streams, heartbeats, callbacks)
     app[CONTEXT] = ctx
     app.on_response_prepare.append(add_response_headers(settings))
     for table in (ops.routes, legacy.routes, jobs.routes, events.routes, websocket.routes):
@@ -34,10 +39,14 @@ def create_app(settings: Settings) -> web.Application:
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await ctx.store.start()
+        pinging = asyncio.create_task(heartbeats.run())
         try:
             async with running_workers(settings, ctx.store, ctx.artifacts, ctx.metrics):
                 yield
         finally:
+            pinging.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pinging
             await ctx.metrics.flush()
             await ctx.artifacts.close()
             await ctx.store.close()

@@ -12,6 +12,7 @@ from ..config import Settings
 from ..metrics import Metrics
 from ..store.base import JobStore
 from .client_identity import ClientIdentity
+from .heartbeats import Heartbeats
 from .stream_slots import StreamSlots
 
 
@@ -23,6 +24,7 @@ class Context:
     metrics: Metrics
     identity: ClientIdentity  # who a request comes from, behind trusted proxies
     streams: StreamSlots  # event streams held, per client and in all
+    heartbeats: Heartbeats  # pings for the event streams held
     callbacks: CallbackPolicy  # where webhooks may go
 
 

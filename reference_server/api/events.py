@@ -3,8 +3,9 @@
 Every event carries an `id` (the job's event sequence number; for several jobs, one
 number per job joined by dots), so `Last-Event-ID` resumes with exactly the missed
 events from the job's stored log. Without it a client gets a `snapshot` of the current
-state first, or the terminal event at once if the job is over. Comment heartbeats keep
-idle proxies from cutting the stream; the stream ends after the terminal events.
+state first, or the terminal event at once if the job is over. Comment heartbeats
+(`heartbeats`, one task per process) keep idle proxies from cutting the stream; the
+stream ends after the terminal events.
 """
 
 from __future__ import annotations
@@ -17,11 +18,10 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from aiohttp import web
-from aiohttp_sse import EventSourceResponse
 
 from ..contract import TERMINAL_STATES
 from ..jobs.model import Event, Job
-from . import validation
+from . import sse_format, validation
 from .context import Context, context
 from .errors import ApiError
 from .jobs import origin
@@ -30,7 +30,6 @@ from .representation import BASE, download_url
 
 routes = web.RouteTableDef()
 MAX_STREAM_JOBS = 50
-NO_HEARTBEAT_S = 10**9  # aiohttp-sse needs a positive interval; this one never fires
 
 
 class Follower:
@@ -142,20 +141,20 @@ async def _stream(request: web.Request, job_ids: list[str]) -> web.StreamRespons
             return web.Response(status=204)
         # A slot for as long as the stream lasts; refused (429/503) before the stream begins.
         with ctx.streams.hold(ctx.identity.of(request)):
-            heartbeat = s.scaled(s.sse_heartbeat_s) or NO_HEARTBEAT_S
             await ctx.metrics.inc("dl_event_streams_opened_total")
             sent = 0
-            resp = EventSourceResponse(ping_interval=heartbeat)
-            if not s.sse_accel_buffering_header:
-                del resp.headers["X-Accel-Buffering"]
+            resp = web.StreamResponse(headers=sse_format.HEADERS)
+            if s.sse_accel_buffering_header:
+                resp.headers["X-Accel-Buffering"] = "no"
             try:
                 await resp.prepare(request)
                 # The headers are serialised by now, and nothing reads them again; dropped, they
                 # save a held stream about 5 KiB of its ~23 (harness.stream_memory).
                 resp.headers.clear()
-                async with resp:
-                    async for cursor, name, data in jobs.events(woken, resp.is_connected):
-                        await resp.send(data, id=cursor, event=name, retry=s.sse_retry_ms if sent == 0 else None)
+                with ctx.heartbeats.keeping(request, resp) as connection:
+                    async for cursor, name, data in jobs.events(woken, lambda: not connection.is_closing()):
+                        await resp.write(sse_format.event(cursor, name, data, s.sse_retry_ms if sent == 0 else None))
+                        ctx.heartbeats.wrote(resp)
                         sent += 1
             except ConnectionResetError:
                 pass  # the client left; it resumes with Last-Event-ID

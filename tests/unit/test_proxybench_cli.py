@@ -57,5 +57,5 @@ def test_the_server_and_its_command_import_without_the_bench_extra() -> None:
 def test_the_base_install_is_the_server_alone() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     base = {dep.split(">")[0].split("[")[0].split("<")[0].strip().lower() for dep in project["dependencies"]}
-    assert base == {"aiohttp", "aiohttp-sse", "redis", "minio", "standardwebhooks", "jsonschema"}
+    assert base == {"aiohttp", "redis", "minio", "standardwebhooks", "jsonschema"}
     assert project["scripts"]["proxybench"] == "proxybench.cli:main"

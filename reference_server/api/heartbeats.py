@@ -1,0 +1,70 @@
+"""Comment heartbeats for every held event stream, sent by one task per process.
+
+A stream silent for the heartbeat interval gets `: ping`, which keeps idle proxies from
+cutting it. One task serves them all, where a task per stream (aiohttp-sse's) cost each
+held stream about 2 KiB (`python -m harness.stream_memory`). The streams are kept in the
+order they last wrote, so each tick pings only the ones due, oldest first; streams opened
+at different moments stay spread over the interval instead of all being written at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import OrderedDict
+from collections.abc import Iterator
+
+from aiohttp import web
+
+from .sse_format import PING
+
+TICKS_PER_INTERVAL = 10  # a ping goes out at most a tenth of the interval late
+
+
+class Heartbeats:
+    def __init__(self, interval_s: float) -> None:
+        """0 means no heartbeats."""
+        self.interval_s = interval_s
+        # Each held stream's last write and its connection, the longest silent first.
+        self._last_write: OrderedDict[web.StreamResponse, tuple[float, asyncio.WriteTransport]] = OrderedDict()
+
+    def wrote(self, stream: web.StreamResponse) -> None:
+        """The stream just sent something, so its next ping is a whole interval away."""
+        entry = self._last_write.get(stream)
+        if entry is not None:
+            self._last_write[stream] = (time.monotonic(), entry[1])
+            self._last_write.move_to_end(stream)
+
+    @contextlib.contextmanager
+    def keeping(self, request: web.Request, stream: web.StreamResponse) -> Iterator[asyncio.WriteTransport]:
+        """Heartbeats for a prepared stream while the block runs; yields its connection."""
+        transport = request.transport
+        assert isinstance(transport, asyncio.WriteTransport), "a prepared stream has its connection"
+        self._last_write[stream] = (time.monotonic(), transport)
+        try:
+            yield transport
+        finally:
+            self._last_write.pop(stream, None)
+
+    async def run(self) -> None:
+        if not self.interval_s:
+            return
+        while True:
+            await asyncio.sleep(self.interval_s / TICKS_PER_INTERVAL)
+            due = time.monotonic() - self.interval_s
+            while self._last_write:
+                stream, (at, transport) = next(iter(self._last_write.items()))
+                if at > due:
+                    break
+                self.wrote(stream)
+                await _ping(stream, transport)
+
+
+async def _ping(stream: web.StreamResponse, transport: asyncio.WriteTransport) -> None:
+    # A stream with bytes still unsent needs no ping, and writing more to a client that
+    # does not read would in the end wait for it (and stall every other stream's ping).
+    if transport.is_closing() or transport.get_write_buffer_size():
+        return
+    with contextlib.suppress(ConnectionResetError, RuntimeError):  # the client went; its handler ends
+        await stream.write(PING)
