@@ -10,7 +10,6 @@ stream ends after the terminal events.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import time
@@ -21,6 +20,7 @@ from aiohttp import web
 
 from ..contract import TERMINAL_STATES
 from ..jobs.model import Event, Job
+from ..store.base import Watch
 from . import sse_format, validation
 from .context import Context, context
 from .errors import ApiError
@@ -86,7 +86,7 @@ class Feed:
         cursor = ".".join(str(f.cursor) for f in self.followers)
         return cursor, name, _payload(self.ctx, self.request, follower.job_id, event, job)
 
-    async def events(self, woken: asyncio.Event, connected: Callable[[], bool]) -> AsyncIterator[tuple[str, str, str]]:
+    async def events(self, woken: Watch, connected: Callable[[], bool]) -> AsyncIterator[tuple[str, str, str]]:
         """(cursor, event name, JSON data) for each event owed, in order."""
         store = self.ctx.store
         if self.resume is None:
@@ -116,7 +116,7 @@ class Feed:
 
 
 @contextlib.asynccontextmanager
-async def feed(request: web.Request, job_ids: list[str]) -> AsyncIterator[tuple[Feed, asyncio.Event]]:
+async def feed(request: web.Request, job_ids: list[str]) -> AsyncIterator[tuple[Feed, Watch]]:
     """The jobs' feed and the event that wakes it, checked (404, a bad cursor: 400)."""
     ctx = context(request)
     # Registered before the jobs are read, so any change after the read wakes the feed;

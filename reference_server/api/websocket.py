@@ -13,6 +13,7 @@ import contextlib
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from ..store.base import Watch
 from . import validation
 from .context import context
 from .errors import ApiError
@@ -52,7 +53,7 @@ async def _socket(request: web.Request, job_ids: list[str]) -> web.StreamRespons
     return ws
 
 
-async def _send(ws: web.WebSocketResponse, jobs: Feed, woken: asyncio.Event) -> int:
+async def _send(ws: web.WebSocketResponse, jobs: Feed, woken: Watch) -> int:
     sent = 0
     async for cursor, name, data in jobs.events(woken, lambda: not ws.closed):
         await ws.send_str(f'{{"id":"{cursor}","event":"{name}","data":{data}}}')
@@ -60,7 +61,7 @@ async def _send(ws: web.WebSocketResponse, jobs: Feed, woken: asyncio.Event) -> 
     return sent
 
 
-async def _listen(ws: web.WebSocketResponse, woken: asyncio.Event) -> None:
+async def _listen(ws: web.WebSocketResponse, woken: Watch) -> None:
     """Read what the client sends (pongs and its close frame; it has nothing else to say),
     and wake the feed when the connection ends so that the handler returns."""
     async for msg in ws:
