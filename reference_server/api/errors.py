@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import re
+import uuid
 from collections.abc import Mapping
 
 from aiohttp import web
 
 REQUEST_ID = web.RequestKey("request_id", str)
+_REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def request_id(request: web.Request) -> str:
+    """The client's X-Request-ID if it is well-formed, else one made up; the same for the
+    whole request, whoever asks first (a handler, an error, the response headers)."""
+    known = request.get(REQUEST_ID)
+    if known is None:
+        given = request.headers.get("X-Request-ID", "")
+        known = request[REQUEST_ID] = given if _REQUEST_ID_OK.match(given) else str(uuid.uuid4())
+    return known
 
 
 class ApiError(Exception):
@@ -19,7 +32,7 @@ class ApiError(Exception):
 
 
 def error_response(request: web.Request, err: ApiError) -> web.Response:
-    body = {"error": err.error, "message": err.message, "requestId": request.get(REQUEST_ID)}
+    body = {"error": err.error, "message": err.message, "requestId": request_id(request)}
     return web.json_response(body, status=err.status, headers=err.headers)
 
 

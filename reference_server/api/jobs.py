@@ -17,7 +17,7 @@ from ..jobs.workload import mean_delay_s
 from ..store.base import StoredResponse
 from . import validation
 from .context import Context, context
-from .errors import ApiError
+from .errors import ApiError, request_id
 from .middleware import RATE, reads_job_ahead
 from .representation import BASE, etag, job_body, links, retry_after_headers
 
@@ -70,7 +70,7 @@ async def initiate(request: web.Request) -> web.Response:
         webhook=Webhook(url=callback, id=f"msg_{job_id.replace('-', '')}") if callback else None,
         # Without a key, the same client asking for the same files while a job runs gets that job.
         dedupe_key=None if key else _dedupe_key(client, file_ids, callback),
-        request_id=request.get("request_id"),
+        request_id=request_id(request),
     )
     response = StoredResponse(_fingerprint(file_ids, callback), 202, _accepted_body(job))
     outcome = await ctx.store.create(

@@ -1,5 +1,6 @@
-"""Cross-cutting HTTP behaviour, in the original's order: request id, security headers,
-CORS, request timeout, rate limit, and the JSON error shape for anything that goes wrong.
+"""Cross-cutting HTTP behaviour: the JSON error shape for anything that goes wrong
+(`errors`); CORS preflights, the rate limit and the request timeout (`limits`); and the
+request id, security, CORS and rate-limit headers on every response.
 
 Headers are added in `on_response_prepare`, so streamed responses (SSE) and error
 responses get them too.
@@ -10,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import re
-import uuid
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -22,7 +21,7 @@ from ..config import Settings
 from ..contract import PREFERENCE_APPLIED_HEADER, RETRY_AFTER_MS_HEADER
 from ..store.base import RateHit
 from .context import context
-from .errors import REQUEST_ID, ApiError, error_response, from_http_exception
+from .errors import ApiError, error_response, from_http_exception, request_id
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -48,7 +47,6 @@ CORS_EXPOSE = (
     f"{RETRY_AFTER_MS_HEADER}, Location, ETag, Idempotent-Replayed, X-Job-Reused, "
     f"{PREFERENCE_APPLIED_HEADER}"
 )
-_REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 RATE = web.RequestKey("rate_limit", RateHit)
 # Probes and scrapes must not eat a client budget or be refused under load.
 UNLIMITED_PATHS = frozenset({"/health", "/metrics"})
@@ -72,18 +70,6 @@ def build_middlewares(settings: Settings) -> list[Callable[..., Awaitable[web.St
     timeout_s = settings.scaled(settings.request_timeout_s)
 
     @web.middleware
-    async def request_id(request: web.Request, handler: Handler) -> web.StreamResponse:
-        given = request.headers.get("X-Request-ID", "")
-        request[REQUEST_ID] = given if _REQUEST_ID_OK.match(given) else str(uuid.uuid4())
-        return await handler(request)
-
-    @web.middleware
-    async def cors_preflight(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
-            return web.Response(status=204)
-        return await handler(request)
-
-    @web.middleware
     async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
             return await handler(request)
@@ -100,10 +86,8 @@ def build_middlewares(settings: Settings) -> list[Callable[..., Awaitable[web.St
             )
             return error_response(request, unavailable)
 
-    @web.middleware
-    async def rate_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path in UNLIMITED_PATHS:
-            return await handler(request)
+    async def count(request: web.Request) -> None:
+        """The rate limit: one more request in the client's window, or 429."""
         ctx = context(request)
         match = request.match_info
         ahead = match.get("job_id") if getattr(match.handler, "reads_job_ahead", False) else None
@@ -116,12 +100,16 @@ def build_middlewares(settings: Settings) -> list[Callable[..., Awaitable[web.St
                 "Too many requests, please try again later.",
                 {"Retry-After": str(max(1, math.ceil(hit.reset_s)))},
             )
-        return await handler(request)
 
+    # How often a client may ask and how long an answer may take, in one middleware: each
+    # middleware's frame lives as long as its request, and a held stream lives for minutes.
     @web.middleware
-    async def request_timeout(request: web.Request, handler: Handler) -> web.StreamResponse:
-        match = request.match_info
-        if getattr(match.handler, "streaming", False):
+    async def limits(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+            return web.Response(status=204)  # a CORS preflight: answered at once, not counted
+        if request.path not in UNLIMITED_PATHS:
+            await count(request)
+        if getattr(request.match_info.handler, "streaming", False):
             return await handler(request)
         try:
             async with asyncio.timeout(timeout_s):
@@ -130,7 +118,7 @@ def build_middlewares(settings: Settings) -> list[Callable[..., Awaitable[web.St
             # The original answered 500 here; a timeout is a 504, and the work may go on.
             raise ApiError(504, "request_timeout", f"The request took longer than {timeout_s:g} s") from None
 
-    return [request_id, cors_preflight, errors, rate_limit, request_timeout]
+    return [errors, limits]
 
 
 def add_response_headers(settings: Settings) -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
@@ -138,7 +126,7 @@ def add_response_headers(settings: Settings) -> Callable[[web.Request, web.Strea
 
     async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
         h = response.headers
-        h["X-Request-ID"] = request.get(REQUEST_ID) or str(uuid.uuid4())
+        h["X-Request-ID"] = request_id(request)
         for name, value in SECURITY_HEADERS.items():
             h.setdefault(name, value)
         h.popall("Server", None)
