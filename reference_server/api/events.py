@@ -10,7 +10,6 @@ stream ends after the terminal events.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Callable
@@ -66,11 +65,14 @@ class Feed:
     with a resume cursor the missed ones), then each new event as the jobs change, until
     every job has ended. Each event goes out with the cursor that resumes after it."""
 
-    def __init__(self, ctx: Context, request: web.Request, jobs: list[Job], resume: list[int] | None) -> None:
+    def __init__(
+        self, ctx: Context, request: web.Request, jobs: list[Job], resume: list[int] | None, woken: Watch
+    ) -> None:
         self.ctx = ctx
         self.request = request
         self.jobs = jobs
         self.resume = resume
+        self.woken = woken
         self.followers = [Follower(job, resume[i] if resume else job.seq) for i, job in enumerate(jobs)]
         if resume is not None:
             for follower, job in zip(self.followers, jobs, strict=True):
@@ -86,9 +88,9 @@ class Feed:
         cursor = ".".join(str(f.cursor) for f in self.followers)
         return cursor, name, _payload(self.ctx, self.request, follower.job_id, event, job)
 
-    async def events(self, woken: Watch, connected: Callable[[], bool]) -> AsyncIterator[tuple[str, str, str]]:
+    async def events(self, connected: Callable[[], bool]) -> AsyncIterator[tuple[str, str, str]]:
         """(cursor, event name, JSON data) for each event owed, in order."""
-        store = self.ctx.store
+        store, woken = self.ctx.store, self.woken
         if self.resume is None:
             for follower, job in zip(self.followers, self.jobs, strict=True):
                 if job.state in TERMINAL_STATES:
@@ -97,6 +99,8 @@ class Feed:
                 else:
                     snapshot = Event(job.seq, "snapshot", {"state": job.state, "progress": job.progress})
                     yield self._out(follower, snapshot, "snapshot", job)
+        # Not kept while the feed waits: a job read from Redis is a kilobyte or more.
+        self.jobs = []
         # No timer: the feed sleeps until its jobs change (or the store's subscription
         # resyncs), and the server cancels the handler when the client goes
         # (handler_cancellation), so a held connection costs nothing in between. A resumed
@@ -115,26 +119,27 @@ class Feed:
                     yield self._out(follower, event, event.type, current)
 
 
-@contextlib.asynccontextmanager
-async def feed(request: web.Request, job_ids: list[str]) -> AsyncIterator[tuple[Feed, Watch]]:
-    """The jobs' feed and the event that wakes it, checked (404, a bad cursor: 400)."""
+async def feed(request: web.Request, woken: Watch) -> Feed:
+    """The feed of the jobs `woken` watches, checked (404, a bad cursor: 400). Called in the
+    watch's `with` block, so the watch is registered before the jobs are read: any change
+    after the read wakes the feed, and until one does, what was read is current and the feed
+    reads nothing more. (Not a context manager itself: a generator would cost each held
+    stream 300 bytes.)"""
     ctx = context(request)
-    # Registered before the jobs are read, so any change after the read wakes the feed;
-    # until one does, what was read is current and the feed reads nothing more.
-    with ctx.store.notifier.watching(job_ids) as woken:
-        jobs = await _load(ctx, job_ids)
-        resume = validation.last_event_id(request, len(jobs))
-        if resume is not None:
-            for job, seq in zip(jobs, resume, strict=True):
-                if seq > job.seq:
-                    raise ApiError(400, "invalid_last_event_id", f"Last-Event-ID is ahead of job {job.id}'s events")
-        yield Feed(ctx, request, jobs, resume), woken
+    jobs = await _load(ctx, woken.job_ids)
+    resume = validation.last_event_id(request, len(jobs))
+    if resume is not None:
+        for job, seq in zip(jobs, resume, strict=True):
+            if seq > job.seq:
+                raise ApiError(400, "invalid_last_event_id", f"Last-Event-ID is ahead of job {job.id}'s events")
+    return Feed(ctx, request, jobs, resume, woken)
 
 
 async def _stream(request: web.Request, job_ids: list[str]) -> web.StreamResponse:
     ctx = context(request)
     s = ctx.settings
-    async with feed(request, job_ids) as (jobs, woken):
+    with ctx.store.notifier.watching(job_ids) as woken:
+        jobs = await feed(request, woken)
         if jobs.over:
             # The client has seen every end already. 204 is the one answer after which an
             # EventSource stops reconnecting (any non-200 does); a clean end would bring it back.
@@ -151,14 +156,15 @@ async def _stream(request: web.Request, job_ids: list[str]) -> web.StreamRespons
                 # The headers are serialised by now, and nothing reads them again; dropped, they
                 # save a held stream about 5 KiB of its ~23 (harness.stream_memory).
                 resp.headers.clear()
-                with ctx.heartbeats.keeping(request, resp) as connection:
-                    async for cursor, name, data in jobs.events(woken, lambda: not connection.is_closing()):
-                        await resp.write(sse_format.event(cursor, name, data, s.sse_retry_ms if sent == 0 else None))
-                        ctx.heartbeats.wrote(resp)
-                        sent += 1
+                connection = ctx.heartbeats.keep(request, resp)
+                async for cursor, name, data in jobs.events(lambda: not connection.is_closing()):
+                    await resp.write(sse_format.event(cursor, name, data, s.sse_retry_ms if sent == 0 else None))
+                    ctx.heartbeats.wrote(resp)
+                    sent += 1
             except ConnectionResetError:
                 pass  # the client left; it resumes with Last-Event-ID
             finally:
+                ctx.heartbeats.drop(resp)
                 await ctx.metrics.inc("dl_event_streams_closed_total")
                 await ctx.metrics.inc("dl_events_sent_total", sent)
             return resp

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
 
 from aiohttp import web
 
@@ -36,16 +35,16 @@ class Heartbeats:
             self._last_write[stream] = (time.monotonic(), entry[1])
             self._last_write.move_to_end(stream)
 
-    @contextlib.contextmanager
-    def keeping(self, request: web.Request, stream: web.StreamResponse) -> Iterator[asyncio.WriteTransport]:
-        """Heartbeats for a prepared stream while the block runs; yields its connection."""
+    def keep(self, request: web.Request, stream: web.StreamResponse) -> asyncio.WriteTransport:
+        """Heartbeats for a prepared stream from now until `drop`; returns its connection.
+        (Not a context manager: a generator would cost each held stream 250 bytes.)"""
         transport = request.transport
         assert isinstance(transport, asyncio.WriteTransport), "a prepared stream has its connection"
         self._last_write[stream] = (time.monotonic(), transport)
-        try:
-            yield transport
-        finally:
-            self._last_write.pop(stream, None)
+        return transport
+
+    def drop(self, stream: web.StreamResponse) -> None:
+        self._last_write.pop(stream, None)
 
     async def run(self) -> None:
         if not self.interval_s:

@@ -33,14 +33,15 @@ async def _socket(request: web.Request, job_ids: list[str]) -> web.StreamRespons
             426, "upgrade_required", "This endpoint speaks WebSocket only: send Upgrade: websocket",
             {"Upgrade": "websocket", "Connection": "Upgrade"},
         )  # fmt: skip
-    async with feed(request, job_ids) as (jobs, woken):
+    with ctx.store.notifier.watching(job_ids) as woken:
+        jobs = await feed(request, woken)
         with ctx.streams.hold(ctx.identity.of(request)):
             await ws.prepare(request)
             await ctx.metrics.inc("dl_event_streams_opened_total")
             listening = asyncio.create_task(_listen(ws, woken))
             sent = 0
             try:
-                sent = await _send(ws, jobs, woken)
+                sent = await _send(ws, jobs)
                 await ws.close(code=WSCloseCode.OK, message=b"every job has ended")
             except ConnectionResetError:
                 pass  # the client left; it resumes with lastEventId
@@ -53,9 +54,9 @@ async def _socket(request: web.Request, job_ids: list[str]) -> web.StreamRespons
     return ws
 
 
-async def _send(ws: web.WebSocketResponse, jobs: Feed, woken: Watch) -> int:
+async def _send(ws: web.WebSocketResponse, jobs: Feed) -> int:
     sent = 0
-    async for cursor, name, data in jobs.events(woken, lambda: not ws.closed):
+    async for cursor, name, data in jobs.events(lambda: not ws.closed):
         await ws.send_str(f'{{"id":"{cursor}","event":"{name}","data":{data}}}')
         sent += 1
     return sent
