@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from datetime import UTC, datetime
@@ -15,6 +16,9 @@ from ..jobs.model import ACTIVE, Job
 BASE = "/v1/download/jobs"
 
 
+# A job's times are fixed once set, and a polled job is read again and again: formatting
+# them was a third of building its status body.
+@functools.lru_cache(maxsize=65_536)
 def iso(ts: float | None) -> str | None:
     return (
         None
