@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import time
 from collections import OrderedDict
+from socket import AF_INET, AF_INET6
 
 from aiohttp import web
 
 from .sse_format import PING
 
 TICKS_PER_INTERVAL = 10  # a ping goes out at most a tenth of the interval late
+UNACKED_INTERVALS = 2  # a peer that acknowledges nothing for this many intervals is gone
 
 
 class Heartbeats:
@@ -40,8 +43,18 @@ class Heartbeats:
         (Not a context manager: a generator would cost each held stream 250 bytes.)"""
         transport = request.transport
         assert isinstance(transport, asyncio.WriteTransport), "a prepared stream has its connection"
+        self._drop_when_unacknowledged(transport)
         self._last_write[stream] = (time.monotonic(), transport)
         return transport
+
+    def _drop_when_unacknowledged(self, transport: asyncio.WriteTransport) -> None:
+        # A peer that vanished without a FIN or RST (a phone gone out of coverage) never
+        # acknowledges the pings: the kernel then aborts the connection, and the handler ends
+        # and frees its slot, instead of retransmitting for a quarter of an hour (Linux only).
+        sock = transport.get_extra_info("socket")
+        option = getattr(socket, "TCP_USER_TIMEOUT", None)
+        if self.interval_s and option is not None and sock is not None and sock.family in (AF_INET, AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, option, max(1000, round(UNACKED_INTERVALS * self.interval_s * 1000)))
 
     def drop(self, stream: web.StreamResponse) -> None:
         self._last_write.pop(stream, None)
