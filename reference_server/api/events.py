@@ -154,7 +154,7 @@ async def _stream(request: web.Request, job_ids: list[str]) -> web.StreamRespons
             try:
                 await resp.prepare(request)
                 # The headers are serialised by now, and nothing reads them again; dropped, they
-                # save a held stream about 5 KiB of its ~23 (harness.stream_memory).
+                # save a held stream about 5 KiB (harness.stream_memory).
                 resp.headers.clear()
                 connection = ctx.heartbeats.keep(request, resp)
                 async for cursor, name, data in jobs.events(lambda: not connection.is_closing()):

@@ -22,6 +22,7 @@ from .sse_format import PING
 
 TICKS_PER_INTERVAL = 10  # a ping goes out at most a tenth of the interval late
 UNACKED_INTERVALS = 2  # a peer that acknowledges nothing for this many intervals is gone
+TCP_USER_TIMEOUT: int | None = getattr(socket, "TCP_USER_TIMEOUT", None)  # Linux only
 
 
 class Heartbeats:
@@ -52,9 +53,9 @@ class Heartbeats:
         # acknowledges the pings: the kernel then aborts the connection, and the handler ends
         # and frees its slot, instead of retransmitting for a quarter of an hour (Linux only).
         sock = transport.get_extra_info("socket")
-        option = getattr(socket, "TCP_USER_TIMEOUT", None)
-        if self.interval_s and option is not None and sock is not None and sock.family in (AF_INET, AF_INET6):
-            sock.setsockopt(socket.IPPROTO_TCP, option, max(1000, round(UNACKED_INTERVALS * self.interval_s * 1000)))
+        if self.interval_s and TCP_USER_TIMEOUT is not None and sock is not None and sock.family in (AF_INET, AF_INET6):
+            timeout_ms = max(1000, round(UNACKED_INTERVALS * self.interval_s * 1000))
+            sock.setsockopt(socket.IPPROTO_TCP, TCP_USER_TIMEOUT, timeout_ms)
 
     def drop(self, stream: web.StreamResponse) -> None:
         self._last_write.pop(stream, None)

@@ -144,8 +144,7 @@ async def status(request: web.Request) -> web.Response:
     asked = validation.wait_s(request)
     seen = _client_tags(request)
     if asked is None:
-        ahead = request[RATE].job
-        job = ahead if ahead is not None and ahead.id == job_id else await _read(ctx, job_id)
+        job = request[RATE].job or await _read(ctx, job_id)  # read with the rate limit; None: 404
         headers = {"Cache-Control": "public, max-age=0, s-maxage=1"}
     else:
         applied = min(asked, s.scaled(s.longpoll_max_wait_s))
