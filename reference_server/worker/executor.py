@@ -28,6 +28,7 @@ from ..metrics import Metrics
 from ..store.base import JobStore, Message
 from ..store.redis import TRANSIENT
 from .consume import consume
+from .leases import LeaseKeeper
 
 T = TypeVar("T")
 STORAGE_ATTEMPTS = 3
@@ -47,10 +48,17 @@ class Executor:
         self.metrics = metrics
         self.owner = owner
         self.lease_s = settings.scaled(settings.lease_s)
+        self.leases = LeaseKeeper(store, self.lease_s)
         self._rng = random.Random()
 
     async def run(self, concurrency: int) -> None:
-        await consume(self.store.jobs, self.owner, self.lease_s, self.handle, slots=concurrency)
+        keeper = asyncio.create_task(self.leases.run())
+        try:
+            await consume(self.store.jobs, self.owner, self.lease_s, self.handle, slots=concurrency)
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
 
     async def _retry(self, fn: Callable[[], Awaitable[T]]) -> T:
         """Keep trying a store call through a dropped connection or a Redis restart."""
@@ -82,8 +90,7 @@ class Executor:
         await self.metrics.inc("dl_executions_started_total", api="async")
         if change.events and change.events[-1].data.get("reclaimed"):
             await self.metrics.inc("dl_executions_reclaimed_total")
-        done = asyncio.Event()
-        keeper = asyncio.create_task(self._keep_lease(consumer, message, job.id, token, done))
+        self.leases.hold(consumer, message, token)
         started = time.monotonic()
         try:
             await self._execute(job, token)
@@ -94,23 +101,8 @@ class Executor:
                 await self.metrics.inc("dl_duplicate_executions_total", api="async")
                 await self.metrics.inc("dl_wasted_worker_seconds_total", time.monotonic() - started, api="async")
         finally:
-            done.set()
-            keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
+            self.leases.release(job.id)
         await self._retry(lambda: self.store.jobs.ack(message))
-
-    async def _keep_lease(self, consumer: str, message: Message, job_id: str, token: int, done: asyncio.Event) -> None:
-        # Stopped by `done` as well as by cancellation: a cancel that lands while redis-py waits
-        # for a pooled connection can be swallowed (asyncio.wait_for before Python 3.12), and a
-        # keeper that lived on held its job's queue entry, and its slot, for ever.
-        while not done.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(done.wait(), self.lease_s / 3)
-                return
-            with contextlib.suppress(*TRANSIENT):
-                await self.store.jobs.touch(consumer, message)
-                await self.store.update(job_id, lambda j: transitions.renew(j, token, time.time(), self.lease_s))
 
     async def _write(self, job_id: str, token: int, fn: Callable[[Job], Change | None]) -> None:
         if await self._update(job_id, fn) is None:

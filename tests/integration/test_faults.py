@@ -37,8 +37,8 @@ class Stack:
     def url(self) -> str:
         return self.server.url
 
-    def worker(self, name: str) -> ReferenceWorker:
-        worker = ReferenceWorker(self.tmp / name, {**self.env, "WORKERS": "1"}, name=name).start()
+    def worker(self, name: str, slots: int = 1) -> ReferenceWorker:
+        worker = ReferenceWorker(self.tmp / name, {**self.env, "WORKERS": str(slots)}, name=name).start()
         self.workers.append(worker)
         return worker
 
@@ -93,6 +93,24 @@ async def test_worker_killed_mid_job_is_completed_once_by_another(http: aiohttp.
     assert m["dl_executions_reclaimed_total"] == 1
     assert m["dl_duplicate_executions_total"] == 0
     assert m['dl_jobs_finished_total{state="completed"}'] == 1
+
+
+async def test_jobs_four_leases_long_keep_their_lease_while_another_worker_waits(
+    http: aiohttp.ClientSession, make_stack
+) -> None:
+    """The control for the two tests around it: renewals alone keep a live worker's jobs
+    from being reclaimed, however long the jobs run."""
+    stack = make_stack(WORKERS="0")
+    stack.worker("worker-a", slots=3)
+    ids = [(await initiate(http, stack.url, [f]))[1]["jobId"] for f in (70000, 70007, 70014)]
+    await _wait_progress(http, stack.url, ids[0], 10)
+    stack.worker("worker-b")  # idle, reading the queue, ready to reclaim any lease that lapses
+    for job_id in ids:
+        done = await wait_state(http, stack.url, job_id, {"completed"})
+        assert done["executions"] == 1
+    m = await metrics(http, stack.url)
+    assert m.get("dl_executions_reclaimed_total", 0) == 0
+    assert m['dl_executions_started_total{api="async"}'] == 3
 
 
 async def test_frozen_worker_is_fenced_off_and_counted_as_duplicate_work(
