@@ -9,6 +9,7 @@ import sys
 
 from aiohttp import web
 
+from . import collector
 from .app import create_app
 from .config import ConfigError, add_cli_arguments, from_args
 
@@ -22,6 +23,7 @@ def serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
+    collector.tune()
     mode = "embedded (in-memory jobs, local-disk artifacts)" if settings.embedded else f"redis {settings.redis_url}"
     logging.getLogger("reference_server").info(
         "serving on http://%s:%d, %s, time scale %g", settings.host, settings.port, mode, settings.time_scale

@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 
+from .. import collector
 from ..config import ConfigError, load
 from ..metrics import Metrics
 from ..services import build_artifacts, build_store, running_workers
@@ -38,6 +39,7 @@ async def serve(argv: list[str] | None) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    collector.tune()
     try:
         return asyncio.run(serve(argv))
     except ConfigError as exc:
