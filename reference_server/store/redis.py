@@ -255,8 +255,10 @@ class RedisStore:
         return await self._get_with(self.r, job_id)
 
     async def events(self, job_id: str, after_seq: int) -> tuple[list[Event], Job | None]:
-        # MULTI/EXEC, as the writes are: the job is the one the log leads to.
-        async with self.r.pipeline(transaction=True) as pipe:
+        # A plain pipeline: MULTI/EXEC would add two commands to every woken stream's read.
+        # The job is read after the log, so it is as new as the log or newer, and only a
+        # completed event uses it, for the download link, which a completed job keeps.
+        async with self.r.pipeline(transaction=False) as pipe:
             pipe.xrange(_events_key(job_id), min=f"0-{after_seq + 1}")
             pipe.get(_job_key(job_id))
             entries, raw = await pipe.execute()
