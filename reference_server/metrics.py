@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections import defaultdict
 
 from .store.base import JobStore
@@ -40,6 +41,7 @@ HELP: dict[str, tuple[str, str]] = {
 }
 
 
+@functools.lru_cache(maxsize=1024)  # a few dozen series, named on every poll and event
 def metric(name: str, **labels: str) -> str:
     if name not in HELP:
         raise KeyError(f"unknown metric {name}")

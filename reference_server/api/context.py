@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
@@ -13,6 +13,7 @@ from ..metrics import Metrics
 from ..store.base import JobStore
 from .client_identity import ClientIdentity
 from .heartbeats import Heartbeats
+from .representation import EncodedBodies
 from .stream_slots import StreamSlots
 
 
@@ -26,6 +27,7 @@ class Context:
     streams: StreamSlots  # event streams held, per client and in all
     heartbeats: Heartbeats  # pings for the event streams held
     callbacks: CallbackPolicy  # where webhooks may go
+    bodies: EncodedBodies = field(default_factory=EncodedBodies)  # status bodies, by ETag
 
 
 CONTEXT = web.AppKey("context", Context)

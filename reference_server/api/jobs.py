@@ -160,7 +160,9 @@ async def status(request: web.Request) -> web.Response:
         await ctx.metrics.inc("dl_status_requests_total", result="304")
         return web.Response(status=304, headers=headers)
     await ctx.metrics.inc("dl_status_requests_total", result="200")
-    return web.json_response(job_body(job, ctx.settings, ctx.artifacts, origin(request), now), headers=headers)
+    host = origin(request)
+    text = ctx.bodies.get(tag, host, lambda: job_body(job, s, ctx.artifacts, host, now))
+    return web.json_response(text=text, headers=headers)
 
 
 @routes.get(BASE + "/{job_id}/download")

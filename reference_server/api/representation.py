@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import math
+from collections import OrderedDict
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,6 +17,7 @@ from ..contract import RETRY_AFTER_MS_HEADER
 from ..jobs.model import ACTIVE, Job
 
 BASE = "/v1/download/jobs"
+BODIES_KEPT = 4096  # encoded status bodies of recently polled jobs, a few KiB each
 
 
 # A job's times are fixed once set, and a polled job is read again and again: formatting
@@ -94,6 +98,28 @@ def etag(job: Job, settings: Settings, now: float) -> str:
     if job.state == "completed":
         parts.append(str(signing_window(settings, now).start))
     return '"' + hashlib.sha256("|".join(parts).encode()).hexdigest()[:20] + '"'
+
+
+class EncodedBodies:
+    """Status bodies encoded once per version of a job. A job polled again and again looks
+    the same until its ETag changes, and building and encoding its body was a sixth of a
+    poll's cost. Kept by ETag and origin (links name the host they were asked through),
+    the least recently polled dropped first."""
+
+    def __init__(self, kept: int = BODIES_KEPT) -> None:
+        self._kept = kept
+        self._bodies: OrderedDict[tuple[str, str], str] = OrderedDict()
+
+    def get(self, tag: str, origin: str, build: Callable[[], dict[str, Any]]) -> str:
+        key = (tag, origin)
+        text = self._bodies.get(key)
+        if text is not None:
+            self._bodies.move_to_end(key)
+            return text
+        text = self._bodies[key] = json.dumps(build())
+        if len(self._bodies) > self._kept:
+            self._bodies.popitem(last=False)
+        return text
 
 
 def retry_after_headers(settings: Settings) -> dict[str, str]:

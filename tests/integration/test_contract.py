@@ -384,3 +384,17 @@ async def test_a_status_poll_costs_redis_one_round_trip(http: aiohttp.ClientSess
     admin.close()
     assert len(sent) == polls, sent
     assert all(c.startswith("EVALSHA") and job_id in c for c in sent), sent
+
+
+async def test_polls_through_two_host_names_each_get_links_on_their_own(
+    http: aiohttp.ClientSession, servers: ServerFactory
+) -> None:
+    """Embedded links are on the host the client asked through. A job's body is encoded
+    once per version, so this checks that the host is part of what is kept."""
+    target = servers.start("embedded")
+    _, body, _ = await initiate(http, target.url, [70000])
+    await wait_state(http, target.url, body["jobId"], {"completed"})
+    by_name = target.url.replace("127.0.0.1", "localhost")
+    for base in (target.url, by_name, target.url, by_name):
+        polled = await job(http, base, body["jobId"])
+        assert polled["downloadUrl"].startswith(base + "/"), (base, polled["downloadUrl"])
