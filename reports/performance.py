@@ -28,6 +28,7 @@ HEADERS = [
     "ended without their terminal event",
     "RSS per stream",
     "CPU holding them idle",
+    "jobs ending per s",
     "end → client p50 / p99",
     "vs nchan (RSS, p99)",
 ]
@@ -66,6 +67,7 @@ def rows(streams: dict[str, Any]) -> list[list[str]]:
                 str(r["ended_without_terminal_event"]),
                 f"{r['rss_per_stream_kib']:.1f} KiB",
                 f"{r['cpu_share_holding']:.1%} of a core",
+                f"{r['terminal_events_per_s']:g}",
                 f"{_ms(r['delay']['p50_ms'])} / {_ms(r['delay']['p99_ms'])}",
                 versus,
             ]
@@ -77,8 +79,8 @@ def plan_sentence(streams: dict[str, Any]) -> str:
     p = streams["plan"]
     return (
         f"{p['streams']:,} event streams opened at {p['connect_per_s']:g}/s by a client process of its own, "
-        f"held {p['hold_s']:g} s idle, then every job ends (about {p['ends_per_s']:g} a second; nchan publishes "
-        "on the same random schedule); one server process each, on this machine, in one run."
+        f"held {p['hold_s']:g} s idle, then every job ends ({p['ends_per_s']:g} a second asked, the rate reached in "
+        "each row; nchan publishes on the same random schedule); one server process each, on this machine, in one run."
     )
 
 
