@@ -1,6 +1,7 @@
-"""Cross-cutting HTTP behaviour: the JSON error shape for anything that goes wrong
-(`errors`); CORS preflights, the rate limit and the request timeout (`limits`); and the
-request id, security, CORS and rate-limit headers on every response.
+"""Cross-cutting HTTP behaviour: one middleware (`guard`) answers anything that goes wrong
+in the JSON error shape, answers CORS preflights, counts the rate limit and bounds how long
+an answer may take; and the request id, security, CORS and rate-limit headers go on every
+response.
 
 Headers are added in `on_response_prepare`, so streamed responses (SSE) and error
 responses get them too.
@@ -69,23 +70,6 @@ def reads_job_ahead(handler: Handler) -> Handler:
 def build_middlewares(settings: Settings) -> list[Callable[..., Awaitable[web.StreamResponse]]]:
     timeout_s = settings.scaled(settings.request_timeout_s)
 
-    @web.middleware
-    async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except ApiError as err:
-            return error_response(request, err)
-        except web.HTTPException as exc:
-            if exc.status < 400:
-                raise
-            return error_response(request, from_http_exception(request, exc))
-        except (RedisConnectionError, RedisTimeoutError) as exc:
-            log.warning("job store unavailable: %s", exc)
-            unavailable = ApiError(
-                503, "store_unavailable", "The job store is unreachable; retry shortly", {"Retry-After": "1"}
-            )
-            return error_response(request, unavailable)
-
     async def count(request: web.Request) -> None:
         """The rate limit: one more request in the client's window, or 429."""
         ctx = context(request)
@@ -101,24 +85,37 @@ def build_middlewares(settings: Settings) -> list[Callable[..., Awaitable[web.St
                 {"Retry-After": str(max(1, math.ceil(hit.reset_s)))},
             )
 
-    # How often a client may ask and how long an answer may take, in one middleware: each
-    # middleware's frame lives as long as its request, and a held stream lives for minutes.
+    # One middleware, not one per concern: each middleware's frame lives as long as its
+    # request, and a held stream lives for minutes.
     @web.middleware
-    async def limits(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
-            return web.Response(status=204)  # a CORS preflight: answered at once, not counted
-        if request.path not in UNLIMITED_PATHS:
-            await count(request)
-        if getattr(request.match_info.handler, "streaming", False):
-            return await handler(request)
+    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
-            async with asyncio.timeout(timeout_s):
+            if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+                return web.Response(status=204)  # a CORS preflight: answered at once, not counted
+            if request.path not in UNLIMITED_PATHS:
+                await count(request)
+            if getattr(request.match_info.handler, "streaming", False):
                 return await handler(request)
-        except TimeoutError:
-            # The original answered 500 here; a timeout is a 504, and the work may go on.
-            raise ApiError(504, "request_timeout", f"The request took longer than {timeout_s:g} s") from None
+            try:
+                async with asyncio.timeout(timeout_s):
+                    return await handler(request)
+            except TimeoutError:
+                # The original answered 500 here; a timeout is a 504, and the work may go on.
+                raise ApiError(504, "request_timeout", f"The request took longer than {timeout_s:g} s") from None
+        except ApiError as err:
+            return error_response(request, err)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            return error_response(request, from_http_exception(request, exc))
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            log.warning("job store unavailable: %s", exc)
+            unavailable = ApiError(
+                503, "store_unavailable", "The job store is unreachable; retry shortly", {"Retry-After": "1"}
+            )
+            return error_response(request, unavailable)
 
-    return [errors, limits]
+    return [guard]
 
 
 def add_response_headers(settings: Settings) -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
