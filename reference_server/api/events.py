@@ -135,10 +135,34 @@ async def feed(request: web.Request, woken: Watch) -> Feed:
     return Feed(ctx, request, jobs, resume, woken)
 
 
-async def _stream(request: web.Request, job_ids: list[str]) -> web.StreamResponse:
+def followed_jobs(request: web.Request) -> list[str]:
+    """The jobs a feed follows: the route's `{job_id}`, or else the `jobs` query's ids,
+    comma-separated; checked."""
+    if "job_id" in request.match_info:
+        return [validation.job_id(request)]
+    raw = request.query.get("jobs", "")
+    ids = [part.strip() for part in raw.split(",") if part.strip()]
+    if not ids:
+        raise validation.invalid("jobs must list one or more job ids, comma-separated")
+    if len(ids) > MAX_STREAM_JOBS:
+        raise validation.invalid(f"jobs may list at most {MAX_STREAM_JOBS} ids, got {len(ids)}")
+    if len(set(ids)) != len(ids):
+        raise validation.invalid("jobs must not repeat an id")
+    for job_id in ids:
+        if not validation.UUID.match(job_id):
+            raise ApiError(404, "job_not_found", f"No job with id {job_id!r}")
+    return ids
+
+
+@routes.get(BASE + "/{job_id}/events")
+@routes.get("/v1/download/events")
+@streaming
+async def event_stream(request: web.Request) -> web.StreamResponse:
+    """One job's events, or several jobs' (`?jobs=a,b`), as Server-Sent Events. (One handler
+    for both routes, not two calling a third: each frame lives as long as the stream.)"""
     ctx = context(request)
     s = ctx.settings
-    with ctx.store.notifier.watching(job_ids) as woken:
+    with ctx.store.notifier.watching(followed_jobs(request)) as woken:
         jobs = await feed(request, woken)
         if jobs.over:
             # The client has seen every end already. 204 is the one answer after which an
@@ -168,31 +192,3 @@ async def _stream(request: web.Request, job_ids: list[str]) -> web.StreamRespons
                 await ctx.metrics.inc("dl_event_streams_closed_total")
                 await ctx.metrics.inc("dl_events_sent_total", sent)
             return resp
-
-
-@routes.get(BASE + "/{job_id}/events")
-@streaming
-async def job_events(request: web.Request) -> web.StreamResponse:
-    return await _stream(request, [validation.job_id(request)])
-
-
-def listed_jobs(request: web.Request) -> list[str]:
-    """The `jobs` query of a feed for several jobs: ids, comma-separated, checked."""
-    raw = request.query.get("jobs", "")
-    ids = [part.strip() for part in raw.split(",") if part.strip()]
-    if not ids:
-        raise validation.invalid("jobs must list one or more job ids, comma-separated")
-    if len(ids) > MAX_STREAM_JOBS:
-        raise validation.invalid(f"jobs may list at most {MAX_STREAM_JOBS} ids, got {len(ids)}")
-    if len(set(ids)) != len(ids):
-        raise validation.invalid("jobs must not repeat an id")
-    for job_id in ids:
-        if not validation.UUID.match(job_id):
-            raise ApiError(404, "job_not_found", f"No job with id {job_id!r}")
-    return ids
-
-
-@routes.get("/v1/download/events")
-@streaming
-async def many_job_events(request: web.Request) -> web.StreamResponse:
-    return await _stream(request, listed_jobs(request))

@@ -14,19 +14,24 @@ import contextlib
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from ..store.base import Watch
-from . import validation
 from .context import context
 from .errors import ApiError
-from .events import Feed, feed, listed_jobs
+from .events import feed, followed_jobs
 from .middleware import streaming
 from .representation import BASE
 
 routes = web.RouteTableDef()
 
 
-async def _socket(request: web.Request, job_ids: list[str]) -> web.StreamResponse:
+@routes.get(BASE + "/{job_id}/ws")
+@routes.get("/v1/download/ws")
+@streaming
+async def event_socket(request: web.Request) -> web.StreamResponse:
+    """One job's events, or several jobs' (`?jobs=a,b`), over a WebSocket. (One handler for
+    both routes, with the sending loop in it: each frame lives as long as the socket.)"""
     ctx = context(request)
     s = ctx.settings
+    job_ids = followed_jobs(request)
     ws = web.WebSocketResponse(heartbeat=s.scaled(s.sse_heartbeat_s) or None)
     if not ws.can_prepare(request).ok:
         raise ApiError(
@@ -41,7 +46,9 @@ async def _socket(request: web.Request, job_ids: list[str]) -> web.StreamRespons
             listening = asyncio.create_task(_listen(ws, woken))
             sent = 0
             try:
-                sent = await _send(ws, jobs)
+                async for cursor, name, data in jobs.events(lambda: not ws.closed):
+                    await ws.send_str(f'{{"id":"{cursor}","event":"{name}","data":{data}}}')
+                    sent += 1
                 await ws.close(code=WSCloseCode.OK, message=b"every job has ended")
             except ConnectionResetError:
                 pass  # the client left; it resumes with lastEventId
@@ -54,14 +61,6 @@ async def _socket(request: web.Request, job_ids: list[str]) -> web.StreamRespons
     return ws
 
 
-async def _send(ws: web.WebSocketResponse, jobs: Feed) -> int:
-    sent = 0
-    async for cursor, name, data in jobs.events(lambda: not ws.closed):
-        await ws.send_str(f'{{"id":"{cursor}","event":"{name}","data":{data}}}')
-        sent += 1
-    return sent
-
-
 async def _listen(ws: web.WebSocketResponse, woken: Watch) -> None:
     """Read what the client sends (pongs and its close frame; it has nothing else to say),
     and wake the feed when the connection ends so that the handler returns."""
@@ -69,15 +68,3 @@ async def _listen(ws: web.WebSocketResponse, woken: Watch) -> None:
         if msg.type == WSMsgType.TEXT:
             await ws.close(code=WSCloseCode.UNSUPPORTED_DATA, message=b"this feed takes no messages")
     woken.set()
-
-
-@routes.get(BASE + "/{job_id}/ws")
-@streaming
-async def job_socket(request: web.Request) -> web.StreamResponse:
-    return await _socket(request, [validation.job_id(request)])
-
-
-@routes.get("/v1/download/ws")
-@streaming
-async def many_job_socket(request: web.Request) -> web.StreamResponse:
-    return await _socket(request, listed_jobs(request))
