@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.abc import AbstractStreamWriter
 
 from ..contract import TERMINAL_STATES
 from ..jobs.model import Event, Job
@@ -24,15 +25,19 @@ from . import sse_format, validation
 from .context import Context, context
 from .errors import ApiError
 from .jobs import origin
-from .middleware import streaming
+from .middleware import RATE
 from .representation import BASE, download_url
+from .stream_slots import Slot
 
 routes = web.RouteTableDef()
 MAX_STREAM_JOBS = 50
+Send = Callable[[str, str, str], Awaitable[None]]  # (cursor, event name, JSON data) to the client
 
 
 class Follower:
     """One job's position in a stream."""
+
+    __slots__ = ("cursor", "done", "job_id")  # one per job followed, for as long as the stream is held
 
     def __init__(self, job: Job, cursor: int) -> None:
         self.job_id = job.id
@@ -65,6 +70,8 @@ class Feed:
     with a resume cursor the missed ones), then each new event as the jobs change, until
     every job has ended. Each event goes out with the cursor that resumes after it."""
 
+    __slots__ = ("ctx", "followers", "jobs", "request", "resume", "woken")
+
     def __init__(
         self, ctx: Context, request: web.Request, jobs: list[Job], resume: list[int] | None, woken: Watch
     ) -> None:
@@ -82,23 +89,25 @@ class Feed:
     def over(self) -> bool:
         return all(f.done for f in self.followers)
 
-    def _out(self, follower: Follower, event: Event, name: str, job: Job | None) -> tuple[str, str, str]:
+    async def _out(self, send: Send, follower: Follower, event: Event, name: str, job: Job | None) -> None:
         follower.cursor = max(follower.cursor, event.seq)
         follower.done = follower.done or event.type in TERMINAL_STATES
         cursor = ".".join(str(f.cursor) for f in self.followers)
-        return cursor, name, _payload(self.ctx, self.request, follower.job_id, event, job)
+        await send(cursor, name, _payload(self.ctx, self.request, follower.job_id, event, job))
 
-    async def events(self, connected: Callable[[], bool]) -> AsyncIterator[tuple[str, str, str]]:
-        """(cursor, event name, JSON data) for each event owed, in order."""
+    async def send(self, send: Send, connected: Callable[[], bool]) -> None:
+        """Each event owed, in order, through `send(cursor, event name, JSON data)`. (A
+        coroutine, not an async generator: the loop keeps every live async generator in a
+        weak set, and its last event's strings stayed in the caller's frame.)"""
         store, woken = self.ctx.store, self.woken
         if self.resume is None:
             for follower, job in zip(self.followers, self.jobs, strict=True):
                 if job.state in TERMINAL_STATES:
                     last = (await store.events(job.id, job.seq - 1))[0][-1]
-                    yield self._out(follower, last, last.type, job)
+                    await self._out(send, follower, last, last.type, job)
                 else:
                     snapshot = Event(job.seq, "snapshot", {"state": job.state, "progress": job.progress})
-                    yield self._out(follower, snapshot, "snapshot", job)
+                    await self._out(send, follower, snapshot, "snapshot", job)
         # Not kept while the feed waits: a job read from Redis is a kilobyte or more.
         self.jobs = []
         # No timer: the feed sleeps until its jobs change (or the store's subscription
@@ -116,7 +125,7 @@ class Feed:
                     continue
                 events, current = await store.events(follower.job_id, follower.cursor)
                 for event in events:
-                    yield self._out(follower, event, event.type, current)
+                    await self._out(send, follower, event, event.type, current)
 
 
 async def feed(request: web.Request, woken: Watch) -> Feed:
@@ -154,14 +163,61 @@ def followed_jobs(request: web.Request) -> list[str]:
     return ids
 
 
+class EventStream(web.StreamResponse):
+    """A feed sent as Server-Sent Events. It is sent from `prepare`, which aiohttp calls once
+    the handler has returned (as `web.FileResponse` sends its file), so neither the handler's
+    frame nor the middlewares' are kept while the stream is held: about 1 KiB less per held
+    stream (`python -m harness.stream_memory`). It owns the feed's watch and its slot, and
+    gives both back when it ends."""
+
+    def __init__(self, ctx: Context, feed: Feed, slot: Slot) -> None:
+        super().__init__(headers=sse_format.HEADERS)
+        if ctx.settings.sse_accel_buffering_header:
+            self.headers["X-Accel-Buffering"] = "no"
+        self._ctx = ctx
+        self._feed = feed
+        self._slot = slot
+        self._sent = 0
+
+    async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter | None:
+        ctx = self._ctx
+        await ctx.metrics.inc("dl_event_streams_opened_total")
+        try:
+            writer = await super().prepare(request)
+            # The headers are serialised by now, and nothing reads them again; dropped, they
+            # save a held stream about 5 KiB (harness.stream_memory). So is the rate limit's count.
+            self.headers.clear()
+            request.pop(RATE, None)
+            connection = ctx.heartbeats.keep(request, self)
+            await self._feed.send(self._send, lambda: not connection.is_closing())
+        finally:  # also when the client has left (ConnectionResetError, for aiohttp); it resumes with Last-Event-ID
+            ctx.heartbeats.drop(self)
+            await ended(ctx, self._feed, self._slot, self._sent)
+        return writer
+
+    async def _send(self, cursor: str, name: str, data: str) -> None:
+        retry_ms = None if self._sent else self._ctx.settings.sse_retry_ms  # once, with the first event
+        await self.write(sse_format.event(cursor, name, data, retry_ms))
+        self._ctx.heartbeats.wrote(self)
+        self._sent += 1
+
+
+async def ended(ctx: Context, feed: Feed, slot: Slot, sent: int) -> None:
+    """A stream or socket that sent `sent` events of `feed` has ended: its watch and slot
+    are given back, and it is counted."""
+    feed.woken.close()
+    slot.give_back()
+    await ctx.metrics.inc("dl_event_streams_closed_total")
+    await ctx.metrics.inc("dl_events_sent_total", sent)
+
+
 @routes.get(BASE + "/{job_id}/events")
 @routes.get("/v1/download/events")
-@streaming
 async def event_stream(request: web.Request) -> web.StreamResponse:
     """One job's events, or several jobs' (`?jobs=a,b`), as Server-Sent Events. (One handler
-    for both routes, not two calling a third: each frame lives as long as the stream.)"""
+    for both routes, not two calling a third.) It checks the request and answers any refusal
+    in JSON; the stream itself is sent once it has returned (`EventStream`)."""
     ctx = context(request)
-    s = ctx.settings
     with ctx.store.notifier.watching(followed_jobs(request)) as woken:
         jobs = await feed(request, woken)
         if jobs.over:
@@ -169,26 +225,6 @@ async def event_stream(request: web.Request) -> web.StreamResponse:
             # EventSource stops reconnecting (any non-200 does); a clean end would bring it back.
             return web.Response(status=204)
         # A slot for as long as the stream lasts; refused (429/503) before the stream begins.
-        with ctx.streams.hold(ctx.identity.of(request)):
-            await ctx.metrics.inc("dl_event_streams_opened_total")
-            sent = 0
-            resp = web.StreamResponse(headers=sse_format.HEADERS)
-            if s.sse_accel_buffering_header:
-                resp.headers["X-Accel-Buffering"] = "no"
-            try:
-                await resp.prepare(request)
-                # The headers are serialised by now, and nothing reads them again; dropped, they
-                # save a held stream about 5 KiB (harness.stream_memory).
-                resp.headers.clear()
-                connection = ctx.heartbeats.keep(request, resp)
-                async for cursor, name, data in jobs.events(lambda: not connection.is_closing()):
-                    await resp.write(sse_format.event(cursor, name, data, s.sse_retry_ms if sent == 0 else None))
-                    ctx.heartbeats.wrote(resp)
-                    sent += 1
-            except ConnectionResetError:
-                pass  # the client left; it resumes with Last-Event-ID
-            finally:
-                ctx.heartbeats.drop(resp)
-                await ctx.metrics.inc("dl_event_streams_closed_total")
-                await ctx.metrics.inc("dl_events_sent_total", sent)
-            return resp
+        slot = ctx.streams.take(ctx.identity.of(request))
+        woken.keep()
+        return EventStream(ctx, jobs, slot)

@@ -39,7 +39,7 @@ class Heartbeats:
             self._last_write[stream] = (time.monotonic(), entry[1])
             self._last_write.move_to_end(stream)
 
-    def keep(self, request: web.Request, stream: web.StreamResponse) -> asyncio.WriteTransport:
+    def keep(self, request: web.BaseRequest, stream: web.StreamResponse) -> asyncio.WriteTransport:
         """Heartbeats for a prepared stream from now until `drop`; returns its connection.
         (Not a context manager: a generator would cost each held stream 250 bytes.)"""
         transport = request.transport

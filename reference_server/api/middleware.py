@@ -53,13 +53,6 @@ RATE = web.RequestKey("rate_limit", RateHit)
 UNLIMITED_PATHS = frozenset({"/health", "/metrics"})
 
 
-def streaming(handler: Handler) -> Handler:
-    """Mark a handler whose response is a long-lived stream: no request timeout."""
-    # A marker on the function, read by the timeout middleware; handlers have no such field.
-    handler.streaming = True  # type: ignore[attr-defined]
-    return handler
-
-
 def reads_job_ahead(handler: Handler) -> Handler:
     """Mark a handler of `{job_id}` whose job the rate limit reads in its own store round
     trip (in `request[RATE].job`), so that a status poll costs the store one."""
@@ -85,8 +78,7 @@ def build_middlewares(settings: Settings) -> list[Callable[..., Awaitable[web.St
                 {"Retry-After": str(max(1, math.ceil(hit.reset_s)))},
             )
 
-    # One middleware, not one per concern: each middleware's frame lives as long as its
-    # request, and a held stream lives for minutes.
+    # One middleware, not one per concern: each one adds a call and a frame to every request.
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
@@ -94,8 +86,8 @@ def build_middlewares(settings: Settings) -> list[Callable[..., Awaitable[web.St
                 return web.Response(status=204)  # a CORS preflight: answered at once, not counted
             if request.path not in UNLIMITED_PATHS:
                 await count(request)
-            if getattr(request.match_info.handler, "streaming", False):
-                return await handler(request)
+            # Event streams and sockets too: their handlers answer at once, and the stream is
+            # sent afterwards, from the response's `prepare` (events.EventStream).
             try:
                 async with asyncio.timeout(timeout_s):
                     return await handler(request)

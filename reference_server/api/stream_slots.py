@@ -24,11 +24,9 @@ class StreamSlots:
     def open(self) -> int:
         return sum(self._held.values())
 
-    def hold(self, client: str) -> Slot:
-        """A slot for the `with` block, refused (429, 503) as the block is entered."""
-        return Slot(self, client)
-
-    def _take(self, client: str) -> None:
+    def take(self, client: str) -> Slot:
+        """A slot, held until its `give_back()`; refused (429, 503) when the client or the
+        process holds the most it may."""
         if self.per_client and self._held[client] >= self.per_client:
             raise ApiError(
                 429,
@@ -41,6 +39,7 @@ class StreamSlots:
             raise ApiError(503, "streams_full", "This server holds as many event streams as it can; retry shortly",
                            {"Retry-After": str(RETRY_AFTER_S)})  # fmt: skip
         self._held[client] += 1
+        return Slot(self, client)
 
     def _give_back(self, client: str) -> None:
         self._held[client] -= 1
@@ -49,8 +48,8 @@ class StreamSlots:
 
 
 class Slot:
-    """One held stream's slot: a context manager of its own, since a generator-based one
-    would cost every held stream another 250 bytes for as long as it is held."""
+    """One held stream's slot. Given back by whatever sends the stream, which may outlive
+    the handler that took it (`events.EventStream`)."""
 
     __slots__ = ("_client", "_slots")
 
@@ -58,8 +57,5 @@ class Slot:
         self._slots = slots
         self._client = client
 
-    def __enter__(self) -> None:
-        self._slots._take(self._client)
-
-    def __exit__(self, *exc: object) -> None:
+    def give_back(self) -> None:
         self._slots._give_back(self._client)

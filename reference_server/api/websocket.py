@@ -12,58 +12,77 @@ import asyncio
 import contextlib
 
 from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp.abc import AbstractStreamWriter
 
 from ..store.base import Watch
-from .context import context
+from .context import Context, context
 from .errors import ApiError
-from .events import feed, followed_jobs
-from .middleware import streaming
+from .events import Feed, ended, feed, followed_jobs
+from .middleware import RATE
 from .representation import BASE
+from .stream_slots import Slot
 
 routes = web.RouteTableDef()
 
 
+class EventSocket(web.WebSocketResponse):
+    """A feed over a WebSocket, sent from `prepare` once the handler has returned, like
+    `events.EventStream` and for the same reason; it too owns the feed's watch and its slot."""
+
+    def __init__(self, ctx: Context, feed: Feed, slot: Slot) -> None:
+        s = ctx.settings
+        super().__init__(heartbeat=s.scaled(s.sse_heartbeat_s) or None)
+        self._ctx = ctx
+        self._feed = feed
+        self._slot = slot
+        self._sent = 0
+
+    async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter:
+        ctx, feed = self._ctx, self._feed
+        await ctx.metrics.inc("dl_event_streams_opened_total")
+        listening: asyncio.Task[None] | None = None
+        try:
+            writer = await super().prepare(request)
+            request.pop(RATE, None)
+            listening = asyncio.create_task(_listen(self, feed.woken))
+            await feed.send(self._send, lambda: not self.closed)
+            await self.close(code=WSCloseCode.OK, message=b"every job has ended")
+        finally:  # also when the client has left (ConnectionResetError, for aiohttp); it resumes with lastEventId
+            if listening is not None:
+                listening.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await listening
+            await ended(ctx, feed, self._slot, self._sent)
+        return writer
+
+    async def _send(self, cursor: str, name: str, data: str) -> None:
+        await self.send_str(f'{{"id":"{cursor}","event":"{name}","data":{data}}}')
+        self._sent += 1
+
+
 @routes.get(BASE + "/{job_id}/ws")
 @routes.get("/v1/download/ws")
-@streaming
 async def event_socket(request: web.Request) -> web.StreamResponse:
     """One job's events, or several jobs' (`?jobs=a,b`), over a WebSocket. (One handler for
-    both routes, with the sending loop in it: each frame lives as long as the socket.)"""
+    both routes.) It checks the request and answers any refusal in JSON; the socket itself
+    is served once it has returned (`EventSocket`)."""
     ctx = context(request)
-    s = ctx.settings
     job_ids = followed_jobs(request)
-    ws = web.WebSocketResponse(heartbeat=s.scaled(s.sse_heartbeat_s) or None)
-    if not ws.can_prepare(request).ok:
+    if not web.WebSocketResponse().can_prepare(request).ok:
         raise ApiError(
             426, "upgrade_required", "This endpoint speaks WebSocket only: send Upgrade: websocket",
             {"Upgrade": "websocket", "Connection": "Upgrade"},
         )  # fmt: skip
     with ctx.store.notifier.watching(job_ids) as woken:
         jobs = await feed(request, woken)
-        with ctx.streams.hold(ctx.identity.of(request)):
-            await ws.prepare(request)
-            await ctx.metrics.inc("dl_event_streams_opened_total")
-            listening = asyncio.create_task(_listen(ws, woken))
-            sent = 0
-            try:
-                async for cursor, name, data in jobs.events(lambda: not ws.closed):
-                    await ws.send_str(f'{{"id":"{cursor}","event":"{name}","data":{data}}}')
-                    sent += 1
-                await ws.close(code=WSCloseCode.OK, message=b"every job has ended")
-            except ConnectionResetError:
-                pass  # the client left; it resumes with lastEventId
-            finally:
-                listening.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await listening
-                await ctx.metrics.inc("dl_event_streams_closed_total")
-                await ctx.metrics.inc("dl_events_sent_total", sent)
-    return ws
+        slot = ctx.streams.take(ctx.identity.of(request))
+        woken.keep()
+        return EventSocket(ctx, jobs, slot)
 
 
 async def _listen(ws: web.WebSocketResponse, woken: Watch) -> None:
     """Read what the client sends (pongs and its close frame; it has nothing else to say),
-    and wake the feed when the connection ends so that the handler returns."""
+    and wake the feed when the connection ends so that the sending ends too."""
     async for msg in ws:
         if msg.type == WSMsgType.TEXT:
             await ws.close(code=WSCloseCode.UNSUPPORTED_DATA, message=b"this feed takes no messages")

@@ -155,12 +155,13 @@ class Watch:
     the Event's deque of waiters, which cost every held stream 760 bytes; and its own
     context manager (registered in the `with` block), where a generator cost 250 more."""
 
-    __slots__ = ("_flag", "_notifier", "_waiter", "job_ids")
+    __slots__ = ("_flag", "_kept", "_notifier", "_waiter", "job_ids")
 
     def __init__(self, notifier: Notifier, job_ids: list[str]) -> None:
         self._notifier = notifier
         self.job_ids = job_ids
         self._flag = False
+        self._kept = False
         self._waiter: asyncio.Future[None] | None = None
 
     def __enter__(self) -> Watch:
@@ -168,6 +169,17 @@ class Watch:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if not self._kept:
+            self.close()
+
+    def keep(self) -> Watch:
+        """Registered past the `with` block, until `close()`: for a response sent after its
+        handler has returned. Called last in the block, so a refusal before it still ends
+        the watch."""
+        self._kept = True
+        return self
+
+    def close(self) -> None:
         self._notifier._remove(self)
 
     def set(self) -> None:
