@@ -1,12 +1,13 @@
 """Where a held event stream's memory goes, and what the floor is.
 
-The reference server's app (embedded mode) is served in this process with tracemalloc on;
+The reference server's app (embedded mode; with `--redis`, also on a Redis and a MinIO
+started for it) is served in this process with tracemalloc on;
 a `harness.stream_probe` process holds `streams` event streams on long jobs; the Python
 allocations made between before and after are grouped by the package that made them. The
 same is done for the floor: a bare aiohttp handler that prepares a `StreamResponse` and
 waits, which is the least a held stream can cost on aiohttp.
 
-    python -m harness.stream_memory --streams 2000
+    python -m harness.stream_memory --streams 2000 [--redis]
 
 The figures are traced Python allocations, which is most but not all of RSS (the
 allocator's own overhead and free lists are not traced; socket buffers are the kernel's).
@@ -18,6 +19,7 @@ import argparse
 import asyncio
 import json
 import sys
+import tempfile
 import tracemalloc
 from collections import defaultdict
 from collections.abc import Callable
@@ -31,7 +33,10 @@ from reference_server.api.schemas import FILE_ID_MIN
 from reference_server.app import create_app
 from reference_server.config import Settings, from_env
 
+from .minio_server import MinioServer
 from .processes import free_port
+from .redis_server import RedisServer
+from .reference_process import service_env
 from .stream_bench import UNLIMITED_CLIENT, start_probe
 
 PACKAGES = ("aiohttp", "multidict", "yarl", "asyncio", "reference_server")
@@ -89,12 +94,16 @@ async def _held_allocations(app: web.Application, paths: Callable[[str], Any], s
     }
 
 
-async def reference_server(streams: int) -> dict[str, Any]:
+async def reference_server(streams: int, services: dict[str, str]) -> dict[str, Any]:
+    """The reference server, embedded, or on the Redis and S3 that `services` names."""
     env = {
         "DOWNLOAD_DELAY_MIN_MS": LONG_JOB_MS,
         "DOWNLOAD_DELAY_MAX_MS": LONG_JOB_MS,
-        "WORKERS": "1",  # the jobs wait in the queue: what is measured is the streams alone
+        # The jobs wait in the queue (on Redis, with no worker process at all): what is
+        # measured is the streams alone.
+        "WORKERS": "1",
         **UNLIMITED_CLIENT,
+        **services,
     }
 
     async def jobs(url: str) -> list[str]:
@@ -115,7 +124,7 @@ async def floor(streams: int) -> dict[str, Any]:
     async def hold(request: web.Request) -> web.StreamResponse:
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await resp.prepare(request)
-        await asyncio.Event().wait()
+        await asyncio.get_running_loop().create_future()  # the least a wait can hold (an Event holds a deque too)
         return resp
 
     app = web.Application()
@@ -127,15 +136,27 @@ async def floor(streams: int) -> dict[str, Any]:
     return await _held_allocations(app, paths, streams)
 
 
-async def breakdown(streams: int) -> dict[str, Any]:
-    return {"reference_server": await reference_server(streams), "aiohttp_floor": await floor(streams)}
+async def breakdown(streams: int, redis: bool = False) -> dict[str, Any]:
+    """The reference server embedded and the floor; with `redis`, the reference server on a
+    Redis and a MinIO of its own as well."""
+    found = {"reference_server": await reference_server(streams, {})}
+    if redis:
+        with (
+            tempfile.TemporaryDirectory() as tmp,
+            RedisServer(Path(tmp) / "redis") as store,
+            MinioServer(Path(tmp) / "minio") as artifacts,
+        ):
+            found["reference_server_redis"] = await reference_server(streams, service_env(store.url, artifacts))
+    found["aiohttp_floor"] = await floor(streams)
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness.stream_memory", description=__doc__)
     parser.add_argument("--streams", type=int, default=2000)
+    parser.add_argument("--redis", action="store_true", help="also on Redis and MinIO (started here)")
     args = parser.parse_args(argv)
-    print(json.dumps(asyncio.run(breakdown(args.streams)), indent=2))
+    print(json.dumps(asyncio.run(breakdown(args.streams, args.redis)), indent=2))
     return 0
 
 
