@@ -95,19 +95,25 @@ class Feed:
         cursor = ".".join(str(f.cursor) for f in self.followers)
         await send(cursor, name, _payload(self.ctx, self.request, follower.job_id, event, job))
 
-    async def send(self, send: Send, connected: Callable[[], bool]) -> None:
+    async def _open(self, send: Send) -> None:
+        """A snapshot of each job, or the terminal event of one that has ended. (A call of its
+        own, so that its last job is not kept in the frame of `send`, which lasts as long as
+        the stream.)"""
+        for follower, job in zip(self.followers, self.jobs, strict=True):
+            if job.state in TERMINAL_STATES:
+                last = (await self.ctx.store.events(job.id, job.seq - 1))[0][-1]
+                await self._out(send, follower, last, last.type, job)
+            else:
+                snapshot = Event(job.seq, "snapshot", {"state": job.state, "progress": job.progress})
+                await self._out(send, follower, snapshot, "snapshot", job)
+
+    async def send(self, send: Send, gone: Callable[[], bool]) -> None:
         """Each event owed, in order, through `send(cursor, event name, JSON data)`. (A
         coroutine, not an async generator: the loop keeps every live async generator in a
         weak set, and its last event's strings stayed in the caller's frame.)"""
-        store, woken = self.ctx.store, self.woken
+        woken = self.woken
         if self.resume is None:
-            for follower, job in zip(self.followers, self.jobs, strict=True):
-                if job.state in TERMINAL_STATES:
-                    last = (await store.events(job.id, job.seq - 1))[0][-1]
-                    await self._out(send, follower, last, last.type, job)
-                else:
-                    snapshot = Event(job.seq, "snapshot", {"state": job.state, "progress": job.progress})
-                    await self._out(send, follower, snapshot, "snapshot", job)
+            await self._open(send)
         # Not kept while the feed waits: a job read from Redis is a kilobyte or more.
         self.jobs = []
         # No timer: the feed sleeps until its jobs change (or the store's subscription
@@ -115,15 +121,19 @@ class Feed:
         # (handler_cancellation), so a held connection costs nothing in between. A resumed
         # feed first catches up from the log.
         behind = self.resume is not None
-        while not self.over and connected():
+        while not self.over and not gone():
             if not behind:
                 await woken.wait()
             behind = False
             woken.clear()
-            for follower in self.followers:
-                if follower.done:
-                    continue
-                events, current = await store.events(follower.job_id, follower.cursor)
+            await self._catch_up(send)
+
+    async def _catch_up(self, send: Send) -> None:
+        """Each job's events since its cursor. (A call of its own, like `_open`: the job read
+        with them is not kept while the feed waits.)"""
+        for follower in self.followers:
+            if not follower.done:
+                events, current = await self.ctx.store.events(follower.job_id, follower.cursor)
                 for event in events:
                     await self._out(send, follower, event, event.type, current)
 
@@ -189,7 +199,7 @@ class EventStream(web.StreamResponse):
             self.headers.clear()
             request.pop(RATE, None)
             connection = ctx.heartbeats.keep(request, self)
-            await self._feed.send(self._send, lambda: not connection.is_closing())
+            await self._feed.send(self._send, connection.is_closing)
         finally:  # also when the client has left (ConnectionResetError, for aiohttp); it resumes with Last-Event-ID
             ctx.heartbeats.drop(self)
             await ended(ctx, self._feed, self._slot, self._sent)

@@ -114,7 +114,7 @@ def job_id(request: web.Request) -> str:
 def last_event_id(request: web.Request, parts: int) -> list[int] | None:
     """The resume cursor: one sequence number per followed job, joined by dots."""
     raw = request.headers.get("Last-Event-ID")
-    if raw is None:  # only then parsed: a held stream keeps its request's parsed query
+    if raw is None and request.query_string:  # only then parsed: a held stream keeps its parsed query
         raw = request.query.get("lastEventId")
     if raw is None or raw == "":
         return None

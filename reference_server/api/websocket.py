@@ -45,7 +45,7 @@ class EventSocket(web.WebSocketResponse):
             writer = await super().prepare(request)
             request.pop(RATE, None)
             listening = asyncio.create_task(_listen(self, feed.woken))
-            await feed.send(self._send, lambda: not self.closed)
+            await feed.send(self._send, lambda: self.closed)
             await self.close(code=WSCloseCode.OK, message=b"every job has ended")
         finally:  # also when the client has left (ConnectionResetError, for aiohttp); it resumes with lastEventId
             if listening is not None:
