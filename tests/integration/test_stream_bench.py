@@ -28,9 +28,11 @@ async def test_every_engine_holds_every_stream_and_delivers_every_end(tmp_path: 
 
 
 async def test_a_held_streams_memory_is_accounted_by_package_against_the_floor() -> None:
-    found = await breakdown(50)
-    ours, floor = found["reference_server"], found["aiohttp_floor"]
-    assert ours["streams"] == floor["streams"] == 50
-    assert ours["by_package_kib"]["reference_server"] > 0
+    found = await breakdown(50, redis=True)
+    floor = found["aiohttp_floor"]
+    for mode in ("reference_server", "reference_server_redis"):
+        ours = found[mode]
+        assert ours["streams"] == floor["streams"] == 50
+        assert ours["by_package_kib"]["reference_server"] > 0, mode
     assert floor["by_package_kib"].get("reference_server", 0.0) < 0.5  # the floor runs none of our code
     assert floor["by_package_kib"]["aiohttp"] > 0
