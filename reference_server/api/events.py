@@ -191,8 +191,8 @@ class EventStream(web.StreamResponse):
 
     async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter | None:
         ctx = self._ctx
-        await ctx.metrics.inc("dl_event_streams_opened_total")
         try:
+            await ctx.metrics.inc("dl_event_streams_opened_total")
             writer = await super().prepare(request)
             # The headers are serialised by now, and nothing reads them again; dropped, they
             # save a held stream about 5 KiB (harness.stream_memory). So is the rate limit's count.

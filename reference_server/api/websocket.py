@@ -39,9 +39,9 @@ class EventSocket(web.WebSocketResponse):
 
     async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter:
         ctx, feed = self._ctx, self._feed
-        await ctx.metrics.inc("dl_event_streams_opened_total")
         listening: asyncio.Task[None] | None = None
         try:
+            await ctx.metrics.inc("dl_event_streams_opened_total")
             writer = await super().prepare(request)
             request.pop(RATE, None)
             listening = asyncio.create_task(_listen(self, feed.woken))
