@@ -172,12 +172,11 @@ class Watch:
         if not self._kept:
             self.close()
 
-    def keep(self) -> Watch:
+    def keep(self) -> None:
         """Registered past the `with` block, until `close()`: for a response sent after its
         handler has returned. Called last in the block, so a refusal before it still ends
         the watch."""
         self._kept = True
-        return self
 
     def close(self) -> None:
         self._notifier._remove(self)
