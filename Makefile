@@ -30,10 +30,10 @@ system-deps:
 	else echo "==> Debian packages: present ($(APT_PACKAGES))"; fi
 
 go-binaries: python-deps
-	@$(PY) -m harness.go_build
+	@$(PY) -m stack.go_build
 
 images: go-binaries system-deps
-	@$(PY) -m harness.images
+	@$(PY) -m stack.images
 
 test: setup
 	$(PY) -m pytest

@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from harness.job_metrics import JobRecord, radio_joules_per_job
-from harness.scenario import load
+from core.job_metrics import JobRecord, radio_joules_per_job
+from core.scenario import load
 from reference_server.contract import HYBRID, LONGPOLL, SSE, WEBHOOK, WEBSOCKET
 from simulations.engine import simulate
 from simulations.patterns import PATTERNS

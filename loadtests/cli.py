@@ -7,10 +7,10 @@ import json
 import sys
 from pathlib import Path
 
-from harness.processes import ServiceError, stop_services_on_sigterm
-from harness.scenario import ScenarioError
-from harness.target import TargetError
-from harness.target_stack import BadTarget
+from checks.target import TargetError
+from checks.target_stack import BadTarget
+from core.scenario import ScenarioError
+from stack.processes import ServiceError, stop_services_on_sigterm
 
 from .calibrate import calibrate as compare
 from .calibrate import write

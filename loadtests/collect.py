@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from harness.job_metrics import JobRecord, aggregate
-from harness.prometheus_text import counter_value, series
-from harness.scenario import Scenario
-from harness.target import Target, dig
+from checks.target import Target, dig
+from core.job_metrics import JobRecord, aggregate
+from core.prometheus_text import counter_value, series
+from core.scenario import Scenario
 
 from .protocol import UNANSWERED_INITIATE
 

@@ -27,8 +27,8 @@ from locust.env import Environment
 from locust.exception import StopUser
 from locust.runners import MasterRunner, Runner, WorkerRunner
 
-from harness import scenario as scenarios
-from harness.target import Target, load_target
+from checks.target import Target, load_target
+from core import scenario as scenarios
 from loadtests.clients import PATTERNS
 from loadtests.clients.base import JobLog, JobRun, Sessions
 from loadtests.protocol import SECRET_ENV, USER_CLASSES

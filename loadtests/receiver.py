@@ -17,7 +17,7 @@ from gevent.pywsgi import WSGIServer
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from harness.scenario import WebhookPolicy
+from core.scenario import WebhookPolicy
 
 PATH = "/hooks"
 

@@ -31,17 +31,17 @@ from typing import Any
 
 import numpy as np
 
-from harness.processes import free_port
-from harness.provenance import provenance
-from harness.scenario import Scenario, load
-from harness.stack import STACK_SERVER_ENV, Stack, StackSpec
-from harness.target import Target, load_target
-from harness.target_stack import behind_proxies, running_service
-from harness.toxiproxy import impaired_network
+from checks.target import Target, load_target
+from checks.target_stack import behind_proxies, running_service
+from core.scenario import Scenario, load
 from proxies.render import Hop, Profile, parse_chain
 from reference_server.contract import HYBRID, LONGPOLL, POLLING, SSE, SYNC, WEBHOOK, WEBSOCKET
 from simulations.engine import simulate
 from simulations.patterns import PATTERNS as MODELS
+from stack.full_stack import STACK_SERVER_ENV, Stack, StackSpec
+from stack.processes import free_port
+from stack.provenance import provenance
+from stack.toxiproxy import impaired_network
 
 from . import collect
 from .protocol import SECRET_ENV, USER_CLASSES

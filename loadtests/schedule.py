@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.scenario import Scenario
-from harness.workload import draw_schedule
+from core.scenario import Scenario
+from core.workload import draw_schedule
 
 FIRST_FILE_ID = 10_010  # the smallest id of an existing file (a multiple of 7) in the server's range
 

@@ -16,7 +16,7 @@ from typing import Any
 import psutil
 import redis
 
-from harness.scenario import Prices
+from core.scenario import Prices
 
 SAMPLE_EVERY_S = 0.5
 

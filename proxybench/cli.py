@@ -30,13 +30,13 @@ COMMANDS = {
         "",
     ),
     "stack": Command(
-        "harness.cli",
+        "stack.cli",
         "the whole real stack (Redis, MinIO, servers, proxies) until Ctrl-C; prints its URLs",
         "proxybench stack --profile cloudflare+nginx-tuned --time-scale 0.02",
         "bench",
     ),
     "check": Command(
-        "harness.cli",
+        "checks.command",
         "check any service behind the real proxies: timeouts, duplicate work, event streams",
         "proxybench check --target target.toml --junit check-results.xml",
         "bench",
@@ -67,7 +67,7 @@ COMMANDS = {
         "bench",
     ),
     "bench": Command(
-        "reports.cli",
+        "benchmarks.cli",
         "every step the report needs (simulations, load tests, micro-benchmarks), then the report",
         "proxybench bench --quick --check",
         "bench",

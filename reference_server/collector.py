@@ -8,7 +8,7 @@ process: with 10,000 jobs in flight the worker paused for 0.1-0.36 s several tim
 jobs ended, and each pause released the completions it had held back all at once.
 
 With young collections every 50,000 allocations, what a request allocates is nearly
-always freed before it can be promoted. In `python -m harness.stream_bench --streams 10000`
+always freed before it can be promoted. In `python -m benchmarks.stream_bench --streams 10000`
 the worker then made no full collection while jobs ended, and the completion-to-client
 p99 on Redis went from 31 ms to 15 ms (embedded: 2.0 to 1.8 ms, max 30 to 5 ms). A young
 collection of that size takes a few milliseconds.

@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness.provenance import provenance
+from stack.provenance import provenance
 
 from . import config, plots
 from .config import Decision

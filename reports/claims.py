@@ -11,7 +11,7 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from harness.provenance import ROOT
+from stack.provenance import ROOT
 
 # Hypothesis -> the tests whose passing shows it.
 CLAIM_TESTS: dict[str, tuple[str, ...]] = {

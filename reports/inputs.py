@@ -31,8 +31,8 @@ class Inputs:
     runs: list[dict[str, Any]] = field(default_factory=list)  # each load test's meta.json
     micro: dict[str, Any] = field(default_factory=dict)
     scale: pd.DataFrame = field(default_factory=pd.DataFrame)  # the scale step: a pattern's server_cost per row
-    streams: dict[str, Any] = field(default_factory=dict)  # harness.stream_bench's results
-    memory: dict[str, Any] = field(default_factory=dict)  # harness.stream_memory's breakdown
+    streams: dict[str, Any] = field(default_factory=dict)  # benchmarks.stream_bench's results
+    memory: dict[str, Any] = field(default_factory=dict)  # benchmarks.stream_memory's breakdown
     claims: dict[str, str] = field(default_factory=dict)  # claim test -> passed | failed (reports/claims.py)
 
     @property

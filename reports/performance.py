@@ -1,7 +1,7 @@
 """The performance figures: what each pattern costs the server with thousands of clients
 waiting (the scale step's load tests), event streams held by one server process against
-nginx+nchan measured in the same run (`harness.stream_bench`), and where a held stream's
-memory goes (`harness.stream_memory`). The report shows them; a full bench also writes the
+nginx+nchan measured in the same run (`benchmarks.stream_bench`), and where a held stream's
+memory goes (`benchmarks.stream_memory`). The report shows them; a full bench also writes the
 stream table into the README, between its performance markers."""
 
 from __future__ import annotations

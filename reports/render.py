@@ -12,8 +12,8 @@ from typing import Any
 
 import pandas as pd
 
-from harness.radio import describe
-from harness.scenario import SCENARIOS, load
+from core.radio import describe
+from core.scenario import SCENARIOS, load
 
 from . import performance
 from .config import Decision
@@ -38,8 +38,8 @@ class Report:
     measured: pd.DataFrame
     provenance: dict[str, Any]
     scale: pd.DataFrame = field(default_factory=pd.DataFrame)  # the scale step's server cost per pattern
-    streams: dict[str, Any] = field(default_factory=dict)  # harness.stream_bench's results
-    memory: dict[str, Any] = field(default_factory=dict)  # harness.stream_memory's breakdown
+    streams: dict[str, Any] = field(default_factory=dict)  # benchmarks.stream_bench's results
+    memory: dict[str, Any] = field(default_factory=dict)  # benchmarks.stream_memory's breakdown
     hostile: dict[str, Any] = field(default_factory=dict)  # build.hostile: platforms, compatibility, changes
     figures: dict[str, tuple[str, bytes]] = field(default_factory=dict)
 
@@ -245,7 +245,7 @@ def _radio_note(matrix: Matrix) -> list[Block]:
     if radio is None:
         return []
     return [
-        f"Radio energy per job (`harness/radio.py`): {describe(radio)}, over the times at which each "
+        f"Radio energy per job (`core/radio.py`): {describe(radio)}, over the times at which each "
         "client sent or got bytes (each request, answer, event and heartbeat; in the load tests as recorded, "
         "in the models as drawn). A poll or heartbeat interval shorter than the tail keeps the radio in high "
         "power for the whole job."

@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from harness.scenario import ScenarioError, load
+from core.scenario import ScenarioError, load
 
 from .patterns import PATTERNS
 from .run import run

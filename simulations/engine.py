@@ -1,5 +1,5 @@
 """The shared discrete-event machinery: the worker pool and its queue, over the scenario's
-arrivals and work (`harness.workload`), filling one `harness.job_metrics.JobRecord` a job.
+arrivals and work (`core.workload`), filling one `core.job_metrics.JobRecord` a job.
 
 SimPy runs what contends: arrivals and the worker pool (a FIFO `Resource` of
 `count * concurrency` slots, with a bounded queue). What a client sees after its job's
@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 import simpy
 
-from harness.job_metrics import JobRecord
-from harness.scenario import Scenario
-from harness.workload import draw_schedule
+from core.job_metrics import JobRecord
+from core.scenario import Scenario
+from core.workload import draw_schedule
 
 from .network import initiate
 

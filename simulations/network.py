@@ -1,6 +1,6 @@
 """What the scenario's `[network]` does to a client's short requests (initiates and polls)
 and to a long-poll client's kept-alive connection, drawn as Toxiproxy makes it on the real
-stack (`harness.toxiproxy`).
+stack (`stack.toxiproxy`).
 
 In a reset window a connection hit is reset at the answer's first byte (the request has
 reached the server), and the client learns at once; an idempotent request is sent again.
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.scenario import Scenario
+from core.scenario import Scenario
 
 
 @dataclass(frozen=True)

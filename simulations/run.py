@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from harness.job_metrics import aggregate
-from harness.scenario import Scenario
+from core.job_metrics import aggregate
+from core.scenario import Scenario
 
 from .engine import simulate
 from .patterns import PATTERNS

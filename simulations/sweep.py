@@ -18,7 +18,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from harness.scenario import Scenario
+from core.scenario import Scenario
 
 from .run import run
 

@@ -13,10 +13,10 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from harness.minio_server import MinioServer
-from harness.processes import free_port
-from harness.redis_server import RedisServer
-from harness.reference_process import ReferenceServer, service_env
+from stack.minio_server import MinioServer
+from stack.processes import free_port
+from stack.redis_server import RedisServer
+from stack.reference_process import ReferenceServer, service_env
 from tests.helpers import serving
 
 # Jobs of 0.2-0.4 s, leases of 0.5 s, heartbeats every 0.1 s: the whole API at 1/100 speed.

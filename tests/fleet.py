@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.backends import ProcessBackend
-from harness.minio_server import MinioServer
-from harness.proxy_chain import chain_configs
-from harness.redis_server import RedisServer
-from harness.reference_process import ReferenceServer, ReferenceWorker, service_env
 from proxies.render import PROFILES, Hop
+from stack.backends import ProcessBackend
+from stack.minio_server import MinioServer
+from stack.proxy_chain import chain_configs
+from stack.redis_server import RedisServer
+from stack.reference_process import ReferenceServer, ReferenceWorker, service_env
 from tests.conftest import FAST_ENV
 
 TIME_SCALE = float(FAST_ENV["TIME_SCALE"])

@@ -12,7 +12,7 @@ import aiohttp
 import jsonschema
 from aiohttp import web
 
-from harness.prometheus_text import series
+from core.prometheus_text import series
 
 JSON = dict[str, Any]
 T = TypeVar("T")

@@ -13,8 +13,8 @@ from typing import Any
 import gevent
 from locust.contrib.fasthttp import FastHttpSession, FastResponse
 
-from harness.scenario import Scenario
-from harness.target import Target, dig
+from checks.target import Target, dig
+from core.scenario import Scenario
 
 from ..protocol import NETWORK_FAILURE
 from ..receiver import Receiver

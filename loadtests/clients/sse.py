@@ -8,7 +8,7 @@ import time
 
 import gevent
 
-from harness.sse import SseComment, SseEvent, SseParser
+from core.sse import SseComment, SseEvent, SseParser
 
 from .base import JobRun
 

@@ -177,7 +177,7 @@ class EventStream(web.StreamResponse):
     """A feed sent as Server-Sent Events. It is sent from `prepare`, which aiohttp calls once
     the handler has returned (as `web.FileResponse` sends its file), so neither the handler's
     frame nor the middlewares' are kept while the stream is held: about 1 KiB less per held
-    stream (`python -m harness.stream_memory`). It owns the feed's watch and its slot, and
+    stream (`python -m benchmarks.stream_memory`). It owns the feed's watch and its slot, and
     gives both back when it ends."""
 
     def __init__(self, ctx: Context, feed: Feed, slot: Slot) -> None:
@@ -195,7 +195,7 @@ class EventStream(web.StreamResponse):
             await ctx.metrics.inc("dl_event_streams_opened_total")
             writer = await super().prepare(request)
             # The headers are serialised by now, and nothing reads them again; dropped, they
-            # save a held stream about 5 KiB (harness.stream_memory). So is the rate limit's count.
+            # save a held stream about 5 KiB (benchmarks.stream_memory). So is the rate limit's count.
             self.headers.clear()
             request.pop(RATE, None)
             connection = ctx.heartbeats.keep(request, self)

@@ -2,7 +2,7 @@
 
 A stream silent for the heartbeat interval gets `: ping`, which keeps idle proxies from
 cutting it. One task serves them all, where a task per stream (aiohttp-sse's) cost each
-held stream about 2 KiB (`python -m harness.stream_memory`). The streams are kept in the
+held stream about 2 KiB (`python -m benchmarks.stream_memory`). The streams are kept in the
 order they last wrote, so each tick pings only the ones due, oldest first; streams opened
 at different moments stay spread over the interval instead of all being written at once.
 """

@@ -5,7 +5,7 @@ can fail before another worker may reclaim the job. One task renews them all: a 
 job, with its `wait_for` (a task more), timer and event, made every job in flight cost
 about forty objects more, and each full garbage collection walks all of them. At 10,000
 jobs in flight the worker paused for up to 0.36 s, and the completions held back by each
-pause reached their streams together (`python -m harness.stream_bench --engines redis`).
+pause reached their streams together (`python -m benchmarks.stream_bench --engines redis`).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ soon as any channel tells it."""
 
 from __future__ import annotations
 
-from harness.job_metrics import JobRecord
+from core.job_metrics import JobRecord
 
 from ..engine import Context, finish_async
 from . import webhook

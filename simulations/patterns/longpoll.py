@@ -11,7 +11,7 @@ than the wait cuts the read with its timeout status, and the client reads again.
 
 from __future__ import annotations
 
-from harness.job_metrics import JobRecord
+from core.job_metrics import JobRecord
 
 from ..engine import Context, abandon_at, finish_async
 from ..network import KeptAliveConnection

@@ -11,8 +11,8 @@ import math
 
 import numpy as np
 
-from harness.job_metrics import JobRecord
-from harness.scenario import PollingPolicy, Scenario
+from core.job_metrics import JobRecord
+from core.scenario import PollingPolicy, Scenario
 
 from ..engine import Context, abandon_at, finish_async
 from ..network import short_request

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.job_metrics import JobRecord
+from core.job_metrics import JobRecord
 
 from ..engine import Context, finish_async
 from .stream import follow_job

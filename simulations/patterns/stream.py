@@ -21,8 +21,8 @@ from functools import cache
 
 import numpy as np
 
-from harness.job_metrics import JobRecord
-from harness.scenario import Scenario
+from core.job_metrics import JobRecord
+from core.scenario import Scenario
 from reference_server.contract import progress_percent
 
 from ..engine import Context, abandon_at

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import Any
 
-from harness.job_metrics import JobRecord
+from core.job_metrics import JobRecord
 
 from ..engine import Context
 

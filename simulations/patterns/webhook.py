@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.job_metrics import JobRecord
-from harness.scenario import Scenario
+from core.job_metrics import JobRecord
+from core.scenario import Scenario
 
 from ..engine import Context, finish_async
 

@@ -5,7 +5,7 @@ server answers the plain GET it gets with 426), and the client gives up on the j
 
 from __future__ import annotations
 
-from harness.job_metrics import JobRecord
+from core.job_metrics import JobRecord
 
 from ..engine import Context, finish_async
 from .stream import follow_job

@@ -19,7 +19,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from harness.stack import Stack, StackSpec
+from stack.full_stack import Stack, StackSpec
 from tests.bench.test_server_bench import REPEATS, _record, _wrk
 from tests.bench.test_stack_bench import _static_nginx
 from tests.helpers import initiate, wait_state

@@ -7,7 +7,7 @@ import statistics
 
 import pytest
 
-from harness.scenario import load
+from core.scenario import load
 from simulations.patterns import PATTERNS
 from simulations.run import run
 from tests.bench.test_server_bench import REPEATS, _record

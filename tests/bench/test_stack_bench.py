@@ -16,13 +16,13 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from harness.backends import ProcessBackend
-from harness.processes import ManagedProcess, free_port, tcp_open
-from harness.proxy_chain import chain_configs
-from harness.stack import Stack, StackSpec
-from harness.target import reference_target
-from harness.target_client import TargetClient
+from checks.target import reference_target
+from checks.target_client import TargetClient
 from proxies.render import Hop, parse_chain
+from stack.backends import ProcessBackend
+from stack.full_stack import Stack, StackSpec
+from stack.processes import ManagedProcess, free_port, tcp_open
+from stack.proxy_chain import chain_configs
 from tests.bench.test_server_bench import REPEATS, _record, _wrk
 
 pytestmark = pytest.mark.bench

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 
-from harness.processes import free_port
-from harness.stack import Stack, StackSpec
-from harness.toxiproxy import REQUESTS, Toxic, ToxiproxyApi, ToxiproxyServer
 from loadtests.collect import read_metrics
 from proxies.render import Hop
+from stack.full_stack import Stack, StackSpec
+from stack.processes import free_port
+from stack.toxiproxy import REQUESTS, Toxic, ToxiproxyApi, ToxiproxyServer
 from tests.stack.conftest import EDGE_LIMIT_S, TIME_SCALE
 
 pytestmark = pytest.mark.browser

@@ -31,11 +31,11 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from harness.minio_server import MinioServer
-from harness.processes import free_port
-from harness.redis_server import RedisServer
-from harness.sse import SseEvent, read_stream
+from core.sse import SseEvent, read_stream
 from reference_server.contract import TERMINAL_STATES
+from stack.minio_server import MinioServer
+from stack.processes import free_port
+from stack.redis_server import RedisServer
 from tests.conftest import FAST_ENV
 from tests.fleet import Fleet
 from tests.helpers import eventually, job, metrics, serving

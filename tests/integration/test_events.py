@@ -11,7 +11,7 @@ import statistics
 import aiohttp
 import pytest
 
-from harness.sse import SseComment, SseEvent, read_stream
+from core.sse import SseComment, SseEvent, read_stream
 from reference_server.contract import TERMINAL_STATES
 from tests.conftest import Running, ServerFactory
 from tests.helpers import initiate, job, metric_reaches, wait_state

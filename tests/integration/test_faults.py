@@ -12,9 +12,9 @@ import aiohttp
 import pytest
 import redis
 
-from harness.minio_server import MinioServer
-from harness.redis_server import RedisServer
-from harness.reference_process import ReferenceServer, ReferenceWorker, service_env
+from stack.minio_server import MinioServer
+from stack.redis_server import RedisServer
+from stack.reference_process import ReferenceServer, ReferenceWorker, service_env
 from tests.conftest import FAST_ENV
 from tests.helpers import eventually, initiate, job, metric_reaches, metrics, wait_state
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.stream_bench import ENGINES, StreamPlan, measure
-from harness.stream_memory import breakdown
+from benchmarks.stream_bench import ENGINES, StreamPlan, measure
+from benchmarks.stream_memory import breakdown
 
 pytestmark = pytest.mark.integration
 SMALL = StreamPlan(streams=60, connect_per_s=200.0, hold_s=0.5, job_s=6.0, ends_per_s=60.0, grace_s=20.0)

@@ -15,11 +15,11 @@ from typing import Any
 import psutil
 import pytest
 
-from harness.go_build import TOXIPROXY
-from harness.scenario import load
-from harness.toxiproxy import impaired_network
+from core.scenario import load
 from loadtests.run import LoadTest, run
 from proxies.render import Hop
+from stack.go_build import TOXIPROXY
+from stack.toxiproxy import impaired_network
 
 pytestmark = pytest.mark.networks
 HERE = Path(__file__).parent

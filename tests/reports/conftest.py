@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from reports.bench import QUICK, simulate_all, sweeps
+from benchmarks.bench import QUICK, simulate_all, sweeps
 
 TINY = dataclasses.replace(QUICK, sim_jobs=600, sweep_jobs=200, durations=(10, 60, 120), heartbeats=(0, 15, 90))
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.scenario import ScenarioError, load
+from core.scenario import ScenarioError, load
 from simulations.patterns import PATTERNS
 from simulations.run import run
 

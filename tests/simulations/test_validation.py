@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pytest
 
-from harness.scenario import (
+from core.scenario import (
     Arrivals,
     Clients,
     Duration,

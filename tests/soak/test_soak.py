@@ -25,12 +25,12 @@ import pytest
 import redis
 from aiohttp import web
 
-from harness.minio_server import MinioServer
-from harness.processes import ManagedProcess, free_port
-from harness.provenance import ROOT
-from harness.redis_server import RedisServer
-from harness.sse import SseEvent, read_stream
+from core.sse import SseEvent, read_stream
 from reference_server.contract import TERMINAL_STATES
+from stack.minio_server import MinioServer
+from stack.processes import ManagedProcess, free_port
+from stack.provenance import ROOT
+from stack.redis_server import RedisServer
 from tests.conftest import FAST_ENV
 from tests.fleet import Fleet
 from tests.helpers import serving

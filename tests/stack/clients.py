@@ -1,9 +1,9 @@
-"""What the regression tests judge beyond the checks in `harness.checks`: event timing
+"""What the regression tests judge beyond the checks in `checks.suite`: event timing
 through a buffering proxy."""
 
 from __future__ import annotations
 
-from harness.target_client import Followed
+from checks.target_client import Followed
 
 
 def events_timely(seen: Followed, job_s: float) -> bool:

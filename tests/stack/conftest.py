@@ -15,12 +15,12 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from harness.backends import Backend, make_backend
-from harness.checks import CheckSession, Limits
-from harness.stack import Stack, StackSpec
-from harness.target import DEFAULT_SCOPE, ENDPOINTS, reference_target
-from harness.target_client import TargetClient
+from checks.suite import CheckSession, Limits
+from checks.target import DEFAULT_SCOPE, ENDPOINTS, reference_target
+from checks.target_client import TargetClient
 from proxies.render import PROFILES, binding_hop, parse_chain
+from stack.backends import Backend, make_backend
+from stack.full_stack import Stack, StackSpec
 
 TIME_SCALE = 0.01  # the edge's 100 s -> 1 s, stock nginx's 60 s -> 0.6 s
 EDGE_LIMIT_S = PROFILES["cloudflare"].read_s * TIME_SCALE

@@ -1,4 +1,4 @@
-"""`python -m harness check` as a user's CI runs it: a separate process, real proxies, and
+"""`python -m checks` as a user's CI runs it: a separate process, real proxies, and
 services that are not started by the test's own code: the reference server (on Redis and
 MinIO) by URL and from a target file, and a naive stdlib service that gets it wrong.
 
@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from harness.check_command import EXIT_BAD_TARGET, EXIT_FAILED, EXIT_OK
-from harness.checks import CHECKS
+from checks.command import EXIT_BAD_TARGET, EXIT_FAILED, EXIT_OK
+from checks.suite import CHECKS
 from tests.conftest import Running, ServerFactory
 
 pytestmark = pytest.mark.check
@@ -39,7 +39,7 @@ class Checked:
 def run_check(tmp_path: Path, *args: str) -> Checked:
     junit = tmp_path / "junit.xml"
     done = subprocess.run(
-        [sys.executable, "-m", "harness", "check", *args, "--junit", str(junit), "--json"],
+        [sys.executable, "-m", "checks", *args, "--junit", str(junit), "--json"],
         capture_output=True,
         text=True,
         timeout=180,

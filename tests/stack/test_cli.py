@@ -1,4 +1,4 @@
-"""`python -m harness stack up` starts a stack a person can poke, and Ctrl-C leaves nothing
+"""`python -m stack up` starts a stack a person can poke, and Ctrl-C leaves nothing
 behind; a load test stopped with SIGTERM midway leaves nothing behind either."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from harness.processes import TERMINATED, tcp_open
+from stack.processes import TERMINATED, tcp_open
 
 NETWORK_SCENARIO = Path(__file__).parents[1] / "loadtests" / "blackholes.toml"
 
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_stack_up_prints_urls_serves_and_tears_down_on_ctrl_c() -> None:
-    argv = [sys.executable, "-m", "harness", "stack", "up", "--profile", "cloudflare+nginx-tuned"]
+    argv = [sys.executable, "-m", "stack", "up", "--profile", "cloudflare+nginx-tuned"]
     proc = subprocess.Popen([*argv, "--backend", "processes"], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None

@@ -1,6 +1,6 @@
 """CI regression checks on duplicate work, on the real stack (both backends). Duplicates
 are counted from the server's /metrics, never inferred from the client. The checks are
-those of `harness.checks`, the same `python -m harness check` runs against any service.
+those of `checks.suite`, the same `python -m checks` runs against any service.
 
 Run alone with `pytest -m duplicates`.
 """
@@ -12,9 +12,9 @@ from dataclasses import replace
 import aiohttp
 import pytest
 
-from harness.checks import RETRIES, run_check, sync_with_retries
-from harness.target import Bodies
-from harness.target_client import TargetClient
+from checks.suite import RETRIES, run_check, sync_with_retries
+from checks.target import Bodies
+from checks.target_client import TargetClient
 from tests.conftest import WebhookReceiver
 from tests.helpers import metric_reaches, metrics
 from tests.stack.conftest import TIME_SCALE, WHOLE_API, Stacks

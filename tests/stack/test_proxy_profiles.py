@@ -13,9 +13,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from harness.backends import ProcessBackend, Service
-from harness.processes import free_port
 from proxies.render import PROFILES, Hop, ProxyConfig
+from stack.backends import ProcessBackend, Service
+from stack.processes import free_port
 from tests.stack.conftest import TIME_SCALE, Stacks
 
 pytestmark = pytest.mark.timeouts

@@ -1,7 +1,7 @@
 """CI regression checks on timeout and event-stream behaviour, on the real stack (both
 backends), at a time scale of 0.01: the edge's 100 s is 1 s, stock nginx's 60 s is 0.6 s.
 
-Each test runs a check from `harness.checks` (the same one `python -m harness check`
+Each test runs a check from `checks.suite` (the same one `python -m checks`
 runs against any service) and asserts its verdict; where the reference server tells
 more (its headers, its /metrics), the test reads the check's own observation for it.
 
@@ -15,8 +15,8 @@ import asyncio
 import aiohttp
 import pytest
 
-from harness.checks import CHECKS, long_socket_job, long_streamed_job, resumed_stream, run_check, sync_with_retries
-from harness.target import DEFAULT_SCOPE
+from checks.suite import CHECKS, long_socket_job, long_streamed_job, resumed_stream, run_check, sync_with_retries
+from checks.target import DEFAULT_SCOPE
 from proxies.render import PLATFORMS, PROFILES
 from tests.helpers import metric_reaches, metrics
 from tests.stack.clients import events_timely

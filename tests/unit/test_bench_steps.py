@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from reports import bench
-from reports.bench import QUICK, STEPS
+from benchmarks import bench
+from benchmarks.bench import QUICK, STEPS
 
 
 def test_an_unknown_step_is_refused_before_anything_runs() -> None:

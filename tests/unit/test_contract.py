@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.target import Answers
+from checks.target import Answers
 from loadtests.protocol import USER_CLASSES
 from loadtests.run import PATTERN_NEEDS
 from reference_server.contract import COMPLETED, FAILED_STATES, PATTERNS, TERMINAL_STATES, progress_percent

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.scenario import Network, ScenarioError, load
-from harness.toxiproxy import REQUESTS, RESPONSES, base_toxics, drop_kinds
-from harness.typed_tables import TableError
+from core.scenario import Network, ScenarioError, load
+from core.typed_tables import TableError
 from simulations.network import held_request_s, short_request
 from simulations.run import run
+from stack.toxiproxy import REQUESTS, RESPONSES, base_toxics, drop_kinds
 
 SCENARIOS = Path(__file__).parents[2] / "scenarios"
 

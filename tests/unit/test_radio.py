@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness.job_metrics import JobRecord, radio_joules_per_job
-from harness.radio import energy_j
-from harness.scenario import Radio, Scenario
+from core.job_metrics import JobRecord, radio_joules_per_job
+from core.radio import energy_j
+from core.scenario import Radio, Scenario
 
 LTE = Radio()
 PROMOTION_J = LTE.promotion_s * LTE.promotion_w

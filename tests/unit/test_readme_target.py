@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from harness.target import ENDPOINTS, load_target
+from checks.target import ENDPOINTS, load_target
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

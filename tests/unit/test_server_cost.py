@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from harness.scenario import Prices
+from core.scenario import Prices
 from loadtests.server_cost import Reading, peak_in_flight, per_job
 
 

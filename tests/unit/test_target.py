@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.check_command import BadTarget, _time_scale
-from harness.target import DEFAULT_SCOPE, Target, TargetError, Work, dig, load_target, reference_target
+from checks.command import BadTarget, _time_scale
+from checks.target import DEFAULT_SCOPE, Target, TargetError, Work, dig, load_target, reference_target
 from proxies.render import PROFILES
 
 

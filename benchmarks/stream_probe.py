@@ -4,7 +4,7 @@ at most 20,000 files here, and the server needs as many as the client).
 It opens one event stream per path (one per line on stdin) at a steady rate, over raw sockets so the client adds
 little of its own to the delays, and holds each until the stream's terminal event:
 
-    python -m harness.stream_probe --port P --rate 1000 < paths.txt
+    python -m benchmarks.stream_probe --port P --rate 1000 < paths.txt
 
 It prints two lines of JSON. The first when every connection has had its answer (how
 many streams are held, and how the others failed), so the caller can measure a server
@@ -24,9 +24,8 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+from core.sse import SseEvent, SseParser
 from reference_server.contract import TERMINAL_STATES
-
-from .sse import SseEvent, SseParser
 
 CONNECT_TIMEOUT_S = 10.0  # a connection not answered by then counts as timed out
 
@@ -111,7 +110,7 @@ async def probe(port: int, paths: list[str], rate: float, timeout_s: float, term
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.stream_probe", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.stream_probe", description=__doc__)
     parser.add_argument("--port", type=int, required=True, help="the engine's port on 127.0.0.1")
     parser.add_argument("--rate", type=float, default=1000.0, help="new connections per second")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds before giving up on open streams")

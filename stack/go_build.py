@@ -1,7 +1,7 @@
 """Service binaries built once from their Go modules into a cache outside the repo.
 
 MinIO and Toxiproxy ship no binary in Debian, PyPI or npm; `go install` of the module is
-their own documented route. `python -m harness.go_build` builds whichever is missing and
+their own documented route. `python -m stack.go_build` builds whichever is missing and
 prints the paths; the tests and the stack find them here.
 """
 

@@ -34,11 +34,11 @@ from typing import Any
 
 import requests
 
+from core.scenario import Network
 from proxies.render import Hop
 
 from .go_build import TOXIPROXY
 from .processes import ManagedProcess, ProcessService, ServiceError, free_port, http_ok
-from .scenario import Network
 
 RESPONSES = "downstream"  # Toxiproxy's name for the bytes going back to the client
 REQUESTS = "upstream"
@@ -60,7 +60,7 @@ class ToxiproxyServer(ProcessService):
     def __init__(self, workdir: Path, seed: int = 1) -> None:
         binary = TOXIPROXY.path
         if not binary.exists():
-            raise ServiceError(f"Toxiproxy is not built at {binary}; run `make setup` (or python -m harness.go_build)")
+            raise ServiceError(f"Toxiproxy is not built at {binary}; run `make setup` (or python -m stack.go_build)")
         self.port = free_port()
         argv = [str(binary), "-host", "127.0.0.1", "-port", str(self.port), "-seed", str(seed)]
         # Its default level logs every toxic change and connection: work and disk a run does not need.

@@ -38,26 +38,25 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from harness.job_metrics import aggregate
-from harness.provenance import ROOT, provenance
-from harness.scenario import SCENARIOS, Scenario, load
-from harness.stack import Stack
-from harness.stream_bench import StreamPlan, measure
-from harness.stream_memory import breakdown
+from benchmarks.stream_bench import StreamPlan, measure
+from benchmarks.stream_memory import breakdown
+from core.job_metrics import aggregate
+from core.scenario import SCENARIOS, Scenario, load
 from loadtests.calibrate import calibrate
 from loadtests.calibrate import write as write_calibration
 from loadtests.run import LoadTest, stack_spec, takes_webhooks
 from loadtests.run import run as load_test
 from proxies.render import PLATFORMS
+from reports.claims import run_claim_tests
+from reports.intermediaries import PLATFORMS_STEP, platform_row
+from reports.performance import load as load_performance
+from reports.performance import update_readme
 from simulations.engine import simulate
 from simulations.patterns import PATTERNS
 from simulations.run import run
 from simulations.sweep import flatten, sweep, write_rows
-
-from .claims import run_claim_tests
-from .intermediaries import PLATFORMS_STEP, platform_row
-from .performance import load as load_performance
-from .performance import update_readme
+from stack.full_stack import Stack
+from stack.provenance import ROOT, provenance
 
 BENCH_SCENARIOS = (
     "original-cloudflare-nginx", "tuned-stack", "flaky-mobile", "server-to-server", "corporate-proxy", "mobile-network",
@@ -336,7 +335,7 @@ def bench(plan: Plan, root: Path | None = None, only: tuple[str, ...] = STEPS) -
 
     With `only`, just those steps run, into `root` or the newest folder of the same kind,
     and the report is rebuilt from what the folder then holds."""
-    from .build import build  # the report; imported here so a bench without plots still runs the steps
+    from reports.build import build  # the report; imported here so a bench without plots still runs the steps
 
     unknown = [s for s in only if s not in STEPS]
     if unknown:

@@ -4,7 +4,7 @@ and how soon a job's end reaches its client, next to nginx+nchan in the same run
 For each engine (the reference server embedded, the reference server on Redis and MinIO,
 nginx+nchan):
 1. `streams` streams are opened at `connect_per_s` by a client process of its own
-   (`harness.stream_probe`), one stream per job or channel;
+   (`benchmarks.stream_probe`), one stream per job or channel;
 2. with all of them held, the server's RSS and CPU are sampled for `hold_s`;
 3. every job then ends (reference server: the jobs were created with one fixed duration,
    so they end in the order and at the rate they were made; nchan: one message per channel
@@ -12,7 +12,7 @@ nginx+nchan):
 4. the delay of each stream is the time its terminal event arrived less the time the job
    completed (`completedAt`, read back afterwards) or the message was published (in its body).
 
-    python -m harness.stream_bench --streams 10000 --out results/stream-bench.json
+    python -m benchmarks.stream_bench --streams 10000 --out results/stream-bench.json
 """
 
 from __future__ import annotations
@@ -34,14 +34,13 @@ from typing import Any
 import aiohttp
 import psutil
 
+from core.prometheus_text import counter_value
 from reference_server.api.schemas import FILE_ID_MIN
 from reference_server.config import Settings
-
-from .minio_server import MinioServer
-from .nchan_server import NchanServer, nchan_missing
-from .prometheus_text import counter_value
-from .redis_server import RedisServer
-from .reference_process import ReferenceServer, ReferenceWorker, service_env
+from stack.minio_server import MinioServer
+from stack.nchan_server import NchanServer, nchan_missing
+from stack.redis_server import RedisServer
+from stack.reference_process import ReferenceServer, ReferenceWorker, service_env
 
 ENGINES = ("embedded", "redis", "nchan")
 REQUESTS_IN_FLIGHT = 64  # the set-up and read-back requests: quick, not a load test
@@ -127,7 +126,7 @@ class Probe:
     def __init__(self, port: int, paths: list[str], plan: StreamPlan, terminal: str = "") -> None:
         self.paths = "\n".join(paths).encode()
         self.argv = [
-            sys.executable, "-m", "harness.stream_probe",
+            sys.executable, "-m", "benchmarks.stream_probe",
             "--port", str(port),
             "--rate", str(plan.connect_per_s),
             "--timeout", str(plan.job_s + plan.spread_s + plan.grace_s),
@@ -338,7 +337,7 @@ def _ratio(mine: float | None, theirs: float | None) -> float | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.stream_bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.stream_bench", description=__doc__)
     parser.add_argument("--streams", type=int, default=10_000)
     parser.add_argument("--connect-per-s", type=float, default=1000.0)
     parser.add_argument("--job-s", type=float, default=StreamPlan.job_s, help="the shortest job, in seconds")

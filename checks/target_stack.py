@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from proxies.render import Hop, Profile
+from stack.backends import ProcessBackend
+from stack.processes import ManagedProcess, ServiceError, free_port, http_ok
+from stack.proxy_chain import chain_configs
 
-from .backends import ProcessBackend
-from .processes import ManagedProcess, ServiceError, free_port, http_ok
-from .proxy_chain import chain_configs
 from .target import DEFAULT_SERVICE_URL, Target
 
 

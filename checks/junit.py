@@ -6,7 +6,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from .checks import Result
+from .suite import Result
 
 
 def junit_xml(suite: str, results: list[Result]) -> str:

@@ -17,7 +17,7 @@ class MinioServer(ProcessService):
     def __init__(self, workdir: Path, port: int | None = None) -> None:
         binary = MINIO.path
         if not binary.exists():
-            raise ServiceError(f"MinIO is not built at {binary}; run `make setup` (or python -m harness.go_build)")
+            raise ServiceError(f"MinIO is not built at {binary}; run `make setup` (or python -m stack.go_build)")
         self.port = port or free_port()
         console = free_port()
         argv = [

@@ -17,10 +17,10 @@ from typing import Any
 import aiohttp
 from multidict import CIMultiDict
 
+from core.prometheus_text import counter_value
+from core.sse import SseComment, SseEvent, read_stream
 from reference_server.contract import PREFERENCE_APPLIED_HEADER, RETRY_AFTER_MS_HEADER
 
-from .prometheus_text import counter_value
-from .sse import SseComment, SseEvent, read_stream
 from .target import Target, dig
 
 

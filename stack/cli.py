@@ -1,8 +1,6 @@
-"""`proxybench stack` and `proxybench check` (and `python -m harness stack up|check`).
-
-`stack` starts the whole real stack, prints its URLs (and how long each part took to
-come up) as JSON, and runs until Ctrl-C or SIGTERM, then tears everything down. `check`
-judges any service behind the real proxies (see `check_command`).
+"""`proxybench stack` (and `python -m stack up`): starts the whole real stack, prints its
+URLs (and how long each part took to come up) as JSON, and runs until Ctrl-C or SIGTERM,
+then tears everything down.
 """
 
 from __future__ import annotations
@@ -13,11 +11,7 @@ import signal
 import sys
 import threading
 
-from . import check_command
-from .stack import Stack, StackSpec
-
-add_check = check_command.add_arguments
-check = check_command.main
+from .full_stack import Stack, StackSpec
 
 
 def add_stack(parser: argparse.ArgumentParser) -> None:
@@ -55,17 +49,7 @@ def stack(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    actions = commands.add_parser("stack", help="run the real stack").add_subparsers(dest="action", required=True)
+    parser = argparse.ArgumentParser(prog="python -m stack", description=__doc__)
+    actions = parser.add_subparsers(dest="action", required=True)
     add_stack(actions.add_parser("up", help="start a stack and keep it running until interrupted"))
-    add_check(
-        commands.add_parser(
-            "check",
-            help="check any service behind the real proxies for timeouts, duplicate work and stream survival",
-            description=check_command.__doc__,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )
-    )
-    args = parser.parse_args(argv)
-    return check(args) if args.command == "check" else stack(args)
+    return stack(parser.parse_args(argv))

@@ -2,12 +2,12 @@
 
 The reference server's app (embedded mode; with `--redis`, also on a Redis and a MinIO
 started for it) is served in this process with tracemalloc on;
-a `harness.stream_probe` process holds `streams` event streams on long jobs; the Python
+a `benchmarks.stream_probe` process holds `streams` event streams on long jobs; the Python
 allocations made between before and after are grouped by the package that made them. The
 same is done for the floor: a bare aiohttp handler that prepares a `StreamResponse` and
 waits, which is the least a held stream can cost on aiohttp.
 
-    python -m harness.stream_memory --streams 2000 [--redis]
+    python -m benchmarks.stream_memory --streams 2000 [--redis]
 
 The figures are traced Python allocations, which is most but not all of RSS (the
 allocator's own overhead and free lists are not traced; socket buffers are the kernel's).
@@ -32,11 +32,11 @@ from aiohttp import web
 from reference_server.api.schemas import FILE_ID_MIN
 from reference_server.app import create_app
 from reference_server.config import Settings, from_env
+from stack.minio_server import MinioServer
+from stack.processes import free_port
+from stack.redis_server import RedisServer
+from stack.reference_process import service_env
 
-from .minio_server import MinioServer
-from .processes import free_port
-from .redis_server import RedisServer
-from .reference_process import service_env
 from .stream_bench import UNLIMITED_CLIENT, start_probe
 
 PACKAGES = ("aiohttp", "multidict", "yarl", "asyncio", "reference_server")
@@ -71,7 +71,7 @@ async def _held_allocations(app: web.Application, paths: Callable[[str], Any], s
         listed: list[str] = await paths(f"http://127.0.0.1:{port}")
         tracemalloc.start(8)
         before = tracemalloc.take_snapshot()
-        argv = [sys.executable, "-m", "harness.stream_probe", "--port", str(port), "--rate", str(OPEN_PER_S)]
+        argv = [sys.executable, "-m", "benchmarks.stream_probe", "--port", str(port), "--rate", str(OPEN_PER_S)]
         probe = await start_probe(argv, "\n".join(listed).encode())
         assert probe.stdout is not None
         held = json.loads(await probe.stdout.readline())
@@ -155,7 +155,7 @@ async def breakdown(streams: int, redis: bool = False) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.stream_memory", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.stream_memory", description=__doc__)
     parser.add_argument("--streams", type=int, default=2000)
     parser.add_argument("--redis", action="store_true", help="also on Redis and MinIO (started here)")
     args = parser.parse_args(argv)

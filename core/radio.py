@@ -11,7 +11,7 @@ received bytes: a three-state model of the LTE radio (RRC).
 So ten small polls spaced wider than the tail cost ten promotions and ten tails, where one
 stream whose heartbeats come within the tail keeps the radio up the whole time: which one
 costs more depends on the intervals. The parameters are the scenario's `[radio]`
-(`harness.scenario.Radio`, LTE as measured by Huang et al., MobiSys 2012).
+(`core.scenario.Radio`, LTE as measured by Huang et al., MobiSys 2012).
 """
 
 from __future__ import annotations

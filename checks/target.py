@@ -16,10 +16,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from core.typed_tables import TableError, build, positive, read_toml
 from reference_server.config import Settings
 from reference_server.contract import COMPLETED, FAILED_STATES, SIMULATED_WORK_HEADER
-
-from .typed_tables import TableError, build, positive, read_toml
 
 
 class TargetError(TableError):

@@ -90,7 +90,7 @@ class ContainerBackend:
         self.minio_image = os.environ.get("PROXYBENCH_MINIO_IMAGE", MINIO_IMAGE)
         for image in (self.services_image, self.minio_image):
             if not image_exists(image):
-                raise ServiceError(f"container image {image} is missing; run `make setup` (python -m harness.images)")
+                raise ServiceError(f"container image {image} is missing; run `make setup` (python -m stack.images)")
 
     def redis(self, workdir: Path) -> Service:
         from testcontainers.community.redis import RedisContainer

@@ -114,7 +114,7 @@ def aggregate(scenario: Scenario, pattern: str, records: list[JobRecord]) -> dic
 
 
 def radio_joules_per_job(scenario: Scenario, records: list[JobRecord]) -> float | None:
-    """The clients' radio energy per job (`harness.radio`); None unless the scenario's
+    """The clients' radio energy per job (`core.radio`); None unless the scenario's
     clients are phones (`[radio]`). Every job counts, delivered or not: the phone spent it."""
     if scenario.radio is None or not records:
         return None

@@ -4,7 +4,7 @@
   and haproxy, made with debootstrap and `podman import`.
 - `localhost/proxybench-minio:<version>`: the statically linked MinIO binary alone.
 
-`python -m harness.images` configures podman for this machine (lower ulimits, runc) and
+`python -m stack.images` configures podman for this machine (lower ulimits, runc) and
 builds whichever image is missing; both steps are skipped when already done.
 """
 

@@ -218,7 +218,7 @@ class Network:
     Latency is `clients.rtt_s`, half each way. A drop hits a connection in one of two ways:
     a reset, which the client learns at once (at the connection's next byte), or a
     blackhole, in which what the client sends is held until the window ends and nobody is
-    told: a poll or a stream being opened goes unanswered (`harness.toxiproxy` says why a
+    told: a poll or a stream being opened goes unanswered (`stack.toxiproxy` says why a
     stream already flowing is not silenced). Each kind is drawn per connection: the network
     picks which connections to hit once a window (a reset window, `reset_window_s`; a
     blackhole window, `blackhole_s`), each with the probability that gives the hourly rate.
@@ -267,7 +267,7 @@ class Prices:
 
 @dataclass(frozen=True)
 class Radio:
-    """A phone's LTE radio (`harness.radio`). The defaults are the LTE parameters measured
+    """A phone's LTE radio (`core.radio`). The defaults are the LTE parameters measured
     by Huang et al., "A Close Examination of Performance and Power Characteristics of 4G
     LTE Networks", MobiSys 2012 (Table 3): promotion 260.1 ms at 1210.7 mW, tail 11.576 s at
     1060.0 mW, and 11.4 mW on average while idle (DRX)."""

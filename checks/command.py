@@ -1,4 +1,4 @@
-"""`proxybench check` (alias `python -m harness check`): any HTTP service behind the real
+"""`proxybench check` (alias `python -m checks`): any HTTP service behind the real
 proxy chain, judged by the timeout, duplicate and event-stream checks.
 
     proxybench check --target target.toml --junit results.xml
@@ -21,10 +21,10 @@ from pathlib import Path
 import aiohttp
 
 from proxies.render import Profile, binding_hop, parse_chain
+from stack.processes import ServiceError
 
-from .checks import GROUPS, CheckSession, Limits, Result, run_checks
 from .junit import write_junit
-from .processes import ServiceError
+from .suite import GROUPS, CheckSession, Limits, Result, run_checks
 from .target import Target, TargetError, load_target, reference_target
 from .target_client import TargetClient
 from .target_stack import BadTarget, behind_proxies, running_service
@@ -35,7 +35,7 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_TARGET = 0, 1, 2
 MARK = {"pass": "PASS", "fail": "FAIL", "not measurable": "N/M ", "not in scope": "----"}
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_check(parser: argparse.ArgumentParser) -> None:
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--target", type=Path, help="a target.toml describing the service")
     which.add_argument("--target-url", help="a running service on the reference contract, default scope")
@@ -83,7 +83,7 @@ async def check_target(
         return await run_checks(CheckSession(client, limits), groups, report)
 
 
-def main(args: argparse.Namespace) -> int:
+def check(args: argparse.Namespace) -> int:
     try:
         target = load_target(args.target) if args.target else reference_target(args.target_url)
         if args.profile == "direct":
@@ -125,3 +125,11 @@ def main(args: argparse.Namespace) -> int:
             )
         )
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m checks", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add_check(parser)
+    return check(parser.parse_args(argv))

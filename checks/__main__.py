@@ -1,0 +1,7 @@
+"""`python -m checks`: alias of `proxybench check`."""
+
+import sys
+
+from .command import main
+
+sys.exit(main())

@@ -1,1 +1,0 @@
-"""Glue shared by tests, load tests and benchmarks: real services as local processes."""
