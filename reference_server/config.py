@@ -11,7 +11,7 @@ import base64
 import ipaddress
 import os
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -124,110 +124,264 @@ class Settings:
         return self.redis_url is None
 
 
-def from_env(env: Mapping[str, str]) -> Settings:
-    """Build settings from the original service's variable names (and ours)."""
-    s = Settings()
-    updates: dict[str, Any] = {}  # each value parsed to its field's type below
+Reader = Callable[[str, str], Any]  # (variable name, raw value) -> parsed value, or None for "unset"
 
-    def number(name: str, cast: type[int] | type[float], minimum: float | None = None) -> float | None:
-        raw = env.get(name)
-        if raw is None or raw.strip() == "":
+
+@dataclass(frozen=True)
+class _Number:
+    """A number of at least `minimum` in the variable's unit; `per_unit` of them make one of the field's."""
+
+    cast: type[int] | type[float]
+    minimum: float
+    per_unit: float = 1
+
+    def __call__(self, name: str, raw: str) -> float | None:
+        if raw.strip() == "":
             return None
         try:
-            value = cast(raw)
+            value = self.cast(raw)
         except ValueError:
             raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-        if minimum is not None and value < minimum:
-            raise ConfigError(f"{name} must be at least {minimum}, got {raw!r}")
-        return value
+        if value < self.minimum:
+            raise ConfigError(f"{name} must be at least {self.minimum}, got {raw!r}")
+        return value / self.per_unit if self.per_unit != 1 else value
 
-    simple: list[tuple[str, str, type[int] | type[float], float | None, float]] = [
-        ("PORT", "port", int, 0, 1),
-        ("TIME_SCALE", "time_scale", float, 0.0001, 1),
-        ("REQUEST_TIMEOUT_MS", "request_timeout_s", float, 1000, 1000),
-        ("RATE_LIMIT_WINDOW_MS", "rate_limit_window_s", float, 1000, 1000),
-        ("RATE_LIMIT_MAX_REQUESTS", "rate_limit_max", int, 1, 1),
-        ("ARTIFACT_BYTES_PER_FILE", "artifact_bytes_per_file", int, 0, 1),
-        ("PRESIGN_TTL_S", "presign_ttl_s", float, 2, 1),
-        ("JOB_TTL_S", "job_ttl_s", float, 1, 1),
-        ("IDEMPOTENCY_TTL_S", "idempotency_ttl_s", float, 1, 1),
-        ("SSE_HEARTBEAT_S", "sse_heartbeat_s", float, 0, 1),
-        ("SSE_RETRY_MS", "sse_retry_ms", int, 0, 1),
-        ("PROGRESS_STEPS", "progress_steps", int, 1, 1),
-        ("WEBHOOK_TIMEOUT_S", "webhook_timeout_s", float, 0.001, 1),
-        ("WORKERS", "workers", int, 0, 1),
-        ("LEASE_S", "lease_s", float, 0.01, 1),
-        ("MAX_QUEUED_JOBS", "max_queued_jobs", int, 1, 1),
-        ("LISTEN_BACKLOG", "listen_backlog", int, 1, 1),
-        ("MAX_STREAMS_PER_CLIENT", "max_streams_per_client", int, 0, 1),
-        ("MAX_STREAMS", "max_streams", int, 0, 1),
-        ("POLL_RETRY_AFTER_S", "poll_retry_after_s", float, 0.001, 1),
-        ("LONGPOLL_MAX_WAIT_S", "longpoll_max_wait_s", float, 0, 1),
-        ("STORAGE_TIMEOUT_S", "storage_timeout_s", float, 0.01, 1),
-        ("IDLE_TIMEOUT_S", "idle_timeout_s", float, 0.01, 1),
-        ("BODY_TIMEOUT_S", "body_timeout_s", float, 0.01, 1),
-    ]
-    for env_name, attr, cast, minimum, divisor in simple:
-        value = number(env_name, cast, minimum)
-        if value is not None:
-            updates[attr] = value / divisor if divisor != 1 else value
 
-    for env_name, attr in [
-        ("REDIS_URL", "redis_url"),
-        ("S3_ENDPOINT", "s3_endpoint"),
-        ("S3_PUBLIC_ENDPOINT", "s3_public_endpoint"),
-        ("S3_ACCESS_KEY_ID", "s3_access_key"),
-        ("S3_SECRET_ACCESS_KEY", "s3_secret_key"),
-        ("DATA_DIR", "data_dir"),
-        ("WEBHOOK_SECRET", "webhook_secret"),
-        ("HOST", "host"),
-        ("PUBLIC_URL", "public_url"),
-        ("S3_REGION", "s3_region"),
-        ("S3_BUCKET_NAME", "s3_bucket"),
-    ]:
-        raw = env.get(env_name, "").strip()
-        if raw:  # the original treats an empty string as unset
-            updates[attr] = raw
-    if "CORS_ORIGINS" in env:
-        updates["cors_origins"] = _parse_list(env["CORS_ORIGINS"]) or ("*",)
-    if "WEBHOOK_ALLOWED_HOSTS" in env:
-        try:
-            updates["webhook_allowed_hosts"] = tuple(parse_entry(h) for h in _parse_list(env["WEBHOOK_ALLOWED_HOSTS"]))
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
-    if "TRUSTED_PROXIES" in env:
-        try:
-            updates["trusted_proxies"] = tuple(
-                ipaddress.ip_network(e, strict=False) for e in _parse_list(env["TRUSTED_PROXIES"])
-            )
-        except ValueError as exc:
-            raise ConfigError(f"TRUSTED_PROXIES must list IP addresses or networks: {exc}") from None
-    if env.get("WEBHOOK_SCHEDULE_S", "").strip():
-        try:
-            updates["webhook_schedule_s"] = tuple(float(x) for x in _parse_list(env["WEBHOOK_SCHEDULE_S"]))
-        except ValueError:
-            raise ConfigError("WEBHOOK_SCHEDULE_S must be comma-separated seconds") from None
+def _text(name: str, raw: str) -> str | None:
+    return raw.strip() or None  # the original treats an empty string as unset
 
-    for env_name, attr in (
-        ("ACCESS_LOG", "access_log"),
-        ("SSE_X_ACCEL_BUFFERING", "sse_accel_buffering_header"),
-        ("SIMULATED_WORK_HEADER", "simulated_work_header"),
-    ):
-        if env.get(env_name) is not None:
-            updates[attr] = parse_bool(env_name, env[env_name])
-    delay = s.delay
-    min_ms = number("DOWNLOAD_DELAY_MIN_MS", float, 0)
-    max_ms = number("DOWNLOAD_DELAY_MAX_MS", float, 0)
-    enabled = env.get("DOWNLOAD_DELAY_ENABLED")
-    delay = replace(
-        delay,
-        kind=env.get("DOWNLOAD_DELAY_PROFILE", delay.kind).strip() or delay.kind,
-        min_s=min_ms / 1000 if min_ms is not None else delay.min_s,
-        max_s=max_ms / 1000 if max_ms is not None else delay.max_s,
-        enabled=parse_bool("DOWNLOAD_DELAY_ENABLED", enabled) if enabled is not None else delay.enabled,
-    )
-    updates["delay"] = delay
-    return validate(replace(s, **updates))
+
+def _seconds_list(name: str, raw: str) -> tuple[float, ...] | None:
+    if not raw.strip():
+        return None
+    try:
+        return tuple(float(x) for x in _parse_list(raw))
+    except ValueError:
+        raise ConfigError(f"{name} must be comma-separated seconds") from None
+
+
+def _origins(name: str, raw: str) -> tuple[str, ...]:
+    return _parse_list(raw) or ("*",)
+
+
+def _callback_hosts(name: str, raw: str) -> tuple[Entry, ...]:
+    try:
+        return tuple(parse_entry(h) for h in _parse_list(raw))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _networks(name: str, raw: str) -> tuple[Network, ...]:
+    try:
+        return tuple(ipaddress.ip_network(e, strict=False) for e in _parse_list(raw))
+    except ValueError as exc:
+        raise ConfigError(f"{name} must list IP addresses or networks: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One environment variable: the Settings field it sets (`delay.x` for the delay profile's),
+    how its text is read, and what it means. The docs' settings table is generated from these."""
+
+    name: str
+    field: str
+    read: Reader
+    meaning: str
+
+
+VARIABLES: tuple[Variable, ...] = (
+    Variable("HOST", "host", _text, "listen address"),
+    Variable("PORT", "port", _Number(int, 0), "listen port"),
+    Variable(
+        "PUBLIC_URL",
+        "public_url",
+        _text,
+        "how clients reach this server, for links in webhooks; unset: http://HOST:PORT",
+    ),
+    Variable(
+        "TIME_SCALE",
+        "time_scale",
+        _Number(float, 0.0001),
+        "multiplies every duration below (jobs, timeouts, heartbeats, TTLs, retry schedules)",
+    ),
+    Variable("REDIS_URL", "redis_url", _text, "job store, queue and event logs; unset: in memory (embedded mode)"),
+    Variable(
+        "S3_ENDPOINT", "s3_endpoint", _text, "artifact store (S3 API); unset: local disk, served through signed links"
+    ),
+    Variable(
+        "S3_PUBLIC_ENDPOINT",
+        "s3_public_endpoint",
+        _text,
+        "the endpoint clients reach; presigned links are signed for it",
+    ),
+    Variable("S3_ACCESS_KEY_ID", "s3_access_key", _text, "S3 access key; needed with S3_ENDPOINT"),
+    Variable("S3_SECRET_ACCESS_KEY", "s3_secret_key", _text, "S3 secret key; needed with S3_ENDPOINT"),
+    Variable("S3_BUCKET_NAME", "s3_bucket", _text, "bucket of the artifacts"),
+    Variable("S3_REGION", "s3_region", _text, "region the links are signed for"),
+    Variable("DATA_DIR", "data_dir", _text, "artifact folder in embedded mode; unset: a temporary folder"),
+    Variable(
+        "DOWNLOAD_DELAY_PROFILE",
+        "delay.kind",
+        _text,
+        "`uniform` between MIN and MAX as in the original; `mix`: 50% 10-15 s, 30% 30-60 s, 20% 60-120 s",
+    ),
+    Variable("DOWNLOAD_DELAY_MIN_MS", "delay.min_s", _Number(float, 0, 1000), "shortest simulated work per file"),
+    Variable("DOWNLOAD_DELAY_MAX_MS", "delay.max_s", _Number(float, 0, 1000), "longest simulated work per file"),
+    Variable("DOWNLOAD_DELAY_ENABLED", "delay.enabled", parse_bool, "false: files are prepared at once"),
+    Variable(
+        "ARTIFACT_BYTES_PER_FILE", "artifact_bytes_per_file", _Number(int, 0), "size of each file in the produced zip"
+    ),
+    Variable(
+        "REQUEST_TIMEOUT_MS",
+        "request_timeout_s",
+        _Number(float, 1000, 1000),
+        "server-side limit on an answer (on an event stream or socket, until it begins): 504 JSON "
+        "(the original answered 500)",
+    ),
+    Variable(
+        "RATE_LIMIT_WINDOW_MS",
+        "rate_limit_window_s",
+        _Number(float, 1000, 1000),
+        "fixed rate-limit window per client, kept in the job store (in Redis mode every API process shares "
+        "one window, counted by one atomic script); not time-scaled",
+    ),
+    Variable("RATE_LIMIT_MAX_REQUESTS", "rate_limit_max", _Number(int, 1), "requests per client and window"),
+    Variable(
+        "TRUSTED_PROXIES",
+        "trusted_proxies",
+        _networks,
+        "addresses or CIDRs of the proxies in front (e.g. `127.0.0.1,10.88.0.0/16`); only their "
+        "`X-Forwarded-For`/`X-Real-IP` is believed (see Who the client is)",
+    ),
+    Variable("CORS_ORIGINS", "cors_origins", _origins, "comma-separated origins allowed by CORS"),
+    Variable(
+        "WORKERS",
+        "workers",
+        _Number(int, 0),
+        "job slots in this process (0 = API only; embedded mode needs at least 1)",
+    ),
+    Variable(
+        "LEASE_S",
+        "lease_s",
+        _Number(float, 0.01),
+        "a job's lease; a worker silent for this long loses the job to another",
+    ),
+    Variable("MAX_QUEUED_JOBS", "max_queued_jobs", _Number(int, 1), "beyond this, initiate answers 503 `queue_full`"),
+    Variable(
+        "LISTEN_BACKLOG",
+        "listen_backlog",
+        _Number(int, 1),
+        "connections the kernel queues before the server accepts them (aiohttp's default of 128 overflowed in "
+        "bursts: resets and time-outs)",
+    ),
+    Variable(
+        "MAX_STREAMS_PER_CLIENT",
+        "max_streams_per_client",
+        _Number(int, 0),
+        "event streams one client may hold in this process (0 = no limit, for benchmarks); past it, 429 "
+        "`too_many_streams` with `Retry-After`",
+    ),
+    Variable(
+        "MAX_STREAMS",
+        "max_streams",
+        _Number(int, 0),
+        "event streams this process holds in all (0 = no limit); past it, 503 `streams_full` with `Retry-After`",
+    ),
+    Variable(
+        "POLL_RETRY_AFTER_S",
+        "poll_retry_after_s",
+        _Number(float, 0.001),
+        "the `Retry-After` advice on status answers of unfinished jobs",
+    ),
+    Variable(
+        "LONGPOLL_MAX_WAIT_S",
+        "longpoll_max_wait_s",
+        _Number(float, 0),
+        "the longest a long poll (`wait`) is held: below Heroku's 30 s, the strictest proxy limit in `proxies/`, "
+        "and it must stay below `REQUEST_TIMEOUT_MS`; stated in `/openapi.json`",
+    ),
+    Variable("JOB_TTL_S", "job_ttl_s", _Number(float, 1), "how long a finished job and its result are kept"),
+    Variable("PRESIGN_TTL_S", "presign_ttl_s", _Number(float, 2), "lifetime of a download link"),
+    Variable("IDEMPOTENCY_TTL_S", "idempotency_ttl_s", _Number(float, 1), "lifetime of an Idempotency-Key"),
+    Variable(
+        "SSE_HEARTBEAT_S",
+        "sse_heartbeat_s",
+        _Number(float, 0),
+        "comment heartbeat interval on event streams and ping interval on WebSockets (0 = none)",
+    ),
+    Variable("SSE_RETRY_MS", "sse_retry_ms", _Number(int, 0), "the `retry:` advice on event streams"),
+    Variable(
+        "SSE_X_ACCEL_BUFFERING",
+        "sse_accel_buffering_header",
+        parse_bool,
+        "send `X-Accel-Buffering: no` on streams (false shows what stock nginx then does)",
+    ),
+    Variable(
+        "PROGRESS_STEPS",
+        "progress_steps",
+        _Number(int, 1),
+        "progress updates per file (1 = silent from start to end, for heartbeat checks)",
+    ),
+    Variable(
+        "WEBHOOK_ALLOWED_HOSTS",
+        "webhook_allowed_hosts",
+        _callback_hosts,
+        "where a `callback_url` may point: `host` (ports 80 and 443), `host:port` or `host:*`; empty: webhooks "
+        "refused (see Where webhooks may go)",
+    ),
+    Variable(
+        "WEBHOOK_SECRET",
+        "webhook_secret",
+        _text,
+        "`whsec_...` signing secret; unset: random per process, so set it when you run several",
+    ),
+    Variable("WEBHOOK_SCHEDULE_S", "webhook_schedule_s", _seconds_list, "delay before each webhook attempt"),
+    Variable("WEBHOOK_TIMEOUT_S", "webhook_timeout_s", _Number(float, 0.001), "timeout of one webhook attempt"),
+    Variable(
+        "STORAGE_TIMEOUT_S",
+        "storage_timeout_s",
+        _Number(float, 0.01),
+        "per-call timeout to the object store (a real network timeout, not scaled)",
+    ),
+    Variable(
+        "IDLE_TIMEOUT_S",
+        "idle_timeout_s",
+        _Number(float, 0.01),
+        "a connection must send a whole request head within this long of opening or of its last response, "
+        "else it is closed (real time, not scaled)",
+    ),
+    Variable(
+        "BODY_TIMEOUT_S",
+        "body_timeout_s",
+        _Number(float, 0.01),
+        "a request body must arrive within this long, else 408 `body_timeout` (real time, not scaled; "
+        "aiohttp's defaults let clients sending a byte a second hold connections for minutes)",
+    ),
+    Variable(
+        "SIMULATED_WORK_HEADER",
+        "simulated_work_header",
+        parse_bool,
+        "accept `X-Simulated-Work-Ms` on `/start` and `initiate`, so a load generator fixes each job's work "
+        "(the stack turns it on)",
+    ),
+    Variable("ACCESS_LOG", "access_log", parse_bool, "one log line per request"),
+)
+
+
+def from_env(env: Mapping[str, str]) -> Settings:
+    """Build settings from the original service's variable names (and ours)."""
+    updates: dict[str, Any] = {}
+    delay: dict[str, Any] = {}
+    for variable in VARIABLES:
+        if variable.name not in env:
+            continue
+        value = variable.read(variable.name, env[variable.name])
+        if value is None:
+            continue
+        group, _, attr = variable.field.rpartition(".")
+        (delay if group == "delay" else updates)[attr] = value
+    s = Settings()
+    return validate(replace(s, delay=replace(s.delay, **delay), **updates))
 
 
 def validate(s: Settings) -> Settings:
