@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 APT_PACKAGES := redis-server nginx-light libnginx-mod-nchan haproxy wrk podman runc debootstrap chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
 
-.PHONY: setup python-deps system-deps go-binaries images test bench soak serve lint clean stack
+.PHONY: setup python-deps system-deps go-binaries images test bench soak serve lint docs clean stack
 
 setup: python-deps system-deps go-binaries images
 
@@ -56,5 +56,9 @@ lint: python-deps
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
+# The docs site into site/; --strict fails on a broken link or a reference page that no longer builds.
+docs: python-deps
+	NO_MKDOCS_2_WARNING=1 DISABLE_MKDOCS_2_WARNING=true $(VENV)/bin/mkdocs build --strict
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache results
+	rm -rf $(VENV) .pytest_cache .ruff_cache results site

@@ -50,7 +50,7 @@ from proxies.render import PLATFORMS
 from reports.claims import run_claim_tests
 from reports.intermediaries import PLATFORMS_STEP, platform_row
 from reports.performance import load as load_performance
-from reports.performance import update_readme
+from reports.performance import replace_marked, update_page
 from simulations.engine import simulate
 from simulations.patterns import PATTERNS
 from simulations.run import run
@@ -322,6 +322,18 @@ def latest_folder(quick: bool) -> Path | None:
     return found[-1] if found else None
 
 
+PICTURE = Path("docs") / "images" / "report-scores.png"
+PICTURE_MARKERS = ("<!-- report picture: written by `make bench` -->", "<!-- end of report picture -->")
+
+
+def publish_picture(report: Path, measured_by: str) -> None:
+    """The report's first picture (scores per audience) into the docs, and the README's caption naming the run."""
+    (ROOT / PICTURE).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(report / "figures" / "scores.png", ROOT / PICTURE)
+    body = f"![Scores by audience, from the report]({PICTURE})\n\n*The report's first picture, from {measured_by}.*"
+    replace_marked(ROOT / "README.md", PICTURE_MARKERS, body, "report picture")
+
+
 def previous_record(quick: bool, root: Path | None) -> dict[str, Any]:
     """The bench.json a run starts from: the folder it completes, or the newest of its kind
     (whose step times become this run's estimates); empty when there is none."""
@@ -408,9 +420,13 @@ def bench(plan: Plan, root: Path | None = None, only: tuple[str, ...] = STEPS) -
         say("micro-benchmarks: skipped in quick mode (the report says so)")
     steps.run("micro", "micro-benchmarks (pytest -m bench)", lambda: micro_benchmarks(folder / "micro"))
     report = Path(steps.run("report", "report", lambda: build(folder)))
+    revision = str(provenance()["git"]["revision"])[:12]
+    measured_by = f"`make bench{' QUICK=1' if plan.quick else ''}` at {stamp}, revision {revision}"
     streams, _ = load_performance(folder)
     if not plan.quick and streams and "streams" in wanted:  # the table says which run measured it
-        revision = str(provenance()["git"]["revision"])[:12]
-        update_readme(ROOT / "README.md", streams, f"Measured by `make bench` at {stamp}, revision {revision}.")
-        say("README: performance table rewritten from this run")
+        update_page(ROOT / "docs" / "performance.md", streams, f"Measured by {measured_by}.")
+        say("docs/performance.md: performance table rewritten from this run")
+    if only == STEPS:  # the front door shows a whole run's answer, never a partial one
+        publish_picture(report, measured_by)
+        say(f"README: the report's picture from this run ({PICTURE})")
     return report

@@ -109,15 +109,23 @@ def main(argv: list[str] | None = None) -> int:
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:
         overview.error(f"unknown command {name!r}")
-    command = COMMANDS[name]
     try:
-        module = importlib.import_module(command.module)
+        parser = command_parser(name)
     except ModuleNotFoundError as exc:
         print(
-            f"proxybench {name} needs {exc.name}, which is not installed: pip install 'proxybench[{command.extra}]'",
+            f"proxybench {name} needs {exc.name}, which is not installed: "
+            f"pip install 'proxybench[{COMMANDS[name].extra}]'",
             file=sys.stderr,
         )
         return 2
+    run = getattr(importlib.import_module(COMMANDS[name].module), name)
+    return int(run(parser.parse_args(rest)))
+
+
+def command_parser(name: str) -> argparse.ArgumentParser:
+    """The parser of one command, as `proxybench NAME` parses it (the CLI reference is made from it)."""
+    command = COMMANDS[name]
+    module = importlib.import_module(command.module)
     parser = argparse.ArgumentParser(
         prog=f"proxybench {name}",
         description=command.summary,
@@ -125,4 +133,4 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     getattr(module, f"add_{name}")(parser)
-    return int(getattr(module, name)(parser.parse_args(rest)))
+    return parser

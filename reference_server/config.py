@@ -128,7 +128,7 @@ Reader = Callable[[str, str], Any]  # (variable name, raw value) -> parsed value
 
 
 @dataclass(frozen=True)
-class _Number:
+class Number:
     """A number of at least `minimum` in the variable's unit; `per_unit` of them make one of the field's."""
 
     cast: type[int] | type[float]
@@ -191,7 +191,7 @@ class Variable:
 
 VARIABLES: tuple[Variable, ...] = (
     Variable("HOST", "host", _text, "listen address"),
-    Variable("PORT", "port", _Number(int, 0), "listen port"),
+    Variable("PORT", "port", Number(int, 0), "listen port"),
     Variable(
         "PUBLIC_URL",
         "public_url",
@@ -201,7 +201,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable(
         "TIME_SCALE",
         "time_scale",
-        _Number(float, 0.0001),
+        Number(float, 0.0001),
         "multiplies every duration below (jobs, timeouts, heartbeats, TTLs, retry schedules)",
     ),
     Variable("REDIS_URL", "redis_url", _text, "job store, queue and event logs; unset: in memory (embedded mode)"),
@@ -225,27 +225,27 @@ VARIABLES: tuple[Variable, ...] = (
         _text,
         "`uniform` between MIN and MAX as in the original; `mix`: 50% 10-15 s, 30% 30-60 s, 20% 60-120 s",
     ),
-    Variable("DOWNLOAD_DELAY_MIN_MS", "delay.min_s", _Number(float, 0, 1000), "shortest simulated work per file"),
-    Variable("DOWNLOAD_DELAY_MAX_MS", "delay.max_s", _Number(float, 0, 1000), "longest simulated work per file"),
+    Variable("DOWNLOAD_DELAY_MIN_MS", "delay.min_s", Number(float, 0, 1000), "shortest simulated work per file"),
+    Variable("DOWNLOAD_DELAY_MAX_MS", "delay.max_s", Number(float, 0, 1000), "longest simulated work per file"),
     Variable("DOWNLOAD_DELAY_ENABLED", "delay.enabled", parse_bool, "false: files are prepared at once"),
     Variable(
-        "ARTIFACT_BYTES_PER_FILE", "artifact_bytes_per_file", _Number(int, 0), "size of each file in the produced zip"
+        "ARTIFACT_BYTES_PER_FILE", "artifact_bytes_per_file", Number(int, 0), "size of each file in the produced zip"
     ),
     Variable(
         "REQUEST_TIMEOUT_MS",
         "request_timeout_s",
-        _Number(float, 1000, 1000),
+        Number(float, 1000, 1000),
         "server-side limit on an answer (on an event stream or socket, until it begins): 504 JSON "
         "(the original answered 500)",
     ),
     Variable(
         "RATE_LIMIT_WINDOW_MS",
         "rate_limit_window_s",
-        _Number(float, 1000, 1000),
+        Number(float, 1000, 1000),
         "fixed rate-limit window per client, kept in the job store (in Redis mode every API process shares "
         "one window, counted by one atomic script); not time-scaled",
     ),
-    Variable("RATE_LIMIT_MAX_REQUESTS", "rate_limit_max", _Number(int, 1), "requests per client and window"),
+    Variable("RATE_LIMIT_MAX_REQUESTS", "rate_limit_max", Number(int, 1), "requests per client and window"),
     Variable(
         "TRUSTED_PROXIES",
         "trusted_proxies",
@@ -257,59 +257,59 @@ VARIABLES: tuple[Variable, ...] = (
     Variable(
         "WORKERS",
         "workers",
-        _Number(int, 0),
+        Number(int, 0),
         "job slots in this process (0 = API only; embedded mode needs at least 1)",
     ),
     Variable(
         "LEASE_S",
         "lease_s",
-        _Number(float, 0.01),
+        Number(float, 0.01),
         "a job's lease; a worker silent for this long loses the job to another",
     ),
-    Variable("MAX_QUEUED_JOBS", "max_queued_jobs", _Number(int, 1), "beyond this, initiate answers 503 `queue_full`"),
+    Variable("MAX_QUEUED_JOBS", "max_queued_jobs", Number(int, 1), "beyond this, initiate answers 503 `queue_full`"),
     Variable(
         "LISTEN_BACKLOG",
         "listen_backlog",
-        _Number(int, 1),
+        Number(int, 1),
         "connections the kernel queues before the server accepts them (aiohttp's default of 128 overflowed in "
         "bursts: resets and time-outs)",
     ),
     Variable(
         "MAX_STREAMS_PER_CLIENT",
         "max_streams_per_client",
-        _Number(int, 0),
+        Number(int, 0),
         "event streams one client may hold in this process (0 = no limit, for benchmarks); past it, 429 "
         "`too_many_streams` with `Retry-After`",
     ),
     Variable(
         "MAX_STREAMS",
         "max_streams",
-        _Number(int, 0),
+        Number(int, 0),
         "event streams this process holds in all (0 = no limit); past it, 503 `streams_full` with `Retry-After`",
     ),
     Variable(
         "POLL_RETRY_AFTER_S",
         "poll_retry_after_s",
-        _Number(float, 0.001),
+        Number(float, 0.001),
         "the `Retry-After` advice on status answers of unfinished jobs",
     ),
     Variable(
         "LONGPOLL_MAX_WAIT_S",
         "longpoll_max_wait_s",
-        _Number(float, 0),
+        Number(float, 0),
         "the longest a long poll (`wait`) is held: below Heroku's 30 s, the strictest proxy limit in `proxies/`, "
         "and it must stay below `REQUEST_TIMEOUT_MS`; stated in `/openapi.json`",
     ),
-    Variable("JOB_TTL_S", "job_ttl_s", _Number(float, 1), "how long a finished job and its result are kept"),
-    Variable("PRESIGN_TTL_S", "presign_ttl_s", _Number(float, 2), "lifetime of a download link"),
-    Variable("IDEMPOTENCY_TTL_S", "idempotency_ttl_s", _Number(float, 1), "lifetime of an Idempotency-Key"),
+    Variable("JOB_TTL_S", "job_ttl_s", Number(float, 1), "how long a finished job and its result are kept"),
+    Variable("PRESIGN_TTL_S", "presign_ttl_s", Number(float, 2), "lifetime of a download link"),
+    Variable("IDEMPOTENCY_TTL_S", "idempotency_ttl_s", Number(float, 1), "lifetime of an Idempotency-Key"),
     Variable(
         "SSE_HEARTBEAT_S",
         "sse_heartbeat_s",
-        _Number(float, 0),
+        Number(float, 0),
         "comment heartbeat interval on event streams and ping interval on WebSockets (0 = none)",
     ),
-    Variable("SSE_RETRY_MS", "sse_retry_ms", _Number(int, 0), "the `retry:` advice on event streams"),
+    Variable("SSE_RETRY_MS", "sse_retry_ms", Number(int, 0), "the `retry:` advice on event streams"),
     Variable(
         "SSE_X_ACCEL_BUFFERING",
         "sse_accel_buffering_header",
@@ -319,7 +319,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable(
         "PROGRESS_STEPS",
         "progress_steps",
-        _Number(int, 1),
+        Number(int, 1),
         "progress updates per file (1 = silent from start to end, for heartbeat checks)",
     ),
     Variable(
@@ -336,24 +336,24 @@ VARIABLES: tuple[Variable, ...] = (
         "`whsec_...` signing secret; unset: random per process, so set it when you run several",
     ),
     Variable("WEBHOOK_SCHEDULE_S", "webhook_schedule_s", _seconds_list, "delay before each webhook attempt"),
-    Variable("WEBHOOK_TIMEOUT_S", "webhook_timeout_s", _Number(float, 0.001), "timeout of one webhook attempt"),
+    Variable("WEBHOOK_TIMEOUT_S", "webhook_timeout_s", Number(float, 0.001), "timeout of one webhook attempt"),
     Variable(
         "STORAGE_TIMEOUT_S",
         "storage_timeout_s",
-        _Number(float, 0.01),
+        Number(float, 0.01),
         "per-call timeout to the object store (a real network timeout, not scaled)",
     ),
     Variable(
         "IDLE_TIMEOUT_S",
         "idle_timeout_s",
-        _Number(float, 0.01),
+        Number(float, 0.01),
         "a connection must send a whole request head within this long of opening or of its last response, "
         "else it is closed (real time, not scaled)",
     ),
     Variable(
         "BODY_TIMEOUT_S",
         "body_timeout_s",
-        _Number(float, 0.01),
+        Number(float, 0.01),
         "a request body must arrive within this long, else 408 `body_timeout` (real time, not scaled; "
         "aiohttp's defaults let clients sending a byte a second hold connections for minutes)",
     ),
@@ -422,7 +422,7 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, help="in-process worker concurrency (0: only separate workers)")
 
 
-_CLI_TO_FIELD = {
+CLI_TO_FIELD = {
     "host": "host",
     "port": "port",
     "time_scale": "time_scale",
@@ -449,5 +449,5 @@ def load(argv: Sequence[str] | None, env: Mapping[str, str] | None = None) -> Se
 def from_args(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> Settings:
     """The environment's settings with the parsed flags over them."""
     settings = from_env(os.environ if env is None else env)
-    overrides = {f: getattr(args, a) for a, f in _CLI_TO_FIELD.items() if getattr(args, a) is not None}
+    overrides = {f: getattr(args, a) for a, f in CLI_TO_FIELD.items() if getattr(args, a) is not None}
     return validate(replace(settings, **overrides))

@@ -2,7 +2,7 @@
 waiting (the scale step's load tests), event streams held by one server process against
 nginx+nchan measured in the same run (`benchmarks.stream_bench`), and where a held stream's
 memory goes (`benchmarks.stream_memory`). The report shows them; a full bench also writes the
-stream table into the README, between its performance markers."""
+stream table into the docs' performance page, between its markers."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pandas as pd
 
 STREAMS_FILE = Path("streams") / "stream-bench.json"
 MEMORY_FILE = Path("streams") / "memory.json"
-README_MARKERS = ("<!-- performance table: written by `make bench` -->", "<!-- end of performance table -->")
+PAGE_MARKERS = ("<!-- performance table: written by `make bench` -->", "<!-- end of performance table -->")
 ENGINES = {
     "embedded": "reference server, embedded",
     "redis": "reference server, Redis + MinIO",
@@ -103,15 +103,20 @@ def markdown(streams: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def update_readme(readme: Path, streams: dict[str, Any], provenance: str) -> None:
-    """Replace the README's performance table with this run's."""
-    start, end = README_MARKERS
-    text = readme.read_text()
-    block = f"{start}\n{plan_sentence(streams)} {provenance}\n\n{markdown(streams)}\n{end}"
+def replace_marked(path: Path, markers: tuple[str, str], body: str, what: str) -> None:
+    """Replace what stands between a page's two markers (kept) with `body`."""
+    start, end = markers
+    text = path.read_text()
     pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
     if not pattern.search(text):
-        raise ValueError(f"{readme} has no performance markers ({start} ... {end})")
-    readme.write_text(pattern.sub(lambda _: block, text))
+        raise ValueError(f"{path} has no {what} markers ({start} ... {end})")
+    path.write_text(pattern.sub(lambda _: f"{start}\n{body}\n{end}", text))
+
+
+def update_page(page: Path, streams: dict[str, Any], provenance: str) -> None:
+    """Replace the docs' performance table with this run's."""
+    body = f"{plan_sentence(streams)} {provenance}\n\n{markdown(streams)}"
+    replace_marked(page, PAGE_MARKERS, body, "performance")
 
 
 SCALE_HEADERS = [

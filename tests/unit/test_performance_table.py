@@ -1,4 +1,4 @@
-"""The performance table the report shows and a full bench writes into the README."""
+"""The performance table the report shows and a full bench writes into the docs."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from reports.performance import README_MARKERS, markdown, update_readme
+from reports.performance import PAGE_MARKERS, markdown, update_page
 
 ONE_RUN = {
     "plan": {"streams": 100, "connect_per_s": 50.0, "hold_s": 1.0, "ends_per_s": 20.0},
@@ -34,20 +34,20 @@ def test_the_table_has_a_row_per_engine_and_says_what_was_not_measured() -> None
     assert "Redis" not in table  # an engine that did not run has no row
 
 
-def test_the_readme_table_is_replaced_between_its_markers_only(tmp_path: Path) -> None:
-    readme = tmp_path / "README.md"
-    start, end = README_MARKERS
-    readme.write_text(f"before\n{start}\nold table\n{end}\nafter\n")
-    update_readme(readme, ONE_RUN, "Measured now.")
-    text = readme.read_text()
+def test_the_table_is_replaced_between_its_markers_only(tmp_path: Path) -> None:
+    page = tmp_path / "performance.md"
+    start, end = PAGE_MARKERS
+    page.write_text(f"before\n{start}\nold table\n{end}\nafter\n")
+    update_page(page, ONE_RUN, "Measured now.")
+    text = page.read_text()
     assert text.startswith("before\n") and text.endswith("after\n")
     assert "old table" not in text and "Measured now." in text and "| reference server, embedded |" in text
-    update_readme(readme, ONE_RUN, "Measured again.")
-    assert readme.read_text().count(start) == 1 and "Measured now." not in readme.read_text()
+    update_page(page, ONE_RUN, "Measured again.")
+    assert page.read_text().count(start) == 1 and "Measured now." not in page.read_text()
 
 
-def test_a_readme_without_the_markers_is_refused(tmp_path: Path) -> None:
-    readme = tmp_path / "README.md"
-    readme.write_text("no table here\n")
+def test_a_page_without_the_markers_is_refused(tmp_path: Path) -> None:
+    page = tmp_path / "performance.md"
+    page.write_text("no table here\n")
     with pytest.raises(ValueError, match="has no performance markers"):
-        update_readme(readme, ONE_RUN, "")
+        update_page(page, ONE_RUN, "")

@@ -1,4 +1,4 @@
-"""The complete target.toml in the README is a valid target: the example cannot drift
+"""The complete target.toml in the docs (docs/check.md) is a valid target: the example cannot drift
 from what the loader accepts."""
 
 from __future__ import annotations
@@ -8,11 +8,11 @@ from pathlib import Path
 
 from checks.target import ENDPOINTS, load_target
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+CHECK_PAGE = Path(__file__).resolve().parents[2] / "docs" / "check.md"
 
 
-def test_the_readme_example_loads_with_every_endpoint_in_scope(tmp_path: Path) -> None:
-    section = README.read_text().split("## Check your own service", 1)[1]
+def test_the_documented_example_loads_with_every_endpoint_in_scope(tmp_path: Path) -> None:
+    section = CHECK_PAGE.read_text().split("# Check your own service", 1)[1]
     example = re.search(r"```toml\n(.*?)```", section, re.S)
     assert example is not None
     path = tmp_path / "target.toml"
