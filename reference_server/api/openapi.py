@@ -193,9 +193,22 @@ MANY_RESUME_PARAMS = _resume_params(
 )
 WEBSOCKET_RESPONSES = {
     "101": {"description": "switched to WebSocket; closed with 1000 once every job has ended"},
-    **_errors(426),
+    **_errors(426),  # a request that is not a WebSocket handshake (RFC 6455, section 4.1)
     **STREAM_ERRORS,
 }
+# The handshake a client must send (RFC 6455, section 4.1); a GET without it is answered 426.
+WEBSOCKET_HANDSHAKE = [
+    {"name": "Upgrade", "in": "header", "required": True, "schema": {"type": "string", "const": "websocket"}},
+    {"name": "Connection", "in": "header", "required": True, "schema": {"type": "string", "const": "Upgrade"}},
+    {"name": "Sec-WebSocket-Version", "in": "header", "required": True, "schema": {"type": "string", "const": "13"}},
+    {
+        "name": "Sec-WebSocket-Key",
+        "in": "header",
+        "required": True,
+        "description": "a random 16-byte nonce, base64-encoded",
+        "schema": {"type": "string", "pattern": "^[A-Za-z0-9+/]{21}[AQgw]==$"},
+    },
+]
 
 PATHS: dict[str, Any] = {
     "/": {"get": {"summary": "Liveness greeting (original contract)", "responses": {"200": _json("Root", "greeting")}}},
@@ -287,7 +300,11 @@ PATHS: dict[str, Any] = {
         }
     },
     "/v1/download/jobs/{job_id}/ws": {
-        "parameters": [JOB_ID_PARAM, *_resume_params(f"^({EVENT_ID_PATTERN})?$", "the last event id this socket sent")],
+        "parameters": [
+            JOB_ID_PARAM,
+            *_resume_params(f"^({EVENT_ID_PATTERN})?$", "the last event id this socket sent"),
+            *WEBSOCKET_HANDSHAKE,
+        ],
         "get": {
             "summary": "WebSocket for one job: the event stream's events as JSON messages {id, event, data}",
             "responses": WEBSOCKET_RESPONSES,
@@ -296,7 +313,7 @@ PATHS: dict[str, Any] = {
     "/v1/download/ws": {
         "get": {
             "summary": "One WebSocket for several jobs (ids joined by dots per job)",
-            "parameters": [JOBS_PARAM, *MANY_RESUME_PARAMS],
+            "parameters": [JOBS_PARAM, *MANY_RESUME_PARAMS, *WEBSOCKET_HANDSHAKE],
             "responses": WEBSOCKET_RESPONSES,
         }
     },

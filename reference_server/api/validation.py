@@ -113,11 +113,17 @@ def job_id(request: web.Request) -> str:
 
 def last_event_id(request: web.Request, parts: int) -> list[int] | None:
     """The resume cursor: one sequence number per followed job, joined by dots."""
-    raw = request.headers.get("Last-Event-ID")
-    if raw is None and request.query_string:  # only then parsed: a held stream keeps its parsed query
-        raw = request.query.get("lastEventId")
-    if raw is None or raw == "":
-        return None
+    raw = request.headers.get("Last-Event-ID") or None
+    if request.query_string:  # only then parsed: a held stream keeps its parsed query
+        # The query is checked even when the header wins: a malformed cursor is never let through.
+        query = request.query.get("lastEventId") or None
+        if query is not None and raw is not None:
+            _cursor(query, parts)
+        raw = raw or query
+    return None if raw is None else _cursor(raw, parts)
+
+
+def _cursor(raw: str, parts: int) -> list[int]:
     pieces = raw.split(".")
     # ASCII digits only: str.isdigit() would also accept digits such as "²" that int() refuses.
     if len(pieces) != parts or not all(_EVENT_ID.fullmatch(p) for p in pieces):

@@ -15,6 +15,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from aiohttp.abc import AbstractStreamWriter
 
 from ..store.base import Watch
+from . import validation
 from .context import Context, context
 from .errors import ApiError
 from .events import Feed, ended, feed, followed_jobs
@@ -68,6 +69,8 @@ async def event_socket(request: web.Request) -> web.StreamResponse:
     is served once it has returned (`EventSocket`)."""
     ctx = context(request)
     job_ids = followed_jobs(request)
+    # The query and headers are checked before the handshake: a bad cursor is 400 either way.
+    validation.last_event_id(request, len(job_ids))
     if not web.WebSocketResponse().can_prepare(request).ok:
         raise ApiError(
             426, "upgrade_required", "This endpoint speaks WebSocket only: send Upgrade: websocket",

@@ -17,6 +17,7 @@ from tests.conftest import ServerFactory
 pytestmark = pytest.mark.spec
 EXAMPLES_PER_OPERATION = 60
 SEED = 20261129
+CONFIG = Path(__file__).with_name("schemathesis.toml")  # what the WebSocket routes answer
 
 
 def test_every_answer_matches_the_document(servers: ServerFactory, tmp_path: Path) -> None:
@@ -30,7 +31,15 @@ def test_every_answer_matches_the_document(servers: ServerFactory, tmp_path: Pat
     env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.spec.schemathesis_hooks"}
     run = subprocess.run(
         [
-            *(sys.executable, "-m", "schemathesis.cli", "run", f"{server.url}/openapi.json"),
+            *(
+                sys.executable,
+                "-m",
+                "schemathesis.cli",
+                "--config-file",
+                str(CONFIG),
+                "run",
+                f"{server.url}/openapi.json",
+            ),
             *("--checks", "all", "--max-examples", str(EXAMPLES_PER_OPERATION), "--seed", str(SEED)),
             *("--mode", "all", "--report", "junit", "--report-dir", str(tmp_path)),
         ],
