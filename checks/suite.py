@@ -270,14 +270,18 @@ class Check:
     needs: tuple[str, ...]  # endpoints that must be in the target's scope
     proves: str
     judge: Judge
+    leaves: str  # what a pass does not prove; "" when nothing worth saying
 
 
 CHECKS: dict[str, Check] = {}
 
 
-def check(name: str, needs: tuple[str, ...], proves: str) -> Callable[[Any], Any]:
+def check(name: str, needs: tuple[str, ...], proves: str, leaves: str = "") -> Callable[[Any], Any]:
+    """Registers a check: its name, the endpoints it needs, what a pass proves and what it leaves
+    unproved (the docs' table of checks is generated from these)."""
+
     def register(judge: Judge) -> Any:
-        CHECKS[name] = Check(name, needs, proves, judge)
+        CHECKS[name] = Check(name, needs, proves, judge, leaves)
         return judge
 
     return register
@@ -295,6 +299,7 @@ def _not_started(what: str, answer: Answer) -> tuple[Verdict, str]:
     "timeouts/sync_answers_through_the_proxies",
     needs=("sync",),
     proves="a sync request whose work outlasts the chain's binding limit still gets its answer",
+    leaves="anything about longer work",
 )
 async def _sync_answers(s: CheckSession) -> tuple[Verdict, str]:
     tries: SyncTries = await s.observe(sync_with_retries)
@@ -314,6 +319,7 @@ async def _sync_answers(s: CheckSession) -> tuple[Verdict, str]:
     needs=("initiate", "status"),
     proves="a job longer than the binding limit is started at once and followed by polls to completion, "
     "every answer through the proxies",
+    leaves="that polls are cheap (see the load tests)",
 )
 async def _slow_job_polled(s: CheckSession) -> tuple[Verdict, str]:
     job: PolledJob = await s.observe(slow_polled_job)
@@ -341,6 +347,7 @@ async def _slow_job_polled(s: CheckSession) -> tuple[Verdict, str]:
     needs=("initiate", "status"),
     proves="status reads asking to be held ten binding limits are capped below the chain's binding limit "
     "(the wait the service applies, and no read cut) and follow a long job to completion",
+    leaves="that the service holds no read longer than it says, when its jobs change more often than its wait",
 )
 async def _long_poll(s: CheckSession) -> tuple[Verdict, str]:
     job: LongPolledJob = await s.observe(long_polled_job)
@@ -379,6 +386,7 @@ def _applied_wait_s(applied: str) -> float | None:
     "timeouts/download_through_the_proxies",
     needs=("initiate", "status", "download"),
     proves="a completed job's download answers through the proxies with the bytes the status promised",
+    leaves="that a link outlives its TTL",
 )
 async def _download(s: CheckSession) -> tuple[Verdict, str]:
     job: PolledJob = await s.observe(short_polled_job)
@@ -460,22 +468,26 @@ check(
     needs=("initiate", "events"),
     proves="one stream carries a job three binding limits long to its terminal event "
     "(heartbeats, or events often enough, keep every hop from cutting it)",
+    leaves="that heartbeats did it, if your service sends events more often than the limit",
 )(_outlives(long_streamed_job))
 check(
     "sse/resume_without_loss_or_repetition",
     needs=("initiate", "events"),
     proves="a stream dropped mid-job and resumed with Last-Event-ID misses no event and repeats none",
+    leaves="resumption after the job's events expire",
 )(_resumes(resumed_stream))
 check(
     "websocket/socket_outlives_the_idle_limit",
     needs=("initiate", "websocket"),
     proves="one WebSocket carries a job three binding limits long to its terminal event "
     "(pings, or events often enough, keep every hop from closing it)",
+    leaves="that pings did it, if your service sends messages more often than the limit",
 )(_outlives(long_socket_job))
 check(
     "websocket/resume_without_loss_or_repetition",
     needs=("initiate", "websocket"),
     proves="a WebSocket dropped mid-job and connected again with ?lastEventId misses no event and repeats none",
+    leaves="resumption after the job's events expire",
 )(_resumes(resumed_socket))
 
 
@@ -504,6 +516,7 @@ def _one_execution(s: CheckSession, tries: KeyedTries) -> tuple[Verdict, str]:
     "duplicates/retried_initiate_returns_one_job",
     needs=("initiate",),
     proves="an initiate retried with the same idempotency key is recognised: one job id for all tries",
+    leaves="that the work ran once (the next check)",
 )
 async def _retried_one_job(s: CheckSession) -> tuple[Verdict, str]:
     return _one_job(await s.observe(retried_initiates))
@@ -513,6 +526,7 @@ async def _retried_one_job(s: CheckSession) -> tuple[Verdict, str]:
     "duplicates/retried_initiate_executes_once",
     needs=("initiate", "status"),
     proves="retries with one key run the work once, counted by the service itself",
+    leaves="exactly-once under crashes",
 )
 async def _retried_once(s: CheckSession) -> tuple[Verdict, str]:
     return _one_execution(s, await s.observe(retried_initiates))

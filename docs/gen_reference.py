@@ -1,6 +1,6 @@
 """Writes the reference pages from the code at build time (mkdocs-gen-files), so they cannot drift:
 the settings from `reference_server.config.VARIABLES`, the CLI from each command's argparse parser,
-and the HTTP API from the `/openapi.json` the server serves."""
+the checks from their registrations, and the HTTP API from the `/openapi.json` the server serves."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 
 import mkdocs_gen_files
 
+from checks.suite import CHECKS
 from proxybench.cli import COMMANDS, command_parser
 from reference_server.api.openapi import document
 from reference_server.callback_policy import CallbackPolicy
@@ -68,6 +69,24 @@ def cli_page() -> str:
     return "\n".join(lines)
 
 
+def checks_page() -> str:
+    rows = [f"| `{c.name}` | {', '.join(c.needs)} | {_cell(c.proves)} | {_cell(c.leaves)} |" for c in CHECKS.values()]
+    return "\n".join(
+        [
+            "# Checks",
+            "",
+            "Generated from the checks' registrations in `checks/suite.py`: what each needs in the target's",
+            "scope, what a pass proves, and what it leaves unproved. [Checking your own service](../check.md)",
+            "says how to describe a service and read the verdicts.",
+            "",
+            "| check | needs in scope | a pass proves | it does not prove |",
+            "|---|---|---|---|",
+            *rows,
+            "",
+        ]
+    )
+
+
 def _schema(schema: dict[str, Any]) -> str:
     if "$ref" in schema:
         return schema["$ref"].rsplit("/", 1)[1]
@@ -117,6 +136,7 @@ spec = document(CallbackPolicy(()), Settings().longpoll_max_wait_s)
 pages = {
     "reference/settings.md": settings_page(),
     "reference/cli.md": cli_page(),
+    "reference/checks.md": checks_page(),
     "reference/api.md": api_page(spec),
     "reference/openapi.json": json.dumps(spec, indent=2),
 }
