@@ -9,6 +9,7 @@ import contextlib
 import functools
 from collections import defaultdict
 
+from .cache_bounds import METRIC_SERIES_KEPT
 from .store.base import JobStore
 
 HELP: dict[str, tuple[str, str]] = {
@@ -41,7 +42,7 @@ HELP: dict[str, tuple[str, str]] = {
 }
 
 
-@functools.lru_cache(maxsize=1024)  # a few dozen series, named on every poll and event
+@functools.lru_cache(maxsize=METRIC_SERIES_KEPT)  # named on every poll and event
 def metric(name: str, **labels: str) -> str:
     if name not in HELP:
         raise KeyError(f"unknown metric {name}")

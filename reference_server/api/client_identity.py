@@ -15,6 +15,7 @@ import ipaddress
 
 from aiohttp import web
 
+from ..cache_bounds import TRUSTED_PEERS_KEPT
 from ..config import Network
 
 
@@ -22,7 +23,7 @@ class ClientIdentity:
     def __init__(self, trusted: tuple[Network, ...]) -> None:
         self.trusted = trusted
         # Asked on every request, mostly about the same few peers; parsing was 3% of a poll.
-        self._trusts = functools.lru_cache(maxsize=4096)(self._check)
+        self._trusts = functools.lru_cache(maxsize=TRUSTED_PEERS_KEPT)(self._check)
 
     def trusts(self, address: str) -> bool:
         return self._trusts(address)

@@ -12,17 +12,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..artifacts.base import ArtifactStore, SigningWindow
+from ..cache_bounds import BODIES_KEPT, TIMESTAMPS_KEPT
 from ..config import Settings
 from ..contract import RETRY_AFTER_MS_HEADER
 from ..jobs.model import ACTIVE, Job
 
 BASE = "/v1/download/jobs"
-BODIES_KEPT = 4096  # encoded status bodies of recently polled jobs, a few KiB each
 
 
 # A job's times are fixed once set, and a polled job is read again and again: formatting
 # them was a third of building its status body.
-@functools.lru_cache(maxsize=65_536)
+@functools.lru_cache(maxsize=TIMESTAMPS_KEPT)
 def iso(ts: float | None) -> str | None:
     return (
         None

@@ -6,8 +6,6 @@ import math
 from dataclasses import dataclass
 from typing import Protocol
 
-SIGNED_LINKS_KEPT = 65_536  # links of recently read jobs, each signed once per window; a few MiB at most
-
 
 class StorageUnavailable(Exception):
     """The artifact store did not answer in time or refused the call."""

@@ -12,7 +12,8 @@ import re
 import time
 from pathlib import Path
 
-from .base import SIGNED_LINKS_KEPT, SigningWindow
+from ..cache_bounds import SIGNED_LINKS_KEPT
+from .base import SigningWindow
 
 KEY_PATTERN = re.compile(r"^downloads/[A-Za-z0-9_-]+\.zip$")
 ROUTE = "/v1/artifacts/{key:.+}"

@@ -22,7 +22,8 @@ import urllib3
 from minio import Minio
 from minio.error import S3Error
 
-from .base import SIGNED_LINKS_KEPT, SigningWindow, StorageUnavailable
+from ..cache_bounds import SIGNED_LINKS_KEPT
+from .base import SigningWindow, StorageUnavailable
 
 P = ParamSpec("P")
 R = TypeVar("R")
