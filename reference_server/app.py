@@ -17,6 +17,7 @@ from .api.stream_slots import StreamSlots
 from .api.validation import MAX_BODY_BYTES
 from .callback_policy import CallbackPolicy
 from .config import Settings
+from .memory_trace import tracing
 from .metrics import Metrics
 from .services import build_artifacts, build_store, running_workers
 
@@ -41,7 +42,10 @@ def create_app(settings: Settings) -> web.Application:
         await ctx.store.start()
         pinging = asyncio.create_task(heartbeats.run())
         try:
-            async with running_workers(settings, ctx.store, ctx.artifacts, ctx.metrics):
+            async with (
+                tracing(settings.memory_trace_s),
+                running_workers(settings, ctx.store, ctx.artifacts, ctx.metrics),
+            ):
                 yield
         finally:
             pinging.cancel()

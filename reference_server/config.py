@@ -109,6 +109,7 @@ class Settings:
     idle_timeout_s: float = 15.0
     body_timeout_s: float = 15.0
     access_log: bool = False  # one log line per request costs about a third of a status poll
+    memory_trace_s: float = 0.0  # tracemalloc reports every this many seconds (0: off); see memory_trace
     public_url: str = ""  # how clients reach this server; default http://host:port
     instance: str = field(default_factory=lambda: secrets.token_hex(4))
 
@@ -365,6 +366,13 @@ VARIABLES: tuple[Variable, ...] = (
         "(the stack turns it on)",
     ),
     Variable("ACCESS_LOG", "access_log", parse_bool, "one log line per request"),
+    Variable(
+        "MEMORY_TRACE_S",
+        "memory_trace_s",
+        Number(float, 0),
+        "log the allocation sites that grew most, every this many seconds (0 = off; real time, not scaled; "
+        "slows the process)",
+    ),
 )
 
 

@@ -10,6 +10,7 @@ import sys
 
 from .. import collector
 from ..config import ConfigError, load
+from ..memory_trace import tracing
 from ..metrics import Metrics
 from ..services import build_artifacts, build_store, running_workers
 
@@ -26,7 +27,7 @@ async def serve(argv: list[str] | None) -> int:
         loop.add_signal_handler(sig, stop.set)
     await store.start()
     try:
-        async with running_workers(settings, store, artifacts, Metrics(store)):
+        async with tracing(settings.memory_trace_s), running_workers(settings, store, artifacts, Metrics(store)):
             logging.getLogger("reference_server.worker").info(
                 "worker %s running %d job slots", settings.instance, settings.workers
             )
