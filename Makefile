@@ -41,7 +41,7 @@ test: setup
 bench: setup
 	$(VENV)/bin/proxybench bench $(if $(QUICK),--quick) --check
 
-# An hour of steady traffic by default; SOAK_S=600 make soak for a shorter look.
+# An hour of steady traffic by default; SOAK_S=1500 make soak for a shorter look (less cannot get past warm-up).
 soak: setup
 	$(PY) -m pytest -m soak -s tests/soak
 

@@ -32,7 +32,8 @@ class Fleet:
         backend = ProcessBackend()
         upstreams = tuple(Hop("127.0.0.1", api.port) for api in self.apis)
         (config,) = chain_configs([PROFILES["nginx-tuned"]], upstreams, backend.upstream_host, TIME_SCALE)
-        self.proxy = backend.proxy(config, tmp / "nginx")
+        self.proxy_dir = tmp / "nginx"
+        self.proxy = backend.proxy(config, self.proxy_dir)
         self.url = self.proxy.url
 
     def close(self) -> None:
