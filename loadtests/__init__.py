@@ -1,2 +1,2 @@
-"""Locust load tests of every delivery pattern against the real stack, replaying the
-jobs the simulation draws for the same scenario and seed."""
+"""Locust load tests of every delivery pattern on the real stack, replaying the jobs the model draws for the same seed.
+Imports `core`, `stack`, `checks` (a target's description) and `simulations` (calibration); `benchmarks` imports it."""

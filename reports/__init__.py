@@ -1,2 +1,2 @@
-"""The decision-matrix report: from simulation tables and load-test results folders to
-an HTML page, a Markdown report, CSV tables and a summary.json, and the CI check on it."""
+"""The decision-matrix report: from a bench's results folder to HTML, Markdown, CSV and summary.json, and the CI gate.
+Imports `simulations`, `core` and `stack` (provenance) to read results; it runs nothing and nothing below imports it."""

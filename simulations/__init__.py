@@ -1,1 +1,2 @@
-"""SimPy models of sync, polling, SSE, webhook and hybrid delivery on one shared Scenario."""
+"""SimPy models of every delivery pattern (sync, polling, long polling, SSE, WebSocket, webhook, hybrid) on a Scenario.
+Imports `core` and the server's contract only; the load tests and the report import it."""
