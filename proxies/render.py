@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reference_server.config import Settings
+from reference_server.contract import PER_REQUEST_HEADERS
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
@@ -256,9 +257,22 @@ def render(config: ProxyConfig, folder: Path, root: str | None = None) -> Path:
 
 
 def _micro_cache(root: str) -> tuple[str, str]:
-    zone = f"    proxy_cache_path {root}/cache keys_zone=status:1m max_size=16m inactive=10s use_temp_path=off;"
+    # A cached answer is many clients': the headers about one request or one client are hidden,
+    # then added back only when the answer came from the upstream. On a hit nginx 1.22 fills
+    # $upstream_http_* from the cached copy, so a plain add-back would replay the first client's.
+    fresh = "\n".join(
+        f'    map $upstream_cache_status ${_fresh(name)} {{ ~^(HIT|STALE|UPDATING|REVALIDATED)$ ""; '
+        f"default $upstream_http_{_variable(name)}; }}"
+        for name in PER_REQUEST_HEADERS
+    )
+    cache = f"    proxy_cache_path {root}/cache keys_zone=status:1m max_size=16m inactive=10s use_temp_path=off;"
+    zone = f"{cache}\n{fresh}"
+    per_request = "\n".join(
+        f"            proxy_hide_header {name};\n            add_header {name} ${_fresh(name)} always;"
+        for name in PER_REQUEST_HEADERS
+    )
     # One second, whatever the time scale: nginx caches in whole seconds only.
-    location = """        location ~ ^/v1/download/jobs/[^/]+$ {
+    location = f"""        location ~ ^/v1/download/jobs/[^/]+$ {{
             proxy_pass http://backend;
             proxy_cache status;
             proxy_cache_valid 200 1s;
@@ -269,5 +283,15 @@ def _micro_cache(root: str) -> tuple[str, str]:
             proxy_cache_lock on;
             proxy_cache_use_stale updating;
             add_header X-Cache-Status $upstream_cache_status always;
-        }"""
+{per_request}
+        }}"""
     return zone, location
+
+
+def _variable(header: str) -> str:
+    return header.lower().replace("-", "_")
+
+
+def _fresh(header: str) -> str:
+    """The nginx variable holding this header's upstream value, empty on a cache hit."""
+    return f"fresh_{_variable(header)}"

@@ -32,6 +32,9 @@ RETRY_AFTER_MS_HEADER = "X-Retry-After-Ms"
 # proxy limit the project knows (Heroku's router, 30 s to the first byte) and below the
 # server's own request timeout, so a held read never meets either.
 LONGPOLL_MAX_WAIT_S = 25.0
+# Answer headers about one request or one client: a cache shared by clients must never replay
+# them to another (a request id traces one request; the rate-limit count is one client's).
+PER_REQUEST_HEADERS = ("X-Request-ID", "RateLimit-Remaining", "RateLimit-Reset")
 # The answer header that says a long poll was held, and for how long (RFC 7240): `wait=<s>`.
 PREFERENCE_APPLIED_HEADER = "Preference-Applied"
 

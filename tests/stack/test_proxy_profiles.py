@@ -14,6 +14,7 @@ import aiohttp
 import pytest
 
 from proxies.render import PROFILES, Hop, ProxyConfig
+from reference_server.contract import PER_REQUEST_HEADERS
 from stack.backends import ProcessBackend, Service
 from stack.processes import free_port
 from tests.stack.conftest import TIME_SCALE, Stacks
@@ -134,3 +135,25 @@ async def test_the_micro_cache_answers_repeated_status_polls_itself(
         async with http.get(url) as resp:
             seen.append(resp.headers.get("X-Cache-Status"))
     assert seen[0] == "MISS" and "HIT" in seen[1:]
+
+
+async def test_a_cached_status_answer_never_carries_another_clients_headers(
+    http: aiohttp.ClientSession, stacks: Stacks
+) -> None:
+    """Two clients poll one job through the micro-cache: each answer's request id and rate-limit
+    count are the asking client's own, or absent when nginx answered from the cache."""
+    stack = stacks.get("nginx-tuned", micro_cache=True)
+    assert stack.urls is not None
+    async with http.post(f"{stack.urls.entry}/v1/download/initiate", json={"file_ids": [70056]}) as resp:
+        job = await resp.json()
+    url = f"{stack.urls.entry}{job['links']['status']}"
+    answers = []
+    for n in range(6):
+        own = f"client-{n % 2}-poll-{n}"
+        async with http.get(url, headers={"X-Request-ID": own}) as resp:
+            answers.append((own, resp.headers.get("X-Cache-Status"), resp.headers))
+    assert {cached for _, cached, _ in answers} >= {"MISS", "HIT"}, [cached for _, cached, _ in answers]
+    for own, cached, headers in answers:
+        assert headers.get("X-Request-ID") in (own, None), (own, cached, headers.get("X-Request-ID"))
+        if cached == "HIT":
+            assert not {name for name in PER_REQUEST_HEADERS if name in headers}, (cached, dict(headers))
