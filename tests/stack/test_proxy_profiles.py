@@ -122,14 +122,19 @@ async def test_the_edge_refuses_bodies_over_100_mb(proxy: Callable[[str, Hop], S
     assert status_line.startswith(b"HTTP/1.1 413")
 
 
+async def _status_behind_the_micro_cache(http: aiohttp.ClientSession, stacks: Stacks, file_id: int) -> str:
+    """A new job's status URL through nginx-tuned with its micro-cache."""
+    stack = stacks.get("nginx-tuned", micro_cache=True)
+    assert stack.urls is not None
+    async with http.post(f"{stack.urls.entry}/v1/download/initiate", json={"file_ids": [file_id]}) as resp:
+        job = await resp.json()
+    return f"{stack.urls.entry}{job['links']['status']}"
+
+
 async def test_the_micro_cache_answers_repeated_status_polls_itself(
     http: aiohttp.ClientSession, stacks: Stacks
 ) -> None:
-    stack = stacks.get("nginx-tuned", micro_cache=True)
-    assert stack.urls is not None
-    async with http.post(f"{stack.urls.entry}/v1/download/initiate", json={"file_ids": [70049]}) as resp:
-        job = await resp.json()
-    url = f"{stack.urls.entry}{job['links']['status']}"
+    url = await _status_behind_the_micro_cache(http, stacks, 70049)
     seen = []
     for _ in range(3):
         async with http.get(url) as resp:
@@ -142,11 +147,7 @@ async def test_a_cached_status_answer_never_carries_another_clients_headers(
 ) -> None:
     """Two clients poll one job through the micro-cache: each answer's request id and rate-limit
     count are the asking client's own, or absent when nginx answered from the cache."""
-    stack = stacks.get("nginx-tuned", micro_cache=True)
-    assert stack.urls is not None
-    async with http.post(f"{stack.urls.entry}/v1/download/initiate", json={"file_ids": [70056]}) as resp:
-        job = await resp.json()
-    url = f"{stack.urls.entry}{job['links']['status']}"
+    url = await _status_behind_the_micro_cache(http, stacks, 70056)
     answers = []
     for n in range(6):
         own = f"client-{n % 2}-poll-{n}"
