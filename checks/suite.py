@@ -424,9 +424,15 @@ def _outlives(probe: Callable[[CheckSession], Awaitable[StreamedJob]]) -> Judge:
         if seen.status != 200:
             return "fail", f"the connection was answered {seen.status}; {s.limits}"
         if not seen.finished(s.target.answers.terminal):
-            return "fail", (
-                f"{head}; ended without a terminal event after {seen.silence_before_end_s:.2f} s of silence "
-                f"(last events: {', '.join(names[-3:]) or 'none'}); {s.limits}"
+            last = f"(last events: {', '.join(names[-3:]) or 'none'}); {s.limits}"
+            if seen.broken and seen.silence_before_end_s < s.limits.limit_s / 2:
+                return "fail", (
+                    f"{head}; cut mid-body {seen.silence_before_end_s:.2f} s after its last byte: a limit on the "
+                    f"response's total time, which no heartbeat moves {last}"
+                )
+            return (
+                "fail",
+                f"{head}; ended without a terminal event after {seen.silence_before_end_s:.2f} s of silence {last}",
             )
         if seen.lasted_s < min(HONOURED * job.work_s, s.limits.limit_s):
             return "not measurable", f"{head}: the job ended before any idle limit could apply"

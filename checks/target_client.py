@@ -58,6 +58,7 @@ class Followed:
     heartbeats: list[SseComment] = field(default_factory=list)
     ended_at: float = 0.0
     status: int = 0
+    broken: bool = False  # the connection ended before the response did: a proxy cut it mid-body
 
     def finished(self, terminal: frozenset[str]) -> bool:
         return bool(self.events) and self.events[-1].event in terminal
@@ -94,8 +95,10 @@ async def follow_url(
                     seen.events.append(item)
                     if stop_after is not None and len(seen.events) >= stop_after:
                         break
-    except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, TimeoutError):
-        pass  # a proxy cut the stream, or it outlasted the client's patience: an ending like any other
+    except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError):
+        seen.broken = True
+    except TimeoutError:
+        pass  # it outlasted the client's patience
     seen.ended_at = time.monotonic()
     return seen
 

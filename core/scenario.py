@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from proxies.render import parse_chain
+from proxies.render import PROFILES, parse_chain
 from reference_server.contract import LONGPOLL_MAX_WAIT_S
 
 from .typed_tables import TableError, build, positive, read_toml
@@ -96,6 +97,7 @@ class ProxyOverride:
     read_timeout_s: float | None = None
     idle_timeout_s: float | None = None
     timeout_status: int | None = None
+    lifetime_s: float | None = None  # only where the profile has a lifetime
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,7 @@ class Proxy:
     read_timeout_s: float  # no byte from upstream for this long: the request fails
     idle_timeout_s: float  # the same limit between bytes of a stream
     timeout_status: int
+    lifetime_s: float | None = None  # a response ends this long after its request, however busy
 
 
 @dataclass(frozen=True)
@@ -310,6 +313,12 @@ class Scenario:
         for hop in self.hops:
             positive(f"proxy_overrides.{hop.name}.read_timeout_s", hop.read_timeout_s)
             positive(f"proxy_overrides.{hop.name}.idle_timeout_s", hop.idle_timeout_s)
+        for name, given in self.proxy_overrides.items():
+            if given.lifetime_s is None:
+                continue
+            if PROFILES[name].lifetime_s is None:
+                raise ScenarioError(f"proxy_overrides.{name}.lifetime_s: {name} has no total lifetime to change")
+            positive(f"proxy_overrides.{name}.lifetime_s", given.lifetime_s)
         self.clients.check()
         if self.network is not None:
             self.network.check()
@@ -329,17 +338,23 @@ class Scenario:
                     if given.idle_timeout_s is None
                     else given.idle_timeout_s,
                     profile.timeout_status if given.timeout_status is None else given.timeout_status,
+                    profile.lifetime_s if given.lifetime_s is None else given.lifetime_s,
                 )
             )
         return tuple(hops)
 
     @property
     def read_limit(self) -> tuple[float, int] | None:
-        """The shortest read timeout on the chain, and the status its proxy answers."""
+        """How long a silent request lasts on the chain (its shortest read timeout, or a
+        shorter lifetime), and the status its proxy answers."""
         if not self.hops:
             return None
-        hop = min(self.hops, key=lambda p: p.read_timeout_s)
-        return hop.read_timeout_s, hop.timeout_status
+        return min((min(p.read_timeout_s, p.lifetime_s or math.inf), p.timeout_status) for p in self.hops)
+
+    @property
+    def lifetime_limit(self) -> float | None:
+        """The shortest total lifetime on the chain: no response, however busy, outlives it."""
+        return min((p.lifetime_s for p in self.hops if p.lifetime_s is not None), default=None)
 
     @property
     def client_drops_per_hour(self) -> float:

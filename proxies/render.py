@@ -1,6 +1,6 @@
 """Renders a proxy profile's template into a config folder, with time-scaled limits.
 
-A profile names a real engine (nginx or HAProxy) and a template beside this file.
+A profile names a real engine (nginx, HAProxy or Caddy) and a template beside this file.
 `render()` fills in the listen address, the upstream hops and every timeout multiplied
 by the scenario's time scale, and writes any extra files (Cloudflare's error pages as
 raw HTTP responses). The folder can be used in place or mounted into a container.
@@ -59,7 +59,7 @@ class Profile:
     """A proxy's published limits (unscaled seconds): the one place they are stated."""
 
     name: str
-    engine: str  # "nginx" or "haproxy"
+    engine: str  # "nginx", "haproxy" or "caddy"
     template: str
     read_s: float  # the limit this profile is known for: no byte from upstream for this long
     idle_s: float | None  # the same between bytes of a stream; None: sized by the server's heartbeats
@@ -69,6 +69,9 @@ class Profile:
     buffers_streams: bool = False  # holds an event stream's bytes until its buffers fill or it ends
     passes_upgrade: bool = True  # forwards a WebSocket handshake (Upgrade is hop-by-hop: a proxy must choose to)
     platform: str = ""  # the hosting platform whose front end this profile stands for, if any
+    # A response ends this long after its request was read, however busy (None: never). A
+    # scenario can give it another value; no heartbeat or byte moves it.
+    lifetime_s: float | None = None
 
     def idle_limit_s(self, heartbeat_s: float) -> float:
         """The stream idle limit, given the server's heartbeat interval (0: none sent)."""
@@ -106,10 +109,36 @@ PROFILES: dict[str, Profile] = {
             "heroku", "haproxy", "heroku.cfg", 30, 30, 5, 503, "30 s without a byte -> 503 H12",
             platform="Heroku",
         ),
-        # Cloud Run's default request timeout.
+        # Cloud Run's default request timeout, total: WebSockets are "still subject to" it.
         Profile(
-            "cloud-run", "haproxy", "cloud-run.cfg", 300, 300, 10, 504, "300 s request limit -> 504",
-            platform="Google Cloud Run",
+            "cloud-run", "caddy", "total-lifetime.Caddyfile", 300, 300, 10, 504,
+            "300 s per request however busy: 504 before the first byte, cut after it",
+            platform="Google Cloud Run", lifetime_s=300,
+        ),
+        # A Go proxy with http.Server.WriteTimeout: nothing but the deadline, which is the parameter.
+        Profile(
+            "max-lifetime-proxy", "caddy", "total-lifetime.Caddyfile", 60, 60, 10, 504,
+            "60 s per request however busy (a parameter: lifetime_s): 504 before the first byte, cut after it",
+            lifetime_s=60,
+        ),
+        # The global external Application Load Balancer's backend service timeout, 30 s by
+        # default: "the time to return a complete response", not an idle timeout.
+        Profile(
+            "gcp-lb", "caddy", "total-lifetime.Caddyfile", 30, 30, 10, 504,
+            "30 s per response however busy: 504 before the first byte, cut after it",
+            platform="GCP load balancer", lifetime_s=30,
+        ),
+        # API Gateway REST, default BUFFERED transfer mode, 29 s integration timeout.
+        Profile(
+            "api-gateway", "caddy", "api-gateway.Caddyfile", 29, 29, 10, 504,
+            "holds the whole response; 504 {\"message\"} if it is not complete in 29 s",
+            buffers_streams=True, passes_upgrade=False, platform="AWS API Gateway", lifetime_s=29,
+        ),
+        # Sophos, Symantec/Blue Coat: event streams held until the connection closes.
+        Profile(
+            "antivirus-proxy", "caddy", "antivirus-proxy.Caddyfile", 900, 900, 10, 502,
+            "inspecting proxy: holds every response whole, event streams included; no limit of its own",
+            buffers_streams=True,
         ),
     )
 }  # fmt: skip
@@ -176,14 +205,18 @@ class ErrorPages:
     content_type: str
     errors: tuple[ErrorPage, ...]
 
+    def body(self, error: ErrorPage) -> str:
+        return _Template((PAGES / self.page).read_text()).substitute(
+            code=error.status, title=error.title, text=error.text
+        )
+
     def render(self) -> dict[str, str]:
-        page = _Template((PAGES / self.page).read_text())
-        return {
-            e.file: _raw_response(
-                e.status, e.reason, page.substitute(code=e.status, title=e.title, text=e.text), self.content_type
-            )
-            for e in self.errors
-        }
+        """HAProxy's `errorfile`s: whole raw responses."""
+        return {e.file: _raw_response(e.status, e.reason, self.body(e), self.content_type) for e in self.errors}
+
+    def render_bodies(self) -> dict[str, str]:
+        """Caddy's: the body alone, named by the status it answers, which Caddy sets itself."""
+        return {f"{e.status}.body": self.body(e) for e in self.errors}
 
 
 HTML = "text/html; charset=UTF-8"
@@ -205,8 +238,18 @@ ERROR_PAGES: dict[str, ErrorPages] = {
         ErrorPage("502.http", 503, "Service Unavailable", "Application Error",
                   "H13 desc=Connection closed without response"),
     )),
-    "cloud-run": ErrorPages("cloud-run-error.txt", "text/plain", (
-        ErrorPage("504.http", 504, "Gateway Timeout", "", "upstream request timeout"),
+    # Google's front ends are Envoy: its words for a timeout and for an upstream it cannot reach.
+    **{
+        name: ErrorPages("google-error.txt", "text/plain", (
+            ErrorPage("504.http", 504, "Gateway Timeout", "", "upstream request timeout"),
+            ErrorPage("502.http", 502, "Bad Gateway", "",
+                      "upstream connect error or disconnect/reset before headers. reset reason: connection failure"),
+        ))
+        for name in ("cloud-run", "gcp-lb")
+    },
+    "api-gateway": ErrorPages("api-gateway-error.json", "application/json", (
+        ErrorPage("504.http", 504, "Gateway Timeout", "", "Endpoint request timed out"),
+        ErrorPage("502.http", 502, "Bad Gateway", "", "Internal server error"),
     )),
 }  # fmt: skip
 
@@ -244,16 +287,54 @@ def render(config: ProxyConfig, folder: Path, root: str | None = None) -> Path:
         values["cache_zone"], values["status_location"] = _micro_cache(root) if config.micro_cache else ("", "")
         for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
             (folder / "tmp" / sub).mkdir(parents=True, exist_ok=True)
+    elif p.engine == "caddy":
+        values.update(_caddy_values(config, root))
     else:
         values["servers"] = "\n".join(f"    server s{i} {hop}" for i, hop in enumerate(config.upstreams))
     folder.mkdir(parents=True, exist_ok=True)
     if p.name in ERROR_PAGES:
-        for name, text in ERROR_PAGES[p.name].render().items():
+        pages = ERROR_PAGES[p.name]
+        for name, text in (pages.render_bodies() if p.engine == "caddy" else pages.render()).items():
             (folder / name).write_text(text)
     text = _Template((TEMPLATES / p.template).read_text()).substitute(values)
     main = folder / p.template
     main.write_text(text)
     return main
+
+
+# Go's write deadline would also stop the error page of a request that times out before its
+# first byte: the response-header timeout fires this much earlier (real time, not scaled),
+# or a tenth of the lifetime when that is shorter.
+CADDY_STATUS_LEAD_MS = 100
+
+
+def _caddy_values(config: ProxyConfig, root: str) -> dict[str, object]:
+    p = config.profile
+    read_ms = _ms(p.read_s, config.time_scale)
+    values: dict[str, object] = {"upstreams": " ".join(str(hop) for hop in config.upstreams), "header_ms": read_ms}
+    write = ""
+    if p.lifetime_s is not None and not p.buffers_streams:
+        lifetime_ms = _ms(p.lifetime_s, config.time_scale)
+        write = f"\n\t\t\twrite {lifetime_ms}ms"
+        values["header_ms"] = max(1, min(read_ms, lifetime_ms - min(CADDY_STATUS_LEAD_MS, lifetime_ms // 10)))
+    globals_values = {"root": root, "client_ms": _ms(400, config.time_scale), "write_timeout": write}
+    values["globals"] = _Template((TEMPLATES / "caddy-globals.Caddyfile").read_text()).substitute(globals_values)
+    values["errors"] = _caddy_errors(root, ERROR_PAGES[p.name].content_type) if p.name in ERROR_PAGES else ""
+    return values
+
+
+def _caddy_errors(root: str, content_type: str) -> str:
+    return f"""\thandle_errors {{
+\t\troot * {root}
+\t\t@page file /{{err.status_code}}.body
+\t\thandle @page {{
+\t\t\trewrite * /{{err.status_code}}.body
+\t\t\theader Content-Type "{content_type}"
+\t\t\tfile_server {{
+\t\t\t\tstatus {{err.status_code}}
+\t\t\t}}
+\t\t}}
+\t}}"""
 
 
 def _micro_cache(root: str) -> tuple[str, str]:

@@ -4,13 +4,16 @@
 - `ContainerBackend`: testcontainers (RedisContainer, MinioContainer, generic containers
   for nginx and HAProxy) on locally built images; the reference servers stay on the
   host and the proxies reach them through the host gateway.
+
+Caddy runs as a local process on both, like Toxiproxy: it comes from Debian through
+`make setup`, and the images stay as they are.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -49,7 +52,19 @@ class Backend(Protocol):
 def proxy_argv(profile: Profile, main: str, root: str) -> list[str]:
     if profile.engine == "nginx":
         return ["nginx", "-p", root, "-c", main, "-g", "daemon off;"]
+    if profile.engine == "caddy":
+        return ["caddy", "run", "--adapter", "caddyfile", "--config", main]
     return ["haproxy", "-db", "-f", main]
+
+
+def local_proxy(config: ProxyConfig, workdir: Path) -> Service:
+    """A proxy as a process of ours, its config rendered into `workdir`."""
+    main = render(config, workdir)
+    argv = proxy_argv(config.profile, str(main), str(workdir))
+    # Caddy keeps an autosaved config and its state under these; a run's own folder, not ~.
+    env = {"XDG_CONFIG_HOME": str(workdir), "XDG_DATA_HOME": str(workdir)}
+    process = ManagedProcess(config.profile.name, argv, workdir, env=env, ready=tcp_open(config.listen.port)).start()
+    return Service(config.profile.name, f"http://127.0.0.1:{config.listen.port}", config.listen.port, process.stop)
 
 
 class ProcessBackend:
@@ -67,10 +82,7 @@ class ProcessBackend:
         return Service("minio", server.endpoint, server.port, server.stop)
 
     def proxy(self, config: ProxyConfig, workdir: Path) -> Service:
-        main = render(config, workdir)
-        argv = proxy_argv(config.profile, str(main), str(workdir))
-        process = ManagedProcess(config.profile.name, argv, workdir, ready=tcp_open(config.listen.port)).start()
-        return Service(config.profile.name, f"http://127.0.0.1:{config.listen.port}", config.listen.port, process.stop)
+        return local_proxy(config, workdir)
 
     def close(self) -> None:
         return None
@@ -116,14 +128,14 @@ class ContainerBackend:
         from docker.types import Ulimit
         from testcontainers.core.container import DockerContainer
 
-        inside = ProxyConfig(
-            config.profile,
-            Hop("0.0.0.0", CONTAINER_LISTEN_PORT),
-            config.upstreams,
-            config.time_scale,
-            config.heartbeat_s,
-            config.micro_cache,
-        )
+        if config.profile.engine == "caddy":
+            # On the host it reaches the servers on loopback; a proxy container in front of
+            # it comes through the host gateway, so it listens beyond loopback too.
+            local = [Hop("127.0.0.1", hop.port) if hop.host == self.upstream_host else hop for hop in config.upstreams]
+            return local_proxy(
+                replace(config, listen=Hop(self.server_bind, config.listen.port), upstreams=tuple(local)), workdir
+            )
+        inside = replace(config, listen=Hop("0.0.0.0", CONTAINER_LISTEN_PORT))
         main = render(inside, workdir, root=CONTAINER_CONFIG_DIR)
         argv = proxy_argv(config.profile, f"{CONTAINER_CONFIG_DIR}/{main.name}", CONTAINER_CONFIG_DIR)
         container = (

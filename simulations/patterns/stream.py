@@ -9,8 +9,10 @@ learns at once) or holds the request that opens one (a blackhole: only the clien
 watchdog, if it has one, notices before the network lets it through). The client
 reconnects after `reconnect_delay_s` and gets the snapshot (or, with resume, the missed
 events) at once.
-A hop that buffers streams passes nothing until the response ends with the terminal event;
-a WebSocket, once upgraded, is a tunnel that no hop buffers.
+A hop with a total lifetime cuts a stream that long after it opened, however busy. A hop
+that buffers streams passes nothing until the response ends with the terminal event (or
+its lifetime ends it first, with no event); a WebSocket, once upgraded, is a tunnel that
+no hop buffers or ends.
 """
 
 from __future__ import annotations
@@ -75,6 +77,8 @@ def follow(
     policy = c.sse
     rtt = c.rtt_s
     idle = scenario.idle_limit
+    # A WebSocket is a tunnel once upgraded, and Caddy 2.6 puts no deadline on one (proxies/README.md).
+    lifetime = None if tunnelled else scenario.lifetime_limit
     events = event_times(scenario, started, finished)
     network = scenario.network
     cuts_per_hour = scenario.client_drops_per_hour + (network.resets_per_hour if network else 0.0)
@@ -88,7 +92,7 @@ def follow(
     if scenario.buffers_streams and not tunnelled:
         return _follow_buffered(scenario, opened, started, finished, deadline, transfers, give_up_after)
     never_idle = idle is None or 0 < policy.heartbeat_s <= idle
-    if never_idle and drop_rate == 0 and not holds:  # nothing can cut it: the fast path
+    if never_idle and drop_rate == 0 and not holds and lifetime is None:  # nothing can cut it: the fast path
         beats = int((finished - opened) // policy.heartbeat_s) if policy.heartbeat_s else 0
         delivered = sum(1 for t in events if t > opened) + 1
         transfers += (opened, opened + rtt, *(t for t in events if t > opened))
@@ -111,7 +115,7 @@ def follow(
         next_event = events[i]
         next_beat = connected + policy.heartbeat_s * beat if policy.heartbeat_s else math.inf
         next_byte = min(next_event, next_beat) if silent_until == math.inf else math.inf
-        cut_at = last + idle if idle is not None else math.inf
+        cut_at = min(last + idle if idle is not None else math.inf, connected + (lifetime or math.inf))
         # A held request never reached the proxies, so only the watchdog ends it.
         broke_at = min(cut_at, next_drop) if silent_until == math.inf else silent_until
         if next_byte <= broke_at:
@@ -167,15 +171,16 @@ def _follow_buffered(
     give_up_after: int | None,
 ) -> StreamOutcome:
     """Through a hop that buffers streams: nothing reaches the client until the response
-    ends with the terminal event, unless its watchdog calls the silent stream dead first."""
+    ends with the terminal event, unless its watchdog calls the silent stream dead first, or
+    a hop's lifetime ends it first (then with an error and no event)."""
     c = scenario.clients
-    watchdog = c.watchdog_s or math.inf
+    gives_out = min(c.watchdog_s or math.inf, scenario.lifetime_limit or math.inf)
     connects, conn_s, failures, connected = 1, 0.0, 0, opened
     transfers.append(opened)
-    while connected + watchdog < finished:
-        conn_s += watchdog
+    while connected + gives_out < finished:
+        conn_s += gives_out
         failures += 1
-        broke_at = connected + watchdog
+        broke_at = connected + gives_out
         if give_up_after is not None and failures >= give_up_after:
             return StreamOutcome(None, connects, conn_s, 0, 0, failures, broke_at)
         again = broke_at + c.sse.reconnect_delay_s

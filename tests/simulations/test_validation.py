@@ -18,6 +18,7 @@ from core.scenario import (
     PollingPolicy,
     ProxyOverride,
     Scenario,
+    ScenarioError,
     SsePolicy,
     SyncPolicy,
     Workers,
@@ -88,6 +89,14 @@ def test_sync_failure_rate_is_the_share_of_jobs_past_the_limit(limit: float, exp
     assert result["timeouts_per_job"] == {"504": pytest.approx(failed)}
 
 
+def cuts_per_job(limit: float, reconnect: float) -> float:
+    """A stream of D from connect to its terminal event, cut `limit` after each connect: the
+    k-th cut comes at k*L + (k-1)*r, so N(D) = ceil((D + r) / (L + r)) - 1; averaged over
+    D ~ U(30, 120)."""
+    grid = np.linspace(30, 120, 900_001)
+    return float(np.mean(np.ceil((grid + reconnect) / (limit + reconnect)) - 1))
+
+
 def test_stream_reconnects_without_heartbeats_match_the_analytic_count() -> None:
     idle, reconnect = 10.0, 3.0
     sse = SsePolicy(heartbeat_s=0, reconnect_delay_s=reconnect, progress_steps=1)
@@ -97,11 +106,7 @@ def test_stream_reconnects_without_heartbeats_match_the_analytic_count() -> None
         clients=dataclasses.replace(NO_DELAY, sse=sse),
     )
     result = run(silent, "sse", 50_000, 1)
-    # One silence of D from connect to the terminal event: the k-th cut comes at
-    # k*L + (k-1)*r, so N(D) = ceil((D + r) / (L + r)) - 1; averaged over D ~ U(30, 120).
-    grid = np.linspace(30, 120, 900_001)
-    expected = float(np.mean(np.ceil((grid + reconnect) / (idle + reconnect)) - 1))
-    assert result["stream_reconnects_per_job"] == pytest.approx(expected, rel=0.02)
+    assert result["stream_reconnects_per_job"] == pytest.approx(cuts_per_job(idle, reconnect), rel=0.02)
     assert result["success_rate"] == 1.0
 
 
@@ -109,6 +114,32 @@ def test_heartbeats_shorter_than_the_idle_limit_prevent_every_cut() -> None:
     sse = SsePolicy(heartbeat_s=15, progress_steps=1)
     result = run(scenario(**edge(idle_timeout_s=20), clients=dataclasses.replace(NO_DELAY, sse=sse)), "sse", 20_000, 1)
     assert result["stream_reconnects_per_job"] == 0
+
+
+@pytest.mark.parametrize(("proxies", "lifetime"), [("max-lifetime-proxy", 25.0), ("api-gateway", 29.0)])
+def test_a_total_lifetime_cuts_streams_whatever_their_heartbeats(proxies: str, lifetime: float) -> None:
+    """Heartbeats every 5 s do nothing against a lifetime: the same count as a silent stream
+    against an idle limit of that length. Through the gateway that holds the whole response,
+    each cut is a 504 before any event; through the Go proxy, a stream cut mid-body."""
+    reconnect = 3.0
+    sse = SsePolicy(heartbeat_s=5, reconnect_delay_s=reconnect, progress_steps=1)
+    changes: dict[str, object] = {"proxies": proxies}
+    if proxies == "max-lifetime-proxy":
+        changes["proxy_overrides"] = {proxies: ProxyOverride(lifetime_s=lifetime)}
+    cut = scenario(
+        workload=Workload(duration=Duration(kind="uniform", min_s=30, max_s=120)),
+        clients=dataclasses.replace(NO_DELAY, sse=sse),
+        **changes,
+    )
+    result = run(cut, "sse", 50_000, 1)
+    assert result["stream_reconnects_per_job"] == pytest.approx(cuts_per_job(lifetime, reconnect), rel=0.02)
+    assert result["success_rate"] == 1.0
+
+
+def test_only_a_profile_with_a_lifetime_takes_another() -> None:
+    with pytest.raises(ScenarioError, match="cloudflare has no total lifetime"):
+        scenario(**edge(lifetime_s=30))
+    assert scenario(proxies="gcp-lb").read_limit == (30, 504)
 
 
 def test_sync_retries_multiply_executions() -> None:

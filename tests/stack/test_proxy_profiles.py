@@ -13,6 +13,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from checks.target_client import Followed, follow_url
 from proxies.render import PROFILES, Hop, ProxyConfig
 from reference_server.contract import PER_REQUEST_HEADERS
 from stack.backends import ProcessBackend, Service
@@ -61,6 +62,97 @@ async def _serve(behaviour: Behaviour) -> tuple[asyncio.Server, Hop]:
     return server, Hop("127.0.0.1", server.sockets[0].getsockname()[1])
 
 
+def _streaming(lasts_s: float, every_s: float) -> Behaviour:
+    """An origin streaming events: an event, or a heartbeat comment, every `every_s`, and the
+    terminal event after `lasts_s`."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+        ends = time.monotonic() + lasts_s
+        n = 0
+        try:
+            while time.monotonic() < ends:
+                n += 1
+                _chunk(writer, f"id: {n}\nevent: progress\ndata: {{}}\n\n" if n % 2 else ": heartbeat\n\n")
+                await writer.drain()
+                await asyncio.sleep(every_s)
+            _chunk(writer, f"id: {n + 1}\nevent: completed\ndata: {{}}\n\n")
+            writer.write(b"0\r\n\r\n")
+            await writer.drain()
+        except ConnectionError:
+            pass  # the proxy hung up: what a cut looks like from the origin
+        finally:
+            writer.close()
+
+    return serve
+
+
+def _chunk(writer: asyncio.StreamWriter, text: str) -> None:
+    data = text.encode()
+    writer.write(b"%x\r\n%s\r\n" % (len(data), data))
+
+
+async def _follow(profile: str, proxy: Callable[[str, Hop], Service], origin: Behaviour, limit_s: float) -> Followed:
+    server, hop = await _serve(origin)
+    try:
+        front = proxy(profile, hop)
+        async with aiohttp.ClientSession() as http:
+            return await follow_url(http, front.url + "/events", limit_s=limit_s)
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize("profile", ["gcp-lb", "max-lifetime-proxy"])
+async def test_a_total_lifetime_cuts_a_busy_stream_mid_body_where_an_idle_limit_lets_it_end(
+    proxy: Callable[[str, Hop], Service], profile: str
+) -> None:
+    lifetime = (PROFILES[profile].lifetime_s or 0) * TIME_SCALE
+    origin = _streaming(lasts_s=2 * lifetime, every_s=lifetime / 10)
+    cut = await _follow(profile, proxy, origin, limit_s=4 * lifetime)
+    # 200, bytes flowing all along, then the connection closes without the last chunk.
+    assert cut.status == 200 and cut.broken and cut.heartbeats and cut.events
+    assert not cut.finished(frozenset({"completed"}))
+    assert 0.9 * lifetime <= cut.lasted_s < lifetime + 0.25
+    # The same stream through an edge that only times out on silence reaches its end.
+    whole = await _follow("cloudflare", proxy, origin, limit_s=4 * lifetime)
+    assert whole.finished(frozenset({"completed"})) and not whole.broken
+
+
+@pytest.mark.parametrize("profile", ["api-gateway", "antivirus-proxy"])
+async def test_a_holding_proxy_passes_no_event_before_the_response_ends(
+    proxy: Callable[[str, Hop], Service], profile: str
+) -> None:
+    lasts = 0.5 * PROFILES["api-gateway"].read_s * TIME_SCALE
+    seen = await _follow(profile, proxy, _streaming(lasts_s=lasts, every_s=lasts / 10), limit_s=10)
+    assert seen.status == 200 and seen.finished(frozenset({"completed"})) and len(seen.events) > 2
+    assert min(e.received for e in seen.events) - seen.connected_at >= lasts
+
+
+async def test_api_gateway_answers_504_for_a_stream_longer_than_its_integration_timeout(
+    proxy: Callable[[str, Hop], Service],
+) -> None:
+    limit = PROFILES["api-gateway"].read_s * TIME_SCALE
+    server, hop = await _serve(_streaming(lasts_s=3 * limit, every_s=limit / 10))
+    try:
+        status, headers, body, elapsed = await _get(proxy("api-gateway", hop).url + "/events")
+    finally:
+        server.close()
+    assert (status, headers["Content-Type"], body) == (
+        504,
+        "application/json",
+        '{"message": "Endpoint request timed out"}',
+    )
+    assert 0.9 * limit <= elapsed < limit + 0.25
+
+
+async def test_an_antivirus_proxy_holds_a_stream_as_long_as_it_lasts(proxy: Callable[[str, Hop], Service]) -> None:
+    lasts = 3 * PROFILES["api-gateway"].read_s * TIME_SCALE  # past the gateway's limit: this one has none
+    seen = await _follow("antivirus-proxy", proxy, _streaming(lasts_s=lasts, every_s=lasts / 10), limit_s=10)
+    assert seen.finished(frozenset({"completed"})) and not seen.broken
+    assert min(e.received for e in seen.events) - seen.connected_at >= lasts
+
+
 async def _get(url: str) -> tuple[int, aiohttp.typedefs.LooseHeaders, str, float]:
     began = time.monotonic()
     async with aiohttp.ClientSession() as http, http.get(url) as resp:
@@ -80,6 +172,12 @@ async def _get(url: str) -> tuple[int, aiohttp.typedefs.LooseHeaders, str, float
         ("heroku", _silent, 503, "H12 desc=Request timeout"),
         ("heroku", _reset, 503, "H13 desc=Connection closed without response"),
         ("cloud-run", _silent, 504, "upstream request timeout"),
+        ("gcp-lb", _silent, 504, "upstream request timeout"),
+        ("gcp-lb", _reset, 502, "upstream connect error"),
+        ("max-lifetime-proxy", _silent, 504, ""),
+        ("api-gateway", _silent, 504, '{"message": "Endpoint request timed out"}'),
+        ("api-gateway", _reset, 502, '{"message": "Internal server error"}'),
+        ("antivirus-proxy", _reset, 502, ""),
         ("buffering-proxy", _reset, 502, "Bad Gateway"),
     ],
 )

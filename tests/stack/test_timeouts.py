@@ -125,6 +125,39 @@ async def test_heartbeats_carry_a_stream_three_times_past_the_edge_limit(
     assert seen.heartbeats  # what crossed the silences longer than the edge's limit
 
 
+async def test_a_total_lifetime_cuts_the_stream_whatever_its_heartbeats(
+    http: aiohttp.ClientSession, stacks: Stacks
+) -> None:
+    gcp = PROFILES["gcp-lb"]
+    assert gcp.lifetime_s is not None
+    beats = {"SSE_HEARTBEAT_S": str(gcp.lifetime_s / 10), **SILENT_JOBS}  # ten heartbeats per lifetime
+    cut = stacks.session(http, "gcp-lb", **beats)
+    result = await run_check(cut, "sse/stream_outlives_the_idle_limit")
+    assert result.verdict == "fail" and "total time" in result.evidence, result
+    seen = (await cut.observe(long_streamed_job)).seen
+    assert seen is not None and seen.status == 200 and seen.broken and len(seen.heartbeats) >= 5
+    lifetime = gcp.lifetime_s * TIME_SCALE
+    assert 0.9 * lifetime <= seen.lasted_s < lifetime + 0.25
+    # The same stream through the Cloudflare-like edge, which times out only on silence.
+    whole = await run_check(stacks.session(http, "cloudflare", **beats), "sse/stream_outlives_the_idle_limit")
+    assert whole.verdict == "pass", whole
+
+
+async def test_the_api_gateway_passes_no_event_before_the_response_ends(
+    http: aiohttp.ClientSession, stacks: Stacks
+) -> None:
+    s = stacks.session(http, "api-gateway")
+    job_s = 0.5 * PROFILES["api-gateway"].read_s * TIME_SCALE
+    started = await s.client.initiate(s.file_id(), job_s)
+    job_id = s.client.job_id(started)
+    assert job_id is not None
+    seen = await s.client.follow(job_id)
+    assert seen.finished(s.target.answers.terminal) and len(seen.events) > 2
+    assert not events_timely(seen, job_s)
+    # All at once: the first event came no sooner than the last.
+    assert seen.events[-1].received - seen.events[0].received < 0.25 * job_s
+
+
 async def test_the_heartbeat_check_catches_a_server_without_heartbeats(
     http: aiohttp.ClientSession, stacks: Stacks
 ) -> None:
