@@ -68,7 +68,9 @@ class Profile:
     summary: str
     buffers_streams: bool = False  # holds an event stream's bytes until its buffers fill or it ends
     passes_upgrade: bool = True  # forwards a WebSocket handshake (Upgrade is hop-by-hop: a proxy must choose to)
-    platform: str = ""  # the hosting platform whose front end this profile stands for, if any
+    # The real front end this profile stands for (a platform's, or a kind of product): the
+    # bench's platforms step runs every pattern behind each profile that has one, alone.
+    platform: str = ""
     # A response ends this long after its request was read, however busy (None: never). A
     # scenario can give it another value; no heartbeat or byte moves it.
     lifetime_s: float | None = None
@@ -104,10 +106,10 @@ PROFILES: dict[str, Profile] = {
             "corporate proxy: buffers event streams whatever X-Accel-Buffering says, drops Upgrade",
             buffers_streams=True, passes_upgrade=False,
         ),
-        # Heroku's router: 30 s to the first byte (H12), a 5 s connect limit.
+        # Heroku's router: 30 s to the first byte (H12), then a rolling 55 s window; 5 s to connect.
         Profile(
-            "heroku", "haproxy", "heroku.cfg", 30, 30, 5, 503, "30 s without a byte -> 503 H12",
-            platform="Heroku",
+            "heroku", "caddy", "heroku.Caddyfile", 30, 55, 5, 503,
+            "30 s to the first byte -> 503 H12, then 55 s between bytes", platform="Heroku",
         ),
         # Cloud Run's default request timeout, total: WebSockets are "still subject to" it.
         Profile(
@@ -119,7 +121,7 @@ PROFILES: dict[str, Profile] = {
         Profile(
             "max-lifetime-proxy", "caddy", "total-lifetime.Caddyfile", 60, 60, 10, 504,
             "60 s per request however busy (a parameter: lifetime_s): 504 before the first byte, cut after it",
-            lifetime_s=60,
+            platform="Go proxy with WriteTimeout", lifetime_s=60,
         ),
         # The global external Application Load Balancer's backend service timeout, 30 s by
         # default: "the time to return a complete response", not an idle timeout.
@@ -138,7 +140,7 @@ PROFILES: dict[str, Profile] = {
         Profile(
             "antivirus-proxy", "caddy", "antivirus-proxy.Caddyfile", 900, 900, 10, 502,
             "inspecting proxy: holds every response whole, event streams included; no limit of its own",
-            buffers_streams=True,
+            buffers_streams=True, platform="antivirus or secure web gateway",
         ),
     )
 }  # fmt: skip
@@ -215,8 +217,29 @@ class ErrorPages:
         return {e.file: _raw_response(e.status, e.reason, self.body(e), self.content_type) for e in self.errors}
 
     def render_bodies(self) -> dict[str, str]:
-        """Caddy's: the body alone, named by the status it answers, which Caddy sets itself."""
-        return {f"{e.status}.body": self.body(e) for e in self.errors}
+        """Caddy's: the body alone, named like HAProxy's file by the error it stands for."""
+        return {_body_file(e): self.body(e) for e in self.errors}
+
+    def caddy_handlers(self, root: str) -> str:
+        """Caddy's `handle_errors`: each of Caddy's own errors (504 for a timeout, 502 for an
+        upstream that failed) answered with the platform's status and body."""
+        handlers = "".join(
+            f"""
+\t\t@e{e.file[:3]} expression {{err.status_code}} == {e.file[:3]}
+\t\thandle @e{e.file[:3]} {{
+\t\t\trewrite * /{_body_file(e)}
+\t\t\theader Content-Type "{self.content_type}"
+\t\t\tfile_server {{
+\t\t\t\tstatus {e.status}
+\t\t\t}}
+\t\t}}"""
+            for e in self.errors
+        )
+        return f"\thandle_errors {{\n\t\troot * {root}{handlers}\n\t}}"
+
+
+def _body_file(error: ErrorPage) -> str:
+    return error.file.replace(".http", ".body")
 
 
 HTML = "text/html; charset=UTF-8"
@@ -311,7 +334,12 @@ CADDY_STATUS_LEAD_MS = 100
 def _caddy_values(config: ProxyConfig, root: str) -> dict[str, object]:
     p = config.profile
     read_ms = _ms(p.read_s, config.time_scale)
-    values: dict[str, object] = {"upstreams": " ".join(str(hop) for hop in config.upstreams), "header_ms": read_ms}
+    values: dict[str, object] = {
+        "upstreams": " ".join(str(hop) for hop in config.upstreams),
+        "header_ms": read_ms,
+        "listen_host": config.listen.host,
+        "listen_port": config.listen.port,
+    }
     write = ""
     if p.lifetime_s is not None and not p.buffers_streams:
         lifetime_ms = _ms(p.lifetime_s, config.time_scale)
@@ -319,22 +347,9 @@ def _caddy_values(config: ProxyConfig, root: str) -> dict[str, object]:
         values["header_ms"] = max(1, min(read_ms, lifetime_ms - min(CADDY_STATUS_LEAD_MS, lifetime_ms // 10)))
     globals_values = {"root": root, "client_ms": _ms(400, config.time_scale), "write_timeout": write}
     values["globals"] = _Template((TEMPLATES / "caddy-globals.Caddyfile").read_text()).substitute(globals_values)
-    values["errors"] = _caddy_errors(root, ERROR_PAGES[p.name].content_type) if p.name in ERROR_PAGES else ""
+    values["errors"] = ERROR_PAGES[p.name].caddy_handlers(root) if p.name in ERROR_PAGES else ""
+    values["idle_ms"] = _ms(p.idle_limit_s(config.heartbeat_s), config.time_scale)
     return values
-
-
-def _caddy_errors(root: str, content_type: str) -> str:
-    return f"""\thandle_errors {{
-\t\troot * {root}
-\t\t@page file /{{err.status_code}}.body
-\t\thandle @page {{
-\t\t\trewrite * /{{err.status_code}}.body
-\t\t\theader Content-Type "{content_type}"
-\t\t\tfile_server {{
-\t\t\t\tstatus {{err.status_code}}
-\t\t\t}}
-\t\t}}
-\t}}"""
 
 
 def _micro_cache(root: str) -> tuple[str, str]:

@@ -20,6 +20,7 @@ PACKAGES = ("aiohttp", "redis", "minio", "simpy", "numpy", "locust", "pandas", "
 BINARIES = {  # how each engine prints its version
     "nginx": ["nginx", "-v"],
     "haproxy": ["haproxy", "-v"],
+    "caddy": ["caddy", "version"],
     "redis-server": ["redis-server", "--version"],
 }
 
