@@ -172,7 +172,15 @@ class WebhookPolicy:
 
 @dataclass(frozen=True)
 class HybridPolicy:
-    stream_failures_before_polling: int = 1  # stream cuts tolerated before falling back to polling
+    # Stream connections that end before their first byte (none within first_byte_s, a 504,
+    # a reset) tolerated before falling back to polling. A stream cut after bytes came is
+    # working: it resumes with Last-Event-ID and does not count.
+    stream_failures_before_polling: int = 1
+    # A connection with no byte of its stream this long after it was opened has failed. The
+    # server opens every stream at once (`retry:`), so a working path shows a byte within a
+    # round trip; a proxy that holds the response shows none. 5 s is classic SignalR's
+    # TransportConnectTimeout.
+    first_byte_s: float = 5.0
     webhook: bool = False  # also deliver a webhook (server-to-server callers)
 
 
@@ -202,6 +210,7 @@ class Clients:
         if self.polling.backoff < 1:
             raise ScenarioError("clients.polling.backoff must be >= 1")
         positive("clients.initiate_attempts", self.initiate_attempts)
+        positive("clients.hybrid.first_byte_s", self.hybrid.first_byte_s)
         if self.request_timeout_s < 0 or self.sse.watchdog_heartbeats < 0:
             raise ScenarioError("clients.request_timeout_s and clients.sse.watchdog_heartbeats must be >= 0")
         if self.sse.watchdog_heartbeats and not self.sse.heartbeat_s:

@@ -16,7 +16,7 @@ class SseEvent:
     id: str | None
     event: str
     data: str
-    retry: int | None
+    retry: int | None  # the stream's reconnection time when it was dispatched, if one was given
     received: float  # time.monotonic() when the blank line that ends it arrived
 
 
@@ -31,8 +31,8 @@ class SseParser:
 
     def __init__(self) -> None:
         self.last_event_id: str | None = None
+        self.retry: int | None = None  # set for the whole stream, as an EventSource's reconnection time is
         self._name = ""
-        self._retry: int | None = None
         self._data: list[str] = []
 
     def feed(self, line: str) -> SseEvent | SseComment | None:
@@ -40,8 +40,8 @@ class SseParser:
         if line == "":
             event = None
             if self._data:
-                event = SseEvent(self.last_event_id, self._name or "message", "\n".join(self._data), self._retry, now)
-            self._name, self._data, self._retry = "", [], None
+                event = SseEvent(self.last_event_id, self._name or "message", "\n".join(self._data), self.retry, now)
+            self._name, self._data = "", []
             return event
         if line.startswith(":"):
             return SseComment(line[1:].strip(), now)
@@ -54,7 +54,7 @@ class SseParser:
         elif field == "id" and "\0" not in value:
             self.last_event_id = value
         elif field == "retry" and value.isdigit():
-            self._retry = int(value)
+            self.retry = int(value)
         return None
 
 

@@ -13,6 +13,7 @@ import pandas as pd
 from stack.provenance import provenance
 
 from . import config, plots
+from .conditions import where_each_wins
 from .config import Decision
 from .hypotheses import answer_all
 from .inputs import Inputs, read
@@ -126,6 +127,7 @@ def hostile(inputs: Inputs, decision: Decision) -> dict[str, Any]:
         },
         "compatibility_source": "measured" if not measured.empty else "simulated",
         "changes": hostile_changes(inputs, decision),
+        "where_each_wins": where_each_wins(inputs, decision),
     }
 
 

@@ -1,5 +1,5 @@
-"""reports/decision.toml, typed: the criteria, the judged complexity with its reasons, and
-the audiences with their scenario and weights."""
+"""reports/decision.toml, typed: the criteria, the judged complexity with its reasons, the
+audiences with their scenario and weights, and the conditions each pattern is judged under."""
 
 from __future__ import annotations
 
@@ -41,6 +41,12 @@ class Audience:
 
 
 @dataclass(frozen=True)
+class Condition:
+    label: str
+    scenario: str  # a scenario the bench runs, by the name its results go by
+
+
+@dataclass(frozen=True)
 class Decision:
     criteria: dict[str, Criterion]
     complexity: dict[str, Judgement]
@@ -48,6 +54,7 @@ class Decision:
     samples: int
     concentration: float
     seed: int
+    conditions: tuple[Condition, ...] = ()
 
     @property
     def scenarios(self) -> list[str]:
@@ -83,4 +90,5 @@ def load(path: Path = DEFAULT) -> Decision:
         samples=robustness["samples"],
         concentration=robustness["concentration"],
         seed=robustness["seed"],
+        conditions=tuple(Condition(c["label"], c["scenario"]) for c in data.get("conditions", [])),
     )

@@ -56,13 +56,15 @@ def cut_statuses(row: pd.Series) -> str:
 
 
 def platform_table(measured: pd.DataFrame) -> dict[str, dict[str, dict[str, Any]]]:
-    """platform -> pattern -> success rate, p95 delay (scenario s) and the cut statuses seen."""
+    """platform -> pattern -> success rate, p95 delay (scenario s), requests per job and the
+    cut statuses seen."""
     table: dict[str, dict[str, dict[str, Any]]] = {}
     for _, row in platform_runs(measured).iterrows():
         platform = str(row["scenario"]).removeprefix(PLATFORM_PREFIX)
         table.setdefault(platform, {})[str(row["pattern"])] = {
             "success_rate": float(row["success_rate"]),
             "notify_delay_p95_s": None if pd.isna(row["notify_delay_p95_s"]) else float(row["notify_delay_p95_s"]),
+            "requests_per_job": float(row["requests_per_job"]),
             "cut": cut_statuses(row),
             "delivers_every_job": bool(row["success_rate"] == 1.0),
         }

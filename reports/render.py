@@ -131,12 +131,16 @@ def sections(r: Report) -> list[Section]:
         f"{c['hostile']['probability_first']:.0%} here; see Hostile intermediaries)."
         for c in r.hostile.get("changes", [])
     ]
+    if (wins := _win_counts(r)) is not None:
+        first.append(wins)
     first.append(
         f"The picture: each audience's patterns by criteria, coloured by score; hatching says where a "
         f"value comes from (none: measured on the real stack; lines: simulated; dots: judged). "
         f"Every number comes from a run recorded in `{r.folder.name}`."
     )
     out = [Section("answer", "The answer", first, ["scores"])]
+    if r.hostile.get("where_each_wins", {}).get("rows"):
+        out.append(_where_each_wins(r))
     for matrix, robust in r.results:
         headers = [
             "pattern",
@@ -252,6 +256,68 @@ def _radio_note(matrix: Matrix) -> list[Block]:
     ]
 
 
+def _win_counts(r: Report) -> str | None:
+    """One sentence: how many (condition, audience) cells each pattern wins."""
+    rows = [row for row in r.hostile.get("where_each_wins", {}).get("rows", []) if not row.get("missing")]
+    cells = [cell["winner"] for row in rows for cell in row["audiences"].values()]
+    if not cells:
+        return None
+    counts = pd.Series(cells).value_counts()
+    listed = ", ".join(f"{pattern} {n}" for pattern, n in counts.items())
+    hybrid = "" if "hybrid" in counts.index else "; the hybrid none"
+    return (
+        f"Under the {len(rows)} conditions the bench reproduced (idle limits, total lifetimes, held responses, "
+        f"an impaired network), the {len(cells)} audience-condition cells go to: {listed}{hybrid} "
+        "(see Where each pattern wins)."
+    )
+
+
+def _where_each_wins(r: Report) -> Section:
+    found = r.hostile["where_each_wins"]
+    audiences = r.decision.audiences
+    crit = r.decision.criteria
+    rows: list[list[str | Sourced]] = []
+    for row in found["rows"]:
+        source = "measured" if row["measured"] else "simulated"
+        if row.get("missing"):
+            rows.append([row["condition"], f"`{row['scenario']}` did not run", *["-" for _ in audiences]])
+            continue
+        cells: list[str | Sourced] = [row["condition"], f"`{row['scenario']}`"]
+        for key in audiences:
+            cell = row["audiences"][key]
+            text = f"{cell['winner']} by {cell['margin']:.2f} over {cell['runner_up']}, {cell['probability_first']:.0%}"
+            cells.append(Sourced(text, source))
+        rows.append(cells)
+    blocks: list[Block] = [
+        "Each audience's decision matrix rebuilt on each condition the bench reproduced, with the "
+        "audience's own weights: the winner, its lead in weighted score (0 to 1) over the runner-up, "
+        "and P(first) under weights drawn around the configured ones. ● the condition's load tests "
+        "ran on the real stack (its measured criteria are measured); ○ only its model ran. A "
+        "criterion the condition has no run for (a phone's radio energy where no phone ran) is left "
+        "out of that cell.",
+        Table(["condition", "scenario", *(a.label for a in audiences.values())], rows),
+    ]
+    verdict = found["hybrid"]
+    if verdict["wins"]:
+        where = "; ".join(f"{w['condition']} ({audiences[w['audience']].label})" for w in verdict["wins"])
+        blocks.append(f"The hybrid wins under: {where}.")
+    elif (closest := verdict.get("closest")) is not None:
+        text = (
+            f"The hybrid wins under none of these conditions. It came closest under {closest['condition']} "
+            f"for the {audiences[closest['audience']].label}, {closest['behind_by']:.2f} behind "
+            f"{closest['winner']}. Its largest gap there is {_gap_text(closest['largest'], crit)}"
+        )
+        run = closest["largest_run"]
+        if run is not None and run["criterion"] != closest["largest"]["criterion"]:
+            text += f"; among the criteria read from runs, {_gap_text(run, crit)}"
+        blocks.append(text + ".")
+    return Section("where-each-wins", "Where each pattern wins", blocks)
+
+
+def _gap_text(gap: dict[str, Any], crit: dict[str, Any]) -> str:
+    return f"{crit[gap['criterion']].label}: {_fmt(gap['hybrid'])} against {_fmt(gap['winner'])} ({gap['source']})"
+
+
 def _hostile(r: Report) -> Section:
     title = "Hostile intermediaries and networks"
     h = r.hostile
@@ -304,8 +370,9 @@ def _hostile(r: Report) -> Section:
         return Section("hostile", title, blocks)
     patterns = sorted({p for row in platforms.values() for p in row})
     blocks += [
-        "Which pattern delivers every job on which platform (measured): success rate, p95 notification "
-        "delay in scenario seconds, and the status the platform cut requests with, per job. "
+        "Which pattern delivers every job behind which front end (measured): success rate, p95 "
+        "notification delay in scenario seconds, requests per job, and the status the front end cut "
+        "requests with, per job (a stream cut mid-body has no status: its reconnects are in the requests). "
         "Source: `platforms/<platform>-<pattern>/summary.json`.",
         Table(
             ["platform", *patterns],
@@ -314,7 +381,8 @@ def _hostile(r: Report) -> Section:
                     platform,
                     *[
                         Sourced(
-                            f"{_fmt(cell['success_rate'])} / {_fmt(cell['notify_delay_p95_s'])} s; cut: {cell['cut']}",
+                            f"{_fmt(cell['success_rate'])} / {_fmt(cell['notify_delay_p95_s'])} s / "
+                            f"{_fmt(cell['requests_per_job'])} req; cut: {cell['cut']}",
                             "measured",
                         )
                         if (cell := row.get(p))

@@ -28,7 +28,8 @@ def _reweight(weights: pd.Series, key: str, factor: float) -> pd.Series:
     return changed / changed.sum()
 
 
-def analyse(matrix: Matrix, decision: Decision) -> Robustness:
+def probability_first(matrix: Matrix, decision: Decision) -> pd.Series:
+    """Each pattern's share of the sampled weight vectors that rank it first."""
     rng = np.random.default_rng(decision.seed)
     weights = matrix.weights
     alpha = np.maximum(weights.to_numpy() * decision.concentration, 1e-3)
@@ -37,7 +38,12 @@ def analyse(matrix: Matrix, decision: Decision) -> Robustness:
     firsts = np.argmax(samples @ scores.T, axis=1)
     patterns = matrix.scores.index
     counts = np.bincount(firsts, minlength=len(patterns))
-    probability = pd.Series(counts / counts.sum(), index=patterns).sort_values(ascending=False)
+    return pd.Series(counts / counts.sum(), index=patterns).sort_values(ascending=False)
+
+
+def analyse(matrix: Matrix, decision: Decision) -> Robustness:
+    weights = matrix.weights
+    probability = probability_first(matrix, decision)
     flips = []
     for key in weights.index:
         # The nearest multiplier (on a log scale) that changes the winner, if any.

@@ -1,5 +1,6 @@
-"""The hybrid: follow the job over SSE; once the stream has failed as often as the policy
-tolerates, poll instead (honouring Retry-After). With `webhook = true` a signed webhook
+"""The hybrid: follow the job over SSE; once as many connections as the policy tolerates
+have ended before their first byte (none within `first_byte_s`), poll instead
+(honouring Retry-After). With `webhook = true` a signed webhook
 also comes; the client knows as soon as either channel tells it."""
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from .webhook import webhook_horizon_s
 
 
 def follow(job: JobRun, job_id: str) -> None:
-    tolerated = job.scenario.clients.hybrid.stream_failures_before_polling
-    if not follow_stream(job, job_id, give_up_after=tolerated) and not job.past_deadline():
+    policy = job.scenario.clients.hybrid
+    given_up = not follow_stream(job, job_id, policy.stream_failures_before_polling, policy.first_byte_s)
+    if given_up and not job.past_deadline():
         poll_until_known(job, job_id)
 
 

@@ -42,7 +42,7 @@ class Watchdog:
             self.timer = None
 
 
-def _read(job: JobRun, resp: object, parser: SseParser, watchdog: Watchdog) -> str | None:
+def _read(job: JobRun, resp: object, parser: SseParser, watchdog: Watchdog, first: Watchdog) -> str | None:
     """Read one connection to its end; the terminal state if it came, else None (a cut)."""
     # FastResponse's `stream` is set only for requests sent with stream=True, as these are.
     stream = resp.stream  # type: ignore[attr-defined]
@@ -52,6 +52,7 @@ def _read(job: JobRun, resp: object, parser: SseParser, watchdog: Watchdog) -> s
             if not raw:
                 return None  # the stream ended without a final event
             watchdog.feed()
+            first.stop()
             job.log.transferred()
             job.log.bytes += len(raw)
             item = parser.feed(raw.decode().rstrip("\r\n"))
@@ -69,9 +70,13 @@ def _read(job: JobRun, resp: object, parser: SseParser, watchdog: Watchdog) -> s
         stream.release()  # closes the socket unless the response ended cleanly
 
 
-def follow_stream(job: JobRun, job_id: str, give_up_after: int | None = None) -> bool:
-    """Follow until the outcome is known (True), or the stream failed `give_up_after`
-    times, or the client abandoned (False)."""
+def follow_stream(
+    job: JobRun, job_id: str, give_up_after: int | None = None, first_byte_s: float | None = None
+) -> bool:
+    """Follow until the outcome is known (True), or `give_up_after` connections have ended
+    before their first byte (a stream cut after bytes came is working: it resumes), or the
+    client abandoned (False). `first_byte_s`: a connection with no byte of its stream that
+    long after it opened is given up on (the server opens every stream at once)."""
     policy = job.scenario.clients.sse
     parser = SseParser()
     failures = 0
@@ -82,28 +87,31 @@ def follow_stream(job: JobRun, job_id: str, give_up_after: int | None = None) ->
         headers = {"Accept": "text/event-stream"}
         if policy.resume and parser.last_event_id:
             headers["Last-Event-ID"] = parser.last_event_id
-        began = time.monotonic()
+        began, bytes_before = time.monotonic(), job.log.bytes
         left = job.time_left()
         drop_in = job.scaled(job.rng.exponential(1 / drop_rate)) if drop_rate else None
         limit = min((x for x in (left, drop_in) if x is not None), default=None)
         state = None
         # Fed before the request: a stream whose headers never come is silent too.
         watchdog = Watchdog(job.scaled(watchdog_s) if watchdog_s else None)
+        first = Watchdog(job.scaled(first_byte_s) if first_byte_s else None)
         with gevent.Timeout(limit, Dropped):
             try:
                 watchdog.feed()
+                first.feed()
                 resp = job.request("GET", path, name, headers=headers, stream=True)
                 if resp.status_code == 200 and resp.stream is not None:
-                    state = _read(job, resp, parser, watchdog)
+                    state = _read(job, resp, parser, watchdog, first)
             except (Dropped, Silent):
                 state = None
             finally:
                 watchdog.stop()
+                first.stop()
         job.log.connection_s += time.monotonic() - began
         if state is not None:
             job.learned(state)
             return True
-        failures += 1
+        failures += job.log.bytes == bytes_before  # nothing came: the path does not pass the stream
         if give_up_after is not None and failures >= give_up_after:
             return False  # the caller goes on another way (and abandons at its own deadline)
         if not job.reconnect_after(policy.reconnect_delay_s):

@@ -199,6 +199,7 @@ class EventStream(web.StreamResponse):
             self.headers.clear()
             request.pop(RATE, None)
             connection = ctx.heartbeats.keep(request, self)
+            await self.write(sse_format.opening(ctx.settings.sse_retry_ms))
             await self._feed.send(self._send, connection.is_closing)
         finally:  # also when the client has left (ConnectionResetError, for aiohttp); it resumes with Last-Event-ID
             ctx.heartbeats.drop(self)
@@ -206,8 +207,7 @@ class EventStream(web.StreamResponse):
         return writer
 
     async def _send(self, cursor: str, name: str, data: str) -> None:
-        retry_ms = None if self._sent else self._ctx.settings.sse_retry_ms  # once, with the first event
-        await self.write(sse_format.event(cursor, name, data, retry_ms))
+        await self.write(sse_format.event(cursor, name, data))
         self._ctx.heartbeats.wrote(self)
         self._sent += 1
 

@@ -108,12 +108,21 @@ function follow() {
   closeStream();
   if (!ids.length) return;
   const source = new EventSource(`${API}/events?jobs=${ids.join(",")}`);
-  stream = { source, ids, errors: 0, timer: setTimeout(() => fallBack(ids, "no event in time"), FIRST_EVENT_MS) };
+  stream = {
+    source,
+    ids,
+    errors: 0,
+    delivered: false,
+    timer: setTimeout(() => fallBack(ids, "no event in time"), FIRST_EVENT_MS),
+  };
   for (const id of ids) jobs.get(id).channel = "stream";
   render();
   for (const type of EVENT_TYPES) {
     source.addEventListener(type, (event) => {
-      clearTimeout(stream && stream.timer);
+      if (stream) {
+        clearTimeout(stream.timer);
+        stream.delivered = true;
+      }
       const data = JSON.parse(event.data);
       update(data.jobId, data);
       if (!active().length) closeStream();
@@ -121,7 +130,10 @@ function follow() {
   }
   source.onerror = () => {
     if (!stream || stream.source !== source) return;
-    stream.errors += 1;
+    // A stream cut after it delivered (a proxy's total lifetime) is working: EventSource
+    // resumes it with Last-Event-ID. Only a connection that brought no event counts.
+    if (stream.delivered) stream.delivered = false;
+    else stream.errors += 1;
     // CLOSED: a non-200 answer (a proxy's 504/524) ends EventSource for good.
     if (source.readyState === EventSource.CLOSED || stream.errors >= STREAM_ERRORS_BEFORE_POLLING) {
       fallBack(ids, "stream failed");

@@ -1,6 +1,7 @@
-"""The hybrid: follow the job over SSE; when the stream has failed often enough, fall back
-to polling (honouring Retry-After); optionally also take a webhook. The client knows as
-soon as any channel tells it."""
+"""The hybrid: follow the job over SSE; when enough stream connections have ended before
+their first byte (none within `first_byte_s`, an error, a reset), fall back to polling
+(honouring Retry-After); optionally also take a webhook. The client knows as soon as any
+channel tells it."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ def observe(ctx: Context, record: JobRecord) -> None:
     p = s.prices
     finished = record.completed_at
     assert finished is not None
-    out, deadline = follow_job(ctx, record, c.hybrid.stream_failures_before_polling)
+    out, deadline = follow_job(ctx, record, c.hybrid.stream_failures_before_polling, first_byte_s=c.hybrid.first_byte_s)
     known, requests = out.known_at, out.connects
     if known is None and out.ended_at < deadline:  # the stream gave out: poll from here on
         ready = seen_from(ctx, finished)

@@ -8,7 +8,9 @@ one at `drops_per_hour`, or, with a `[network]`, the network resets one (the cli
 learns at once) or holds the request that opens one (a blackhole: only the client's
 watchdog, if it has one, notices before the network lets it through). The client
 reconnects after `reconnect_delay_s` and gets the snapshot (or, with resume, the missed
-events) at once.
+events) at once. A caller that falls back after `give_up_after` failures counts only the
+connections that ended before their first byte: a stream cut after bytes came is working,
+and resumes.
 A hop with a total lifetime cuts a stream that long after it opened, however busy. A hop
 that buffers streams passes nothing until the response ends with the terminal event (or
 its lifetime ends it first, with no event); a WebSocket, once upgraded, is a tunnel that
@@ -70,9 +72,11 @@ def follow(
     transfers: list[float],
     give_up_after: int | None = None,
     tunnelled: bool = False,
+    first_byte_s: float | None = None,
 ) -> StreamOutcome:
     """The stream's life; every byte the client sends or gets (connects, snapshots, events,
-    heartbeats) goes onto `transfers` at its time."""
+    heartbeats) goes onto `transfers` at its time. `first_byte_s`: a connection with no
+    byte that long after it opened is given up on (the hybrid's rule)."""
     c = scenario.clients
     policy = c.sse
     rtt = c.rtt_s
@@ -89,8 +93,10 @@ def follow(
     drop_rate = cuts_per_hour / 3600
     holds = network is not None and network.blackholes_per_hour > 0
     watchdog = c.watchdog_s or math.inf
+    # A held request brings no byte at all, so the first of the two rules to run out ends it.
+    unanswered = min(watchdog, first_byte_s or math.inf)
     if scenario.buffers_streams and not tunnelled:
-        return _follow_buffered(scenario, opened, started, finished, deadline, transfers, give_up_after)
+        return _follow_buffered(scenario, opened, started, finished, deadline, transfers, give_up_after, unanswered)
     never_idle = idle is None or 0 < policy.heartbeat_s <= idle
     if never_idle and drop_rate == 0 and not holds and lifetime is None:  # nothing can cut it: the fast path
         beats = int((finished - opened) // policy.heartbeat_s) if policy.heartbeat_s else 0
@@ -100,11 +106,12 @@ def follow(
         return StreamOutcome(finished + policy.push_latency_s, 1, finished - opened, delivered, beats, 0, finished)
 
     connects, conn_s, delivered, beats, failures = 1, 0.0, 1, 0, 0
+    fruitless = 0  # connections that ended before their first byte: what a fallback counts
     # A held request: the stream starts when the network lets it through, unless the
     # watchdog gives up first (`silent_until`: no byte comes before that break).
     held = held_request_s(scenario, rng)
-    silent_until = opened + watchdog if held > watchdog else math.inf
-    connected = last = opened + (held if held <= watchdog else 0.0)
+    silent_until = opened + unanswered if held > unanswered else math.inf
+    connected = last = opened + (held if held <= unanswered else 0.0)
     transfers.append(opened)
     if silent_until == math.inf:
         transfers.append(connected + rtt)  # the snapshot
@@ -134,7 +141,10 @@ def follow(
             continue
         conn_s += broke_at - connected
         failures += 1
-        if give_up_after is not None and failures >= give_up_after:
+        # A connection the network let through had the stream's opening at once: only a held
+        # one ends with no byte.
+        fruitless += silent_until < math.inf
+        if give_up_after is not None and fruitless >= give_up_after:
             return StreamOutcome(None, connects, conn_s, delivered, beats, failures, broke_at)
         again = broke_at + policy.reconnect_delay_s
         if again > deadline:
@@ -142,7 +152,7 @@ def follow(
         connects += 1
         transfers.append(again)
         held = held_request_s(scenario, rng)
-        silent_until = again + watchdog if held > watchdog else math.inf
+        silent_until = again + unanswered if held > unanswered else math.inf
         if silent_until < math.inf:
             connected = last = again
             continue
@@ -169,12 +179,13 @@ def _follow_buffered(
     deadline: float,
     transfers: list[float],
     give_up_after: int | None,
+    unanswered: float,
 ) -> StreamOutcome:
     """Through a hop that buffers streams: nothing reaches the client until the response
-    ends with the terminal event, unless its watchdog calls the silent stream dead first, or
-    a hop's lifetime ends it first (then with an error and no event)."""
+    ends with the terminal event, unless the client gives up on the silent connection first
+    (`unanswered`), or a hop's lifetime ends it first (then with an error and no event)."""
     c = scenario.clients
-    gives_out = min(c.watchdog_s or math.inf, scenario.lifetime_limit or math.inf)
+    gives_out = min(unanswered, scenario.lifetime_limit or math.inf)
     connects, conn_s, failures, connected = 1, 0.0, 0, opened
     transfers.append(opened)
     while connected + gives_out < finished:
@@ -198,7 +209,11 @@ def _follow_buffered(
 
 
 def follow_job(
-    ctx: Context, record: JobRecord, give_up_after: int | None = None, tunnelled: bool = False
+    ctx: Context,
+    record: JobRecord,
+    give_up_after: int | None = None,
+    tunnelled: bool = False,
+    first_byte_s: float | None = None,
 ) -> tuple[StreamOutcome, float]:
     """Follow a finished job's stream from its initiate; account the stream on the record.
     Returns the outcome and the client's deadline (abandonment). `tunnelled`: a WebSocket,
@@ -209,7 +224,9 @@ def follow_job(
     deadline = abandon_at(ctx, record)
     opened = record.arrived + record.initiated_s
     started = finished - record.work_s
-    out = follow(s, opened, started, finished, deadline, ctx.rng, record.transfers, give_up_after, tunnelled)
+    out = follow(
+        s, opened, started, finished, deadline, ctx.rng, record.transfers, give_up_after, tunnelled, first_byte_s
+    )
     record.reconnects += out.connects - 1
     record.connection_s += out.connection_s
     p = s.prices

@@ -13,6 +13,7 @@ import pytest
 from reports import config
 from reports.build import build
 from reports.check import CheckError, check
+from reports.conditions import where_each_wins
 from reports.inputs import read
 from reports.matrix import build as build_matrix
 from reports.matrix import normalise
@@ -143,3 +144,25 @@ def test_a_report_from_simulations_alone_says_where_each_number_comes_from(sim_b
     assert summary["provenance"]["git"]["revision"]
     assert [h["id"] for h in summary["hypotheses"]] == [f"H{i}" for i in range(1, 18)]
     assert (out / "REPORT.md").read_text().count("![") == len(list((out / "figures").glob("*.png")))
+
+
+def test_each_condition_is_judged_with_each_audiences_weights(sim_bench: Path) -> None:
+    found = where_each_wins(read(sim_bench), DECISION)
+    rows = {row["scenario"]: row for row in found["rows"]}
+    assert list(rows) == [c.scenario for c in DECISION.conditions]
+    gcp = rows["platforms/gcp-lb"]
+    assert not gcp["measured"]  # only the models ran in this folder: the report marks it so
+    for key, audience in DECISION.audiences.items():
+        cell = gcp["audiences"][key]
+        assert cell["winner"] in audience.patterns and cell["runner_up"] in audience.patterns
+        assert cell["margin"] >= 0 and 0 <= cell["probability_first"] <= 1
+    # No phone ran behind the load balancer: the mobile audience's radio energy is left out there,
+    # and kept on its own scenario.
+    assert gcp["audiences"]["mobile"]["left_out"] == ["radio_joules_per_job"]
+    assert rows["mobile-network"]["audiences"]["mobile"]["left_out"] == []
+    verdict = found["hybrid"]
+    winners = {cell["winner"] for row in found["rows"] for cell in row["audiences"].values()}
+    assert bool(verdict["wins"]) == ("hybrid" in winners)
+    if not verdict["wins"]:
+        closest = verdict["closest"]
+        assert closest["behind_by"] >= 0 and closest["largest"]["criterion"] in DECISION.criteria

@@ -119,6 +119,21 @@ async def test_a_total_lifetime_cuts_a_busy_stream_mid_body_where_an_idle_limit_
     assert whole.finished(frozenset({"completed"})) and not whole.broken
 
 
+@pytest.mark.parametrize(("gap_s", "survives"), [(40, True), (70, False)])
+async def test_heroku_lets_a_stream_go_55_s_between_bytes_once_it_has_begun(
+    proxy: Callable[[str, Hop], Service], gap_s: float, survives: bool
+) -> None:
+    """Past the 30 s the response had to begin in, the rolling window is 55 s."""
+    heroku = PROFILES["heroku"]
+    assert heroku.read_s < 40 < heroku.idle_limit_s(0) < 70
+    gap = gap_s * TIME_SCALE
+    seen = await _follow("heroku", proxy, _streaming(lasts_s=2.5 * gap, every_s=gap), limit_s=10)
+    assert seen.status == 200 and seen.finished(frozenset({"completed"})) == survives
+    if not survives:  # ended the window's length after the last byte
+        window = heroku.idle_limit_s(0) * TIME_SCALE
+        assert 0.9 * window <= seen.silence_before_end_s < window + 0.25
+
+
 @pytest.mark.parametrize("profile", ["api-gateway", "antivirus-proxy"])
 async def test_a_holding_proxy_passes_no_event_before_the_response_ends(
     proxy: Callable[[str, Hop], Service], profile: str
