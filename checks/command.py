@@ -20,7 +20,7 @@ from pathlib import Path
 
 import aiohttp
 
-from proxies.render import Profile, binding_hop, parse_chain
+from proxies.render import CHAIN_HELP, Profile, binding_hop, parse_chain
 from stack.processes import ServiceError
 
 from .junit import write_junit
@@ -39,7 +39,7 @@ def add_check(parser: argparse.ArgumentParser) -> None:
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--target", type=Path, help="a target.toml describing the service")
     which.add_argument("--target-url", help="a running service on the reference contract, default scope")
-    parser.add_argument("--profile", default="cloudflare+nginx-tuned", help="proxy chain in front of the service")
+    parser.add_argument("--profile", default="cloudflare+nginx-tuned", help=f"{CHAIN_HELP}, in front of the service")
     parser.add_argument(
         "--time-scale",
         type=float,

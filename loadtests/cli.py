@@ -10,6 +10,7 @@ from pathlib import Path
 from checks.target import TargetError
 from checks.target_stack import BadTarget
 from core.scenario import ScenarioError
+from proxies.render import CHAIN_HELP
 from stack.processes import ServiceError, stop_services_on_sigterm
 
 from .calibrate import calibrate as compare
@@ -24,7 +25,7 @@ def add_loadtest(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", required=True, type=float, help="real seconds during which jobs arrive")
     parser.add_argument("--users", type=int, help="concurrent clients (default: what the model says is in flight)")
     parser.add_argument("--time-scale", type=float, default=0.02, help="real seconds per scenario second")
-    parser.add_argument("--profile", help="proxy chain (default: the scenario's), e.g. cloudflare+nginx-tuned")
+    parser.add_argument("--profile", help=f"{CHAIN_HELP}; default: the scenario's")
     parser.add_argument("--backend", choices=("auto", "processes", "containers"), default="auto")
     parser.add_argument("--workers", type=int, default=0, help="Locust worker processes (0: standalone)")
     parser.add_argument("--micro-cache", action="store_true", help="nginx-tuned caches status answers for 1 s")

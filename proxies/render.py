@@ -148,6 +148,8 @@ PROFILES: dict[str, Profile] = {
 
 # The profiles that stand for a hosting platform's front end, in the order above.
 PLATFORMS = tuple(name for name, profile in PROFILES.items() if profile.platform)
+# What every command's --profile takes.
+CHAIN_HELP = f"proxy chain, client side first, joined by '+' ({', '.join(PROFILES)})"
 
 
 @dataclass(frozen=True)

@@ -11,13 +11,13 @@ import signal
 import sys
 import threading
 
+from proxies.render import CHAIN_HELP
+
 from .full_stack import Stack, StackSpec
 
 
 def add_stack(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--profile", default="cloudflare+nginx-tuned", help="proxy chain, e.g. cloudflare+nginx-tuned, or direct"
-    )
+    parser.add_argument("--profile", default="cloudflare+nginx-tuned", help=f"{CHAIN_HELP}, or direct")
     parser.add_argument("--time-scale", type=float, default=0.02)
     parser.add_argument("--backend", choices=("auto", "processes", "containers"), default="auto")
     parser.add_argument("--servers", type=int, default=1)
