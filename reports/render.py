@@ -308,7 +308,9 @@ def _where_each_wins(r: Report) -> Section:
             f"{closest['winner']}. Its largest gap there is {_gap_text(closest['largest'], crit)}"
         )
         run = closest["largest_run"]
-        if run is not None and run["criterion"] != closest["largest"]["criterion"]:
+        if run is None:
+            text += f"; on every criterion read from runs it is level with {closest['winner']} or ahead"
+        elif run["criterion"] != closest["largest"]["criterion"]:
             text += f"; among the criteria read from runs, {_gap_text(run, crit)}"
         blocks.append(text + ".")
     return Section("where-each-wins", "Where each pattern wins", blocks)
