@@ -14,6 +14,7 @@ import pandas as pd
 
 from core.radio import describe
 from core.scenario import SCENARIOS, load
+from proxies.render import PROFILES
 
 from . import performance
 from .config import Decision
@@ -396,6 +397,13 @@ def _hostile(r: Report) -> Section:
             ],
         ),
     ]
+    lifetimes = [p for p in platforms if PROFILES[p].lifetime_s is not None]
+    if lifetimes and any("websocket" in platforms[p] for p in lifetimes):
+        blocks.append(
+            f"Not measured: a total lifetime on a WebSocket. Behind {', '.join(lifetimes)} the WebSocket "
+            "cells meet no limit, because Caddy 2.6.2 puts no deadline on an upgraded connection; GCP and "
+            "Cloud Run end a WebSocket at the same limit (proxies/README.md)."
+        )
     return Section("hostile", title, blocks)
 
 
