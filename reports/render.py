@@ -116,9 +116,11 @@ def sections(r: Report) -> list[Section]:
     crit = r.decision.criteria
     first: list[Block] = []
     if r.quick:
+        measured = r.provenance.get("bench_plan", {}).get("platforms") or []
         first.append(
             "**QUICK RUN**: fewer simulated jobs, short load tests at a smaller time scale, no "
-            "micro-benchmarks. Use `make bench` for the full report."
+            f"micro-benchmarks, and the platforms step behind {', '.join(measured) or 'none'} only "
+            "(the others modelled). Use `make bench` for the full report."
         )
     first += [answer_sentence(matrix, robust, r.decision) for matrix, robust in r.results]
     first += [
