@@ -176,6 +176,11 @@ def binding_hop(chain: list[Profile]) -> Profile:
     return min(chain, key=lambda p: p.read_s)
 
 
+# How long the front ends keep an idle client connection: Cloudflare's HTTP/1.1 keep-alive and
+# HTTP/2 idle limit (protocol-facts.md), used for every engine.
+CLIENT_IDLE_S = 400
+
+
 def _ms(seconds: float, scale: float) -> int:
     return max(1, round(seconds * scale * 1000))
 
@@ -194,13 +199,23 @@ def _raw_response(status: int, reason: str, body_text: str, content_type: str) -
 
 @dataclass(frozen=True)
 class ErrorPage:
-    """One error HAProxy answers with a file of ours: the raw response the platform sends."""
+    """One of the engine's own errors, answered as the platform answers it."""
 
-    file: str  # named in the template's `errorfile` line
-    status: int
+    replaces: int  # the engine's status for the error: 504 for a timeout, 502 for a failed upstream
+    status: int  # the platform's
     reason: str
     title: str
     text: str
+
+    @property
+    def raw_file(self) -> str:
+        """HAProxy's whole raw response, named by the platform's status in the `errorfile` line."""
+        return f"{self.status}.http"
+
+    @property
+    def body_file(self) -> str:
+        """Caddy's body alone, named by the error it replaces."""
+        return f"{self.replaces}.body"
 
 
 @dataclass(frozen=True)
@@ -216,20 +231,23 @@ class ErrorPages:
 
     def render(self) -> dict[str, str]:
         """HAProxy's `errorfile`s: whole raw responses."""
-        return {e.file: _raw_response(e.status, e.reason, self.body(e), self.content_type) for e in self.errors}
+        return {e.raw_file: _raw_response(e.status, e.reason, self.body(e), self.content_type) for e in self.errors}
 
     def render_bodies(self) -> dict[str, str]:
-        """Caddy's: the body alone, named like HAProxy's file by the error it stands for."""
-        return {_body_file(e): self.body(e) for e in self.errors}
+        """Caddy's: the body alone."""
+        return {e.body_file: self.body(e) for e in self.errors}
+
+    def haproxy_errorfiles(self, root: str) -> str:
+        return "\n".join(f"    errorfile {e.replaces} {root}/{e.raw_file}" for e in self.errors)
 
     def caddy_handlers(self, root: str) -> str:
         """Caddy's `handle_errors`: each of Caddy's own errors (504 for a timeout, 502 for an
         upstream that failed) answered with the platform's status and body."""
         handlers = "".join(
             f"""
-\t\t@e{e.file[:3]} expression {{err.status_code}} == {e.file[:3]}
-\t\thandle @e{e.file[:3]} {{
-\t\t\trewrite * /{_body_file(e)}
+\t\t@e{e.replaces} expression {{err.status_code}} == {e.replaces}
+\t\thandle @e{e.replaces} {{
+\t\t\trewrite * /{e.body_file}
 \t\t\theader Content-Type "{self.content_type}"
 \t\t\tfile_server {{
 \t\t\t\tstatus {e.status}
@@ -240,41 +258,37 @@ class ErrorPages:
         return f"\thandle_errors {{\n\t\troot * {root}{handlers}\n\t}}"
 
 
-def _body_file(error: ErrorPage) -> str:
-    return error.file.replace(".http", ".body")
-
-
 HTML = "text/html; charset=UTF-8"
 ERROR_PAGES: dict[str, ErrorPages] = {
     "cloudflare": ErrorPages("cloudflare-error.html", HTML, (
-        ErrorPage("524.http", 524, "A Timeout Occurred", "A timeout occurred",
+        ErrorPage(504, 524, "A Timeout Occurred", "A timeout occurred",
                   "The origin web server timed out responding to this request."),
-        ErrorPage("521.http", 521, "Web Server Is Down", "Web server is down",
+        ErrorPage(503, 521, "Web Server Is Down", "Web server is down",
                   "The web server is not returning a connection."),
-        ErrorPage("520.http", 520, "Unknown Error", "Web server is returning an unknown error",
+        ErrorPage(502, 520, "Unknown Error", "Web server is returning an unknown error",
                   "There is an unknown connection issue between Cloudflare and the origin web server."),
-        ErrorPage("413.http", 413, "Payload Too Large", "Request Entity Too Large",
+        ErrorPage(413, 413, "Payload Too Large", "Request Entity Too Large",
                   "The request body is larger than this edge accepts (100 MB)."),
     )),
     # Heroku's router answers 503 for its own errors, with the code in its log: H12 for a
     # request timeout, H13 for a dyno that closed the connection without answering.
     "heroku": ErrorPages("heroku-error.html", HTML, (
-        ErrorPage("504.http", 503, "Service Unavailable", "Application Error", "H12 desc=Request timeout"),
-        ErrorPage("502.http", 503, "Service Unavailable", "Application Error",
+        ErrorPage(504, 503, "Service Unavailable", "Application Error", "H12 desc=Request timeout"),
+        ErrorPage(502, 503, "Service Unavailable", "Application Error",
                   "H13 desc=Connection closed without response"),
     )),
     # Google's front ends are Envoy: its words for a timeout and for an upstream it cannot reach.
     **{
         name: ErrorPages("google-error.txt", "text/plain", (
-            ErrorPage("504.http", 504, "Gateway Timeout", "", "upstream request timeout"),
-            ErrorPage("502.http", 502, "Bad Gateway", "",
+            ErrorPage(504, 504, "Gateway Timeout", "", "upstream request timeout"),
+            ErrorPage(502, 502, "Bad Gateway", "",
                       "upstream connect error or disconnect/reset before headers. reset reason: connection failure"),
         ))
         for name in ("cloud-run", "gcp-lb")
     },
     "api-gateway": ErrorPages("api-gateway-error.json", "application/json", (
-        ErrorPage("504.http", 504, "Gateway Timeout", "", "Endpoint request timed out"),
-        ErrorPage("502.http", 502, "Bad Gateway", "", "Internal server error"),
+        ErrorPage(504, 504, "Gateway Timeout", "", "Endpoint request timed out"),
+        ErrorPage(502, 502, "Bad Gateway", "", "Internal server error"),
     )),
 }  # fmt: skip
 
@@ -288,17 +302,18 @@ def render(config: ProxyConfig, folder: Path, root: str | None = None) -> Path:
     p = config.profile
     scale = config.time_scale
     root = root or str(folder)
+    read_ms, client_ms = _ms(p.read_s, scale), _ms(CLIENT_IDLE_S, scale)
     values: dict[str, object] = {
         "root": root,
         "listen": str(config.listen),
         "connect_ms": _ms(p.connect_s, scale),
-        "read_ms": _ms(p.read_s, scale),
-        "api_read_ms": _ms(p.read_s, scale),
+        "read_ms": read_ms,
+        "api_read_ms": read_ms,
         # Plus nginx's NGX_TIMER_LAZY_DELAY: it moves a timer only when the move exceeds
         # 300 ms, so a timer can fire up to 300 ms (real time, not scaled) after the last read.
         "stream_read_ms": _ms(p.idle_limit_s(config.heartbeat_s), scale) + NGINX_TIMER_LAZY_MS,
-        "tunnel_ms": _ms(p.idle_limit_s(config.heartbeat_s), scale),
-        "client_ms": _ms(400, scale),
+        "idle_ms": _ms(p.idle_limit_s(config.heartbeat_s), scale),
+        "client_ms": client_ms,
         "max_body_bytes": MAX_BODY_BYTES,
         "user": "user root;" if p.engine == "nginx" and os.geteuid() == 0 else "",
     }
@@ -313,9 +328,10 @@ def render(config: ProxyConfig, folder: Path, root: str | None = None) -> Path:
         for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
             (folder / "tmp" / sub).mkdir(parents=True, exist_ok=True)
     elif p.engine == "caddy":
-        values.update(_caddy_values(config, root))
+        values.update(_caddy_values(config, root, read_ms, client_ms))
     else:
         values["servers"] = "\n".join(f"    server s{i} {hop}" for i, hop in enumerate(config.upstreams))
+        values["errors"] = ERROR_PAGES[p.name].haproxy_errorfiles(root) if p.name in ERROR_PAGES else ""
     folder.mkdir(parents=True, exist_ok=True)
     if p.name in ERROR_PAGES:
         pages = ERROR_PAGES[p.name]
@@ -333,9 +349,9 @@ def render(config: ProxyConfig, folder: Path, root: str | None = None) -> Path:
 CADDY_STATUS_LEAD_MS = 100
 
 
-def _caddy_values(config: ProxyConfig, root: str) -> dict[str, object]:
+def _caddy_values(config: ProxyConfig, root: str, read_ms: int, client_ms: int) -> dict[str, object]:
+    """Caddy's values beyond the engines' common ones, from which it takes the read and client limits."""
     p = config.profile
-    read_ms = _ms(p.read_s, config.time_scale)
     values: dict[str, object] = {
         "upstreams": " ".join(str(hop) for hop in config.upstreams),
         "header_ms": read_ms,
@@ -347,10 +363,9 @@ def _caddy_values(config: ProxyConfig, root: str) -> dict[str, object]:
         lifetime_ms = _ms(p.lifetime_s, config.time_scale)
         write = f"\n\t\t\twrite {lifetime_ms}ms"
         values["header_ms"] = max(1, min(read_ms, lifetime_ms - min(CADDY_STATUS_LEAD_MS, lifetime_ms // 10)))
-    globals_values = {"root": root, "client_ms": _ms(400, config.time_scale), "write_timeout": write}
+    globals_values = {"root": root, "client_ms": client_ms, "write_timeout": write}
     values["globals"] = _Template((TEMPLATES / "caddy-globals.Caddyfile").read_text()).substitute(globals_values)
     values["errors"] = ERROR_PAGES[p.name].caddy_handlers(root) if p.name in ERROR_PAGES else ""
-    values["idle_ms"] = _ms(p.idle_limit_s(config.heartbeat_s), config.time_scale)
     return values
 
 
