@@ -24,6 +24,7 @@ from core.scenario import (
     Workers,
     Workload,
 )
+from proxies.render import PROFILES
 from simulations.run import run
 
 # Plenty of worker slots and no network delay: what the client sees is the work alone.
@@ -97,42 +98,44 @@ def cuts_per_job(limit: float, reconnect: float) -> float:
     return float(np.mean(np.ceil((grid + reconnect) / (limit + reconnect)) - 1))
 
 
-def test_stream_reconnects_without_heartbeats_match_the_analytic_count() -> None:
-    idle, reconnect = 10.0, 3.0
-    sse = SsePolicy(heartbeat_s=0, reconnect_delay_s=reconnect, progress_steps=1)
-    silent = scenario(
-        workload=Workload(duration=Duration(kind="uniform", min_s=30, max_s=120)),
-        **edge(idle_timeout_s=idle),
-        clients=dataclasses.replace(NO_DELAY, sse=sse),
-    )
-    result = run(silent, "sse", 50_000, 1)
-    assert result["stream_reconnects_per_job"] == pytest.approx(cuts_per_job(idle, reconnect), rel=0.02)
-    assert result["success_rate"] == 1.0
-
-
 def test_heartbeats_shorter_than_the_idle_limit_prevent_every_cut() -> None:
     sse = SsePolicy(heartbeat_s=15, progress_steps=1)
     result = run(scenario(**edge(idle_timeout_s=20), clients=dataclasses.replace(NO_DELAY, sse=sse)), "sse", 20_000, 1)
     assert result["stream_reconnects_per_job"] == 0
 
 
-@pytest.mark.parametrize(("proxies", "lifetime"), [("max-lifetime-proxy", 25.0), ("api-gateway", 29.0)])
-def test_a_total_lifetime_cuts_streams_whatever_their_heartbeats(proxies: str, lifetime: float) -> None:
-    """Heartbeats every 5 s do nothing against a lifetime: the same count as a silent stream
-    against an idle limit of that length. Through the gateway that holds the whole response,
-    each cut is a 504 before any event; through the Go proxy, a stream cut mid-body."""
+GATEWAY_LIFETIME_S = PROFILES["api-gateway"].lifetime_s or 0
+
+
+@pytest.mark.parametrize(
+    ("heartbeat_s", "proxies", "limit"),
+    [
+        pytest.param(0, edge(idle_timeout_s=10.0), 10.0, id="silent-stream-idle-limit"),
+        pytest.param(
+            5,
+            {"proxies": "max-lifetime-proxy", "proxy_overrides": {"max-lifetime-proxy": ProxyOverride(lifetime_s=25)}},
+            25.0,
+            id="go-proxy-lifetime",
+        ),
+        pytest.param(5, {"proxies": "api-gateway"}, GATEWAY_LIFETIME_S, id="holding-gateway-lifetime"),
+    ],
+)
+def test_stream_reconnects_match_the_analytic_count(
+    heartbeat_s: float, proxies: dict[str, object], limit: float
+) -> None:
+    """A stream cut `limit` after each connect: a silent one by an idle limit, or one with
+    heartbeats by a total lifetime, which they do nothing against. Through the gateway that
+    holds the whole response each cut is a 504 before any event; through the Go proxy, a stream
+    cut mid-body."""
     reconnect = 3.0
-    sse = SsePolicy(heartbeat_s=5, reconnect_delay_s=reconnect, progress_steps=1)
-    changes: dict[str, object] = {"proxies": proxies}
-    if proxies == "max-lifetime-proxy":
-        changes["proxy_overrides"] = {proxies: ProxyOverride(lifetime_s=lifetime)}
+    sse = SsePolicy(heartbeat_s=heartbeat_s, reconnect_delay_s=reconnect, progress_steps=1)
     cut = scenario(
         workload=Workload(duration=Duration(kind="uniform", min_s=30, max_s=120)),
         clients=dataclasses.replace(NO_DELAY, sse=sse),
-        **changes,
+        **proxies,
     )
     result = run(cut, "sse", 50_000, 1)
-    assert result["stream_reconnects_per_job"] == pytest.approx(cuts_per_job(lifetime, reconnect), rel=0.02)
+    assert result["stream_reconnects_per_job"] == pytest.approx(cuts_per_job(limit, reconnect), rel=0.02)
     assert result["success_rate"] == 1.0
 
 
