@@ -1,6 +1,7 @@
 """Writes the reference pages from the code at build time (mkdocs-gen-files), so they cannot drift:
 the settings from `reference_server.config.VARIABLES`, the CLI from each command's argparse parser,
-the checks from their registrations, and the HTTP API from the `/openapi.json` the server serves."""
+the checks from their registrations, target.toml's fields from their comments, and the HTTP API
+from the `/openapi.json` the server serves."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 import mkdocs_gen_files
 
 from checks.suite import CHECKS
+from checks.target import field_notes
 from proxybench.cli import COMMANDS, command_parser
 from reference_server.api.openapi import document
 from reference_server.callback_policy import CallbackPolicy
@@ -70,17 +72,52 @@ def cli_page() -> str:
 
 
 def checks_page() -> str:
-    rows = [f"| `{c.name}` | {', '.join(c.needs)} | {_cell(c.proves)} | {_cell(c.leaves)} |" for c in CHECKS.values()]
+    rows = [
+        f"| `{c.name}` | {', '.join(c.needs)} | {_cell(c.proves)} | {_cell(c.leaves)} | {_cell(c.fix)} |"
+        for c in CHECKS.values()
+    ]
     return "\n".join(
         [
             "# Checks",
             "",
             "Generated from the checks' registrations in `checks/suite.py`: what each needs in the target's",
-            "scope, what a pass proves, and what it leaves unproved. [Checking your own service](../check.md)",
-            "says how to describe a service and read the verdicts.",
+            "scope, what a pass proves, what it leaves unproved, and what a service that fails it would change",
+            "(what `proxybench check --explain` prints). [Checking your own service](../check.md) says how to",
+            "describe a service and read the verdicts.",
             "",
-            "| check | needs in scope | a pass proves | it does not prove |",
-            "|---|---|---|---|",
+            "| check | needs in scope | a pass proves | it does not prove | a failing service would |",
+            "|---|---|---|---|---|",
+            *rows,
+            "",
+        ]
+    )
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, tuple):
+        return "[" + ", ".join(json.dumps(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{}" if not value else "{ " + ", ".join(f"{k} = {json.dumps(v)}" for k, v in value.items()) + " }"
+    if isinstance(value, str):
+        return json.dumps(value) if '"' not in value else f"'{value}'"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def target_page() -> str:
+    rows = [f"| `{n.key}` | `{_cell(_toml(n.default))}` | {_cell(n.meaning)} |" for n in field_notes()]
+    return "\n".join(
+        [
+            "# target.toml",
+            "",
+            "Generated from `checks/target.py`: every field of a target file, its default, and what it means.",
+            "`service.url` is a top-level table's field: write it `[service]` then `url = ...`. Every field is",
+            "optional, and the defaults describe the reference server. [Checking your own service](../check.md)",
+            "has a worked example for a service unlike it.",
+            "",
+            "| field | default | meaning |",
+            "|---|---|---|",
             *rows,
             "",
         ]
@@ -137,6 +174,7 @@ pages = {
     "reference/settings.md": settings_page(),
     "reference/cli.md": cli_page(),
     "reference/checks.md": checks_page(),
+    "reference/target.md": target_page(),
     "reference/api.md": api_page(spec),
     "reference/openapi.json": json.dumps(spec, indent=2),
 }

@@ -93,6 +93,7 @@ class JobRun:
         self.scenario = scenario
         self.target = target
         self.arrival = arrival
+        self.initiated: Any = None  # the initiate answer, which a target's paths may name fields of
         self.time_scale = time_scale
         self.receiver = receiver
         self.rng = rng
@@ -135,7 +136,8 @@ class JobRun:
     def path(self, endpoint: str, job_id: str = "") -> tuple[str, str]:
         """The URL path, and the name Locust groups it under (one per endpoint, not per job)."""
         method = "POST" if endpoint in ("sync", "initiate") else "GET"
-        return self.target.path(endpoint, job_id), f"{method} {self.target.path(endpoint, '[id]')}"
+        filled = self.target.path(endpoint, job_id, self.arrival.file_ids[0], self.initiated)
+        return filled, f"{method} {self.target.path_name(endpoint)}"
 
     def state(self, answer: Any) -> str | None:
         value = dig(answer, self.target.answers.status)
@@ -159,7 +161,8 @@ class JobRun:
             resp = self.request("POST", path, name, timely=True, json=body, headers=headers)
             if resp.status_code != NETWORK_FAILURE:
                 break
-        job_id = dig(resp.json(), target.answers.job_id) if resp.status_code in (200, 201, 202) else None
+        self.initiated = resp.json() if resp.status_code in (200, 201, 202) else None
+        job_id = dig(self.initiated, target.answers.job_id)
         if job_id is not None:
             self.log.job_id = str(job_id)
             return self.log.job_id

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from checks.target import ENDPOINTS, load_target
+from checks.target import ENDPOINTS, field_notes, load_target
 
 CHECK_PAGE = Path(__file__).resolve().parents[2] / "docs" / "check.md"
 
@@ -21,3 +21,10 @@ def test_the_documented_example_loads_with_every_endpoint_in_scope(tmp_path: Pat
     assert set(target.scope) == set(ENDPOINTS)
     assert target.bodies.render("initiate", [3, 4]) == {"format": "zip", "files": [3, 4]}
     assert target.executions.counter == "exports_started_total"
+
+
+def test_every_target_field_has_a_meaning_for_the_generated_reference() -> None:
+    notes = field_notes()
+    assert [n.key for n in notes if not n.meaning] == []
+    assert {n.key.split(".", 1)[0] for n in notes} >= {"service", "paths", "bodies", "answers", "work", "executions"}
+    assert any("0:" in n.meaning for n in notes if n.key == "heartbeat_s")

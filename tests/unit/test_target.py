@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from checks.command import BadTarget, _time_scale
-from checks.target import DEFAULT_SCOPE, Target, TargetError, Work, dig, load_target, reference_target
+from checks.command import _time_scale
+from checks.target import DEFAULT_SCOPE, PathError, Target, TargetError, Work, dig, load_target, reference_target
+from checks.target_stack import BadTarget
 from proxies.render import PROFILES
 
 
@@ -63,3 +64,30 @@ def test_fixed_work_sets_the_time_scale_to_one_and_a_half_limits() -> None:
 def test_fixed_work_shorter_than_the_scaled_limit_is_a_bad_target() -> None:
     with pytest.raises(BadTarget, match="does not outlast cloudflare's limit"):
         _time_scale(fixed(0.5), PROFILES["cloudflare"], 0.01)
+
+
+def test_a_path_is_filled_from_the_job_id_the_file_id_and_the_initiate_answer(tmp_path: Path) -> None:
+    path = tmp_path / "target.toml"
+    path.write_text('[paths]\nstatus = "/files/{file}/jobs/{id}"\ndownload = "/get/{initiate.links.token}"\n')
+    target = load_target(path)
+    assert target.path("status", "j1", 70007) == "/files/70007/jobs/j1"
+    assert target.path("download", initiated={"links": {"token": "t9"}}) == "/get/t9"
+    assert target.path_name("status") == "/files/[file]/jobs/[id]"
+    with pytest.raises(PathError, match=r"this job has no \{initiate.links.token\}"):
+        target.path("download", "j1", 70007, {"jobId": "j1"})
+
+
+@pytest.mark.parametrize(
+    ("paths", "message"),
+    [
+        ('status = "/jobs/{job}"', r"paths.status: \{job\} names nothing it can be filled from"),
+        ('status = "/jobs/{initiate.}"', r"paths.status: \{initiate.\} names nothing"),
+        ('initiate = "/jobs/{id}"', r"paths.initiate: \{id\} names nothing"),
+        ('status = "/jobs"', "paths.status must name the job"),
+    ],
+)
+def test_a_placeholder_that_names_nothing_is_refused_on_load(tmp_path: Path, paths: str, message: str) -> None:
+    path = tmp_path / "target.toml"
+    path.write_text(f"[paths]\n{paths}\n")
+    with pytest.raises(TargetError, match=message):
+        load_target(path)
