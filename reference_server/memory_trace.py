@@ -29,12 +29,18 @@ def growth_report(baseline: tracemalloc.Snapshot, now: tracemalloc.Snapshot) -> 
     return f"{total / 1024:+.1f} KiB traced since the baseline; most grown: {sites}"
 
 
+def _report_since(baseline: tracemalloc.Snapshot) -> str:
+    return growth_report(baseline, tracemalloc.take_snapshot())
+
+
 async def _trace(interval_s: float) -> None:
+    # Off the event loop: comparing snapshots of a large heap takes seconds, long enough for a
+    # proxy to cut the process's event streams for missed heartbeats (the soak saw it happen).
     await asyncio.sleep(interval_s)
-    baseline = tracemalloc.take_snapshot()
+    baseline = await asyncio.to_thread(tracemalloc.take_snapshot)
     while True:
         await asyncio.sleep(interval_s)
-        log.info("memory trace: %s", growth_report(baseline, tracemalloc.take_snapshot()))
+        log.info("memory trace: %s", await asyncio.to_thread(_report_since, baseline))
 
 
 @contextlib.asynccontextmanager
