@@ -51,6 +51,12 @@ from .server_cost import ServerSampler, per_job
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 LATE_WARNING_S = 1.0  # scenario seconds of p95 lateness that make a run's timing suspect
 STRETCH_WARNING = 1.10  # the server taking 10% longer than the work it was given
+# How the warnings that say the machine did not keep up begin: a run's figures are suspect, but
+# nothing the code guarantees failed (a test asserts the other warnings absent, never these).
+SATURATED = "a load-generator process was CPU-saturated"
+LATE = "jobs started late"
+STRETCHED = "the server took"
+PACE_WARNINGS = (SATURATED, LATE, STRETCHED)
 
 
 @dataclass(frozen=True)
@@ -345,18 +351,18 @@ def run(test: LoadTest, given: Stack | None = None) -> Path:
     if len(rows) < jobs:
         warnings.append(f"{jobs - len(rows)} of {jobs} jobs did not report before the run's limit of {limit_s:.0f} s")
     if any(p["saturated"] for p in loadgen["processes"]):
-        warnings.append("a load-generator process was CPU-saturated: client timings are suspect; add --workers")
+        warnings.append(f"{SATURATED}: client timings are suspect; add --workers")
     summary: dict[str, Any] = {}
     if rows:
         summary = collect.summarise(scenario, test.pattern, rows, truth, test.time_scale)
         binding_s = min((hop.read_s for hop in _chain(profile)), default=None)
         summary["accounting"] = collect.accounting(test.pattern, rows, truth, binding_s, test.time_scale)
         if summary["late_start_p95_s"] > LATE_WARNING_S:
-            warnings.append(f"jobs started late (p95 {summary['late_start_p95_s']:.1f} scenario s): add --users")
+            warnings.append(f"{LATE} (p95 {summary['late_start_p95_s']:.1f} scenario s): add --users")
         stretch = summary["execution_stretch_p50"]
         if stretch is not None and stretch > STRETCH_WARNING:
             warnings.append(
-                f"the server took {stretch:.2f}x each job's work (median): the stack cannot hold this load at "
+                f"{STRETCHED} {stretch:.2f}x each job's work (median): the stack cannot hold this load at "
                 f"time scale {test.time_scale}; raise the time scale or lower the rate"
             )
     if sampler is not None and rows:
