@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-APT_PACKAGES := redis-server nginx-light libnginx-mod-nchan haproxy caddy wrk podman runc debootstrap chromium
+APT_PACKAGES := redis-server nginx-light libnginx-mod-nchan haproxy caddy wrk podman runc debootstrap chromium nodejs
 SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
 
 .PHONY: setup python-deps system-deps go-binaries images test bench soak serve lint docs clean stack

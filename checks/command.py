@@ -24,10 +24,11 @@ from proxies.render import CHAIN_HELP, Profile, binding_hop, parse_chain
 from stack.processes import ServiceError
 
 from .junit import write_junit
+from .origin_relay import Arrivals, OriginRelay
 from .suite import GROUPS, CheckSession, Limits, Result, run_checks
 from .target import Target, TargetError, load_target, reference_target
 from .target_client import TargetClient
-from .target_stack import BadTarget, behind_proxies, running_service
+from .target_stack import BadTarget, behind_proxies, origin_hop, running_service
 
 DEFAULT_TIME_SCALE = 0.01  # the edge's 100 s becomes 1 s: a whole check run takes about half a minute
 FIXED_WORK_LIMITS = 1.5  # a fixed-work target's jobs should last this many binding limits
@@ -49,6 +50,11 @@ def add_check(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--only", default=",".join(GROUPS), help=f"check groups, comma-separated: {', '.join(GROUPS)}")
     parser.add_argument("--junit", type=Path, help="write JUnit XML here (one testcase per check)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON on stdout (lines go to stderr)")
+    parser.add_argument(
+        "--explain",
+        action="store_true",
+        help="after the results, say what the service would change for each failed check",
+    )
 
 
 def _time_scale(target: Target, binding: Profile, given: float | None) -> float:
@@ -67,7 +73,7 @@ def _time_scale(target: Target, binding: Profile, given: float | None) -> float:
 
 
 async def check_target(
-    target: Target, entry: str, origin: str, limits: Limits, groups: tuple[str, ...], echo: bool
+    target: Target, entry: str, origin: str, arrivals: Arrivals, limits: Limits, groups: tuple[str, ...], echo: bool
 ) -> list[Result]:
     def report(result: Result) -> None:
         if echo:
@@ -79,7 +85,7 @@ async def check_target(
 
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=10)
     async with aiohttp.ClientSession(timeout=timeout) as http:
-        client = TargetClient(http, target, entry, origin, limits.time_scale)
+        client = TargetClient(http, target, entry, origin, limits.time_scale, arrivals)
         return await run_checks(CheckSession(client, limits), groups, report)
 
 
@@ -90,17 +96,19 @@ def check(args: argparse.Namespace) -> int:
             raise BadTarget("check needs at least one proxy in --profile")
         chain = parse_chain(args.profile)
         binding = binding_hop(chain)
-        limits = Limits(binding, _time_scale(target, binding, args.time_scale))
+        limits = Limits(tuple(chain), _time_scale(target, binding, args.time_scale))
         groups = tuple(g.strip() for g in args.only.split(",") if g.strip())
         if not groups or any(g not in GROUPS for g in groups):
             raise BadTarget(f"--only takes {', '.join(GROUPS)}")
         workdir = Path(tempfile.mkdtemp(prefix="proxybench-check-"))
         print(f"checking {target.name} behind {args.profile}: {limits}", file=sys.stderr, flush=True)
+        # The proxies reach the service through the relay, which sees every request they hand on.
         with (
             running_service(target, workdir / "service") as origin,
-            behind_proxies(chain, origin, target, limits.time_scale, workdir) as entry,
+            OriginRelay(origin_hop(origin)) as relay,
+            behind_proxies(chain, f"http://{relay.hop}", target, limits.time_scale, workdir) as entry,
         ):
-            results = asyncio.run(check_target(target, entry, origin, limits, groups, echo=True))
+            results = asyncio.run(check_target(target, entry, origin, relay.arrivals, limits, groups, echo=True))
     except (TargetError, BadTarget, ValueError, ServiceError) as exc:
         print(f"bad target: {exc}", file=sys.stderr)
         return EXIT_BAD_TARGET
@@ -110,6 +118,8 @@ def check(args: argparse.Namespace) -> int:
         ", ".join(f"{n} {v}" for v, n in counts.items()) + (f"; failed: {', '.join(failed)}" if failed else ""),
         file=sys.stderr,
     )
+    if args.explain:
+        print(explanation(results), file=sys.stderr)
     if args.junit:
         write_junit(args.junit, f"proxybench check: {target.name} behind {args.profile}", results)
     if args.json:
@@ -125,6 +135,22 @@ def check(args: argparse.Namespace) -> int:
             )
         )
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def explanation(results: list[Result]) -> str:
+    """For each failed check, what the service would change; one paragraph each."""
+    failed = [r for r in results if r.verdict == "fail"]
+    if not failed:
+        return "nothing to change: no check failed"
+    paragraphs = [f"{r.check}\n  saw: {r.evidence}\n  change: {r.fix}" for r in failed]
+    unmeasured = [r.check for r in results if r.verdict == "not measurable"]
+    if unmeasured:
+        paragraphs.append(
+            f"not measurable ({', '.join(unmeasured)}): the evidence says what was missing; an execution "
+            "counter (executions.* in target.toml) or a work setting the service honours (work.*) makes "
+            "them measurable"
+        )
+    return "what to change:\n\n" + "\n\n".join(paragraphs)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,7 +22,8 @@ def junit_xml(suite: str, results: list[Result]) -> str:
             node, "testcase", {"classname": f"proxybench.{group}", "name": name, "time": f"{r.seconds:.3f}"}
         )
         if r.verdict == "fail":
-            ET.SubElement(case, "failure", {"message": r.evidence, "type": "fail"}).text = r.proves
+            failure = ET.SubElement(case, "failure", {"message": r.evidence, "type": "fail"})
+            failure.text = f"{r.proves}\nwhat to change: {r.fix}"
         elif r.verdict != "pass":
             ET.SubElement(case, "skipped", {"message": f"{r.verdict}: {r.evidence}"})
         ET.SubElement(case, "system-out").text = f"{r.verdict}: {r.evidence}\nproves: {r.proves}"

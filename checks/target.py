@@ -209,7 +209,12 @@ class Target:
         for which in ("sync", "initiate"):
             try:
                 self.bodies.render(which, [1])
-            except (KeyError, ValueError) as exc:
+            except KeyError as exc:
+                raise TargetError(
+                    f"bodies.{which}: ${exc.args[0]} names nothing it can be filled from; use $file (the job's "
+                    "first file id) or $files (the list of them)"
+                ) from None
+            except ValueError as exc:
                 raise TargetError(f"bodies.{which} is not JSON once $file is filled in: {exc}") from None
         if self.service.url and self.service.command:
             raise TargetError("service: give url or command, not both")

@@ -72,9 +72,9 @@ async def test_status_polls_through_the_proxies(http: aiohttp.ClientSession) -> 
             client = TargetClient(
                 http, reference_target(stack.urls.servers[0]), stack.urls.entry, stack.urls.servers[0], 0.02
             )
-            job_id = client.job_id(await client.initiate(70000, work_s=0.02))
-            assert job_id is not None and (await client.poll_until_terminal(job_id, 30)).final is not None
-            paths[name] = client.target.path("status", job_id)
+            job = client.job(await client.initiate(70000, work_s=0.02))
+            assert job is not None and (await client.poll_until_terminal(job, 30)).final is not None
+            paths[name] = client.path("status", job)
         async with http.get(plain.urls.servers[0] + paths["plain"]) as resp:
             body = await resp.read()
         static, static_port = _static_nginx(Path(tmp) / "static", body)

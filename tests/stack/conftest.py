@@ -18,7 +18,7 @@ import pytest
 from checks.suite import CheckSession, Limits
 from checks.target import DEFAULT_SCOPE, ENDPOINTS, reference_target
 from checks.target_client import TargetClient
-from proxies.render import PROFILES, binding_hop, parse_chain
+from proxies.render import PROFILES, parse_chain
 from stack.backends import Backend, make_backend
 from stack.full_stack import Stack, StackSpec
 
@@ -60,7 +60,7 @@ class Stacks:
         assert stack.urls is not None
         target = replace(reference_target(stack.urls.servers[0]), scope=scope)
         client = TargetClient(http, target, stack.urls.entry, stack.urls.servers[0], TIME_SCALE)
-        return CheckSession(client, Limits(binding_hop(parse_chain(profile)), TIME_SCALE))
+        return CheckSession(client, Limits(tuple(parse_chain(profile)), TIME_SCALE))
 
     def close(self) -> None:
         for stack in self._running.values():

@@ -64,13 +64,13 @@ async def test_webhook_retry_keeps_its_id_and_counts_one_delivery(
     with_callback = Bodies(initiate=f'{{"file_ids": $files, "callback_url": "{url}"}}')
     client = TargetClient(http, replace(s.target, bodies=with_callback), s.client.entry, s.client.origin, TIME_SCALE)
     before = await metrics(http, client.origin)
-    job_id = client.job_id(await client.initiate(s.file_id(), s.work_s(0.2)))
-    assert job_id is not None
+    job = client.job(await client.initiate(s.file_id(), s.work_s(0.2)))
+    assert job is not None
     delivered = 'dl_webhook_deliveries_total{result="delivered"}'
     after = await metric_reaches(http, client.origin, delivered, before.get(delivered, 0) + 1)
     assert len(webhook_receiver.ids) == 2 and webhook_receiver.ids[0] == webhook_receiver.ids[1]
     assert after[delivered] - before.get(delivered, 0) == 1
     assert after["dl_webhook_attempts_total"] - before.get("dl_webhook_attempts_total", 0) == 2
-    final = (await client.poll_until_terminal(job_id, s.patience_s)).final
+    final = (await client.poll_until_terminal(job, s.patience_s)).final
     assert final is not None
     assert final.body["webhook"]["status"] == "delivered" and final.body["webhook"]["attempts"] == 2

@@ -153,9 +153,9 @@ async def test_the_api_gateway_passes_no_event_before_the_response_ends(
     s = stacks.session(http, "api-gateway")
     job_s = 0.5 * PROFILES["api-gateway"].read_s * TIME_SCALE
     started = await s.client.initiate(s.file_id(), job_s)
-    job_id = s.client.job_id(started)
-    assert job_id is not None
-    seen = await s.client.follow(job_id)
+    job = s.client.job(started)
+    assert job is not None
+    seen = await s.client.follow(job)
     assert seen.finished(s.target.answers.terminal) and len(seen.events) > 2
     assert not events_timely(seen, job_s)
     # All at once: the first event came no sooner than the last.
@@ -194,9 +194,9 @@ async def test_stock_nginx_buffering_is_detected_without_the_accel_header(
     for name, env in (("with header", {}), ("without header", {"SSE_X_ACCEL_BUFFERING": "false"})):
         s = stacks.session(http, "nginx-default", **env)
         started = await s.client.initiate(s.file_id(), job_s)
-        job_id = s.client.job_id(started)
-        assert job_id is not None
-        results[name] = await s.client.follow(job_id)
+        job = s.client.job(started)
+        assert job is not None
+        results[name] = await s.client.follow(job)
         assert results[name].finished(s.target.answers.terminal)
     # The server's X-Accel-Buffering: no switches stock nginx's buffering off for the stream...
     assert events_timely(results["with header"], job_s)
@@ -210,9 +210,9 @@ async def test_the_buffering_proxy_holds_events_whatever_the_accel_header_says(
     job_s = 1.0
     s = stacks.session(http, "buffering-proxy")  # the server sends X-Accel-Buffering: no
     started = await s.client.initiate(s.file_id(), job_s)
-    job_id = s.client.job_id(started)
-    assert job_id is not None
-    seen = await s.client.follow(job_id)
+    job = s.client.job(started)
+    assert job is not None
+    seen = await s.client.follow(job)
     assert seen.finished(s.target.answers.terminal)  # delivered when the response ended...
     assert not events_timely(seen, job_s)  # ...but not as the job went
 

@@ -91,3 +91,10 @@ def test_a_placeholder_that_names_nothing_is_refused_on_load(tmp_path: Path, pat
     path.write_text(f"[paths]\n{paths}\n")
     with pytest.raises(TargetError, match=message):
         load_target(path)
+
+
+def test_a_body_placeholder_that_names_nothing_is_refused_on_load(tmp_path: Path) -> None:
+    path = tmp_path / "target.toml"
+    path.write_text("[bodies]\ninitiate = '{\"file\": $fileId}'\n")
+    with pytest.raises(TargetError, match=r"bodies.initiate: \$fileId names nothing it can be filled from"):
+        load_target(path)
