@@ -19,7 +19,7 @@ from .callback_policy import CallbackPolicy
 from .config import Settings
 from .memory_trace import tracing
 from .metrics import Metrics
-from .services import build_artifacts, build_store, running_workers
+from .services import build_artifacts, build_store, workers_beside_the_api
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -44,7 +44,7 @@ def create_app(settings: Settings) -> web.Application:
         try:
             async with (
                 tracing(settings.memory_trace_s),
-                running_workers(settings, ctx.store, ctx.artifacts, ctx.metrics),
+                workers_beside_the_api(settings, ctx.store, ctx.artifacts, ctx.metrics),
             ):
                 yield
         finally:

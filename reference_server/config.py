@@ -63,6 +63,12 @@ class Settings:
     port: int = 3000
     time_scale: float = 1.0
     redis_url: str | None = None
+    # Redis connections per pool (the API's and, in a process that also runs jobs, the workers'
+    # own). Redis runs one command at a time, so more only hold memory: each costs about 60 KiB
+    # of RSS once used, and a burst of 10,000 stream openings filled all 256 of an older pool
+    # (15 MB). A request past the pool waits for a connection, up to `redis_pool_timeout_s`.
+    redis_pool_size: int = 64
+    redis_pool_timeout_s: float = 10.0
     s3_endpoint: str | None = None
     s3_public_endpoint: str | None = None
     s3_region: str = "us-east-1"
@@ -206,6 +212,20 @@ VARIABLES: tuple[Variable, ...] = (
         "multiplies every duration below (jobs, timeouts, heartbeats, TTLs, retry schedules)",
     ),
     Variable("REDIS_URL", "redis_url", _text, "job store, queue and event logs; unset: in memory (embedded mode)"),
+    Variable(
+        "REDIS_POOL_SIZE",
+        "redis_pool_size",
+        Number(int, 1),
+        "Redis connections per pool; a process running jobs beside its API gives its workers a pool of their "
+        "own, so a burst of job writes never holds up the event streams' reads",
+    ),
+    Variable(
+        "REDIS_POOL_TIMEOUT_S",
+        "redis_pool_timeout_s",
+        Number(float, 0.001),
+        "how long a request waits for a free connection before it fails (503 `store_unavailable`; a held "
+        "stream waits and tries again instead)",
+    ),
     Variable(
         "S3_ENDPOINT", "s3_endpoint", _text, "artifact store (S3 API); unset: local disk, served through signed links"
     ),

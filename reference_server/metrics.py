@@ -39,6 +39,10 @@ HELP: dict[str, tuple[str, str]] = {
     "dl_event_streams_opened_total": ("counter", "Event streams opened (SSE and WebSocket)."),
     "dl_event_streams_closed_total": ("counter", "Event streams closed (SSE and WebSocket)."),
     "dl_events_sent_total": ("counter", "Events written to event streams and WebSockets."),
+    "dl_stream_read_retries_total": (
+        "counter",
+        "Event-stream reads tried again because the job store was busy or unreachable; the stream stays open.",
+    ),
 }
 
 
@@ -61,6 +65,7 @@ BUFFERED = frozenset(
         "dl_events_sent_total",
         "dl_event_streams_opened_total",
         "dl_event_streams_closed_total",
+        "dl_stream_read_retries_total",  # counted while the store is short, so never a write of its own
     }
 )
 FLUSH_EVERY_S = 0.2

@@ -19,7 +19,7 @@ from .config import Settings
 from .metrics import Metrics
 from .store.base import JobStore
 from .store.memory import MemoryStore
-from .store.redis import RedisStore
+from .store.redis import TRANSIENT, RedisStore
 from .worker.executor import Executor
 from .worker.webhooks import WebhookDispatcher
 
@@ -30,8 +30,12 @@ WEBHOOK_CONCURRENCY = 64
 
 def build_store(settings: Settings) -> JobStore:
     if settings.redis_url:
-        return RedisStore(settings.redis_url, settings.max_queued_jobs)
+        return _redis_store(settings, settings.redis_url)
     return MemoryStore(settings.max_queued_jobs)
+
+
+def _redis_store(settings: Settings, url: str) -> RedisStore:
+    return RedisStore(url, settings.max_queued_jobs, settings.redis_pool_size, settings.redis_pool_timeout_s)
 
 
 def build_artifacts(settings: Settings) -> ArtifactStore:
@@ -66,3 +70,28 @@ async def running_workers(
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+@contextlib.asynccontextmanager
+async def workers_beside_the_api(
+    settings: Settings, store: JobStore, artifacts: ArtifactStore, metrics: Metrics
+) -> AsyncIterator[None]:
+    """The job slots of a process that serves the API too. On Redis they get a client and a
+    pool of their own: every job's writes are WATCH/MULTI transactions of three to five round
+    trips, and 200 slots whose jobs ended together held two thirds of a shared pool while the
+    event streams queued behind them to read (a stream waiting past the pool's timeout was
+    cut). In embedded mode the store is the jobs themselves, so they share it."""
+    if settings.redis_url is None or settings.workers == 0:
+        async with running_workers(settings, store, artifacts, metrics):
+            yield
+        return
+    own = _redis_store(settings, settings.redis_url)
+    await own.start(listen=False)  # workers follow no stream, so they need no notifications
+    own_metrics = Metrics(own)
+    try:
+        async with running_workers(settings, own, artifacts, own_metrics):
+            yield
+    finally:
+        with contextlib.suppress(*TRANSIENT):
+            await own_metrics.flush()
+        await own.close()

@@ -10,6 +10,7 @@ stream ends after the terminal events.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -21,6 +22,7 @@ from aiohttp.abc import AbstractStreamWriter
 from ..contract import TERMINAL_STATES
 from ..jobs.model import Event, Job
 from ..store.base import Watch
+from ..store.redis import TRANSIENT
 from . import sse_format, validation
 from .context import Context, context
 from .errors import ApiError
@@ -32,6 +34,9 @@ from .stream_slots import Slot
 routes = web.RouteTableDef()
 MAX_STREAM_JOBS = 50
 Send = Callable[[str, str, str], Awaitable[None]]  # (cursor, event name, JSON data) to the client
+# A held stream's read that finds the store busy or away waits this long, doubling, and tries again.
+READ_RETRY_FIRST_S = 0.05
+READ_RETRY_MAX_S = 1.0
 
 
 class Follower:
@@ -95,13 +100,29 @@ class Feed:
         cursor = ".".join(str(f.cursor) for f in self.followers)
         await send(cursor, name, _payload(self.ctx, self.request, follower.job_id, event, job))
 
-    async def _open(self, send: Send) -> None:
+    async def _events(self, job_id: str, after_seq: int, gone: Callable[[], bool]) -> tuple[list[Event], Job | None]:
+        """The job's events after `after_seq`, and the job. A held stream is never cut because
+        the store is busy (its pool's wait ran out) or briefly away: it waits and reads again
+        for as long as its client stays, with heartbeats keeping the connection up. Cut, its
+        client would reconnect and read afresh, adding to the load on a store already short."""
+        pause = READ_RETRY_FIRST_S
+        while True:
+            try:
+                return await self.ctx.store.events(job_id, after_seq)
+            except TRANSIENT:
+                if gone():
+                    raise
+                await self.ctx.metrics.inc("dl_stream_read_retries_total")
+                await asyncio.sleep(pause)
+                pause = min(READ_RETRY_MAX_S, pause * 2)
+
+    async def _open(self, send: Send, gone: Callable[[], bool]) -> None:
         """A snapshot of each job, or the terminal event of one that has ended. (A call of its
         own, so that its last job is not kept in the frame of `send`, which lasts as long as
         the stream.)"""
         for follower, job in zip(self.followers, self.jobs, strict=True):
             if job.state in TERMINAL_STATES:
-                last = (await self.ctx.store.events(job.id, job.seq - 1))[0][-1]
+                last = (await self._events(job.id, job.seq - 1, gone))[0][-1]
                 await self._out(send, follower, last, last.type, job)
             else:
                 snapshot = Event(job.seq, "snapshot", {"state": job.state, "progress": job.progress})
@@ -113,7 +134,7 @@ class Feed:
         weak set, and its last event's strings stayed in the caller's frame.)"""
         woken = self.woken
         if self.resume is None:
-            await self._open(send)
+            await self._open(send, gone)
         # Not kept while the feed waits: a job read from Redis is a kilobyte or more.
         self.jobs = []
         # No timer: the feed sleeps until its jobs change (or the store's subscription
@@ -126,14 +147,14 @@ class Feed:
                 await woken.wait()
             behind = False
             woken.clear()
-            await self._catch_up(send)
+            await self._catch_up(send, gone)
 
-    async def _catch_up(self, send: Send) -> None:
+    async def _catch_up(self, send: Send, gone: Callable[[], bool]) -> None:
         """Each job's events since its cursor. (A call of its own, like `_open`: the job read
         with them is not kept while the feed waits.)"""
         for follower in self.followers:
             if not follower.done:
-                events, current = await self.ctx.store.events(follower.job_id, follower.cursor)
+                events, current = await self._events(follower.job_id, follower.cursor, gone)
                 for event in events:
                     await self._out(send, follower, event, event.type, current)
 

@@ -70,10 +70,6 @@ local nxt = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
 if #nxt == 0 then return -1 end
 return math.max(0, tonumber(nxt[2]) - now)
 """
-# Connections per process. Redis runs one command at a time, so more only hold memory: each
-# costs about 60 KiB of RSS once used, and a burst of 10,000 stream openings filled all 256
-# of the old pool (15 MB); requests past the pool wait for a connection rather than fail.
-POOL_SIZE = 64
 TRANSIENT = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
 
 
@@ -90,7 +86,7 @@ def _events_key(job_id: str) -> str:
     return f"dl:events:{job_id}"
 
 
-def connect(url: str) -> redis.Redis:
+def connect(url: str, pool_size: int, pool_timeout_s: float) -> redis.Redis:
     # Retries ride out a dropped connection or a short restart; callers handle longer outages.
     # A blocking pool: a burst of requests waits for a free connection instead of failing.
     retry: dict[str, Any] = {
@@ -98,7 +94,7 @@ def connect(url: str) -> redis.Redis:
         "retry_on_error": [RedisConnectionError, RedisTimeoutError],
     }
     pool = redis.BlockingConnectionPool.from_url(
-        url, max_connections=POOL_SIZE, timeout=10, decode_responses=True, health_check_interval=5, **retry
+        url, max_connections=pool_size, timeout=pool_timeout_s, decode_responses=True, health_check_interval=5, **retry
     )
     return redis.Redis(connection_pool=pool, **retry)
 
@@ -162,8 +158,8 @@ class RedisQueue:
 
 
 class RedisStore:
-    def __init__(self, url: str, max_queued: int) -> None:
-        self.r = connect(url)
+    def __init__(self, url: str, max_queued: int, pool_size: int, pool_timeout_s: float) -> None:
+        self.r = connect(url, pool_size, pool_timeout_s)
         self.max_queued = max_queued
         self.jobs = RedisQueue(self.r, "dl:queue:jobs")
         self.webhooks = RedisQueue(self.r, "dl:queue:webhooks")

@@ -1,5 +1,6 @@
 """Crashes and outages on the real services: a worker killed mid-job, a worker frozen
-past its lease, Redis dropping connections and restarting, MinIO going away."""
+past its lease, Redis dropping connections and restarting, a Redis pool with no connection
+to spare, MinIO going away."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import aiohttp
 import pytest
 import redis
 
+from core.sse import SseEvent, read_stream
+from reference_server.config import Settings
 from stack.minio_server import MinioServer
 from stack.redis_server import RedisServer
 from stack.reference_process import ReferenceServer, ReferenceWorker, service_env
@@ -37,8 +40,8 @@ class Stack:
     def url(self) -> str:
         return self.server.url
 
-    def worker(self, name: str, slots: int = 1) -> ReferenceWorker:
-        worker = ReferenceWorker(self.tmp / name, {**self.env, "WORKERS": str(slots)}, name=name).start()
+    def worker(self, name: str, slots: int = 1, **env: str) -> ReferenceWorker:
+        worker = ReferenceWorker(self.tmp / name, {**self.env, "WORKERS": str(slots), **env}, name=name).start()
         self.workers.append(worker)
         return worker
 
@@ -176,3 +179,39 @@ async def test_minio_down_fails_jobs_cleanly_and_health_says_so(
     _, body, _ = await initiate(http, stack.url, [70000])
     done = await wait_state(http, stack.url, body["jobId"], {"completed"})
     await _download_matches(http, done)
+
+
+async def test_streams_outlast_a_redis_pool_with_no_connection_to_spare(
+    http: aiohttp.ClientSession, make_stack
+) -> None:
+    # The API process has one connection beside its subscription's and waits a millisecond for
+    # it; thirty streams follow one job, so every event wakes all thirty to read at once, and
+    # all but one find no connection. The jobs run in a worker process with the default pool.
+    followers = 30
+    stack = make_stack(WORKERS="0", REDIS_POOL_SIZE="2", REDIS_POOL_TIMEOUT_S="0.001", MAX_STREAMS_PER_CLIENT="0")
+    default = Settings()
+    stack.worker("w", REDIS_POOL_SIZE=str(default.redis_pool_size), REDIS_POOL_TIMEOUT_S="10")
+
+    async def initiated() -> tuple[int, dict, object]:
+        return await initiate(http, stack.url, [70035])
+
+    # The test's own requests share that one connection too, and are refused (503) when it is taken.
+    _, body, _ = await eventually(initiated, lambda r: r[0] == 202, "an initiate through the short pool")
+    url = f"{stack.url}{body['links']['events']}"
+
+    async def follow() -> list[SseEvent]:
+        while True:
+            async with http.get(url) as resp:
+                if resp.status == 503:  # refused before the stream began: the same short pool
+                    await asyncio.sleep(0.01)
+                    continue
+                assert resp.status == 200, await resp.text()
+                return [item async for item in read_stream(resp) if isinstance(item, SseEvent)]
+
+    streams = await asyncio.gather(*(follow() for _ in range(followers)))
+    for events in streams:
+        assert events and events[-1].event == "completed", [e.event for e in events]
+        seqs = [int(e.id) for e in events[1:] if e.id]
+        assert seqs == sorted(set(seqs)), f"events repeated or out of order: {seqs}"
+    m = await eventually(lambda: metrics(http, stack.url), lambda _: True, "the metrics through the short pool")
+    assert m.get("dl_stream_read_retries_total", 0) > 0, "no stream found the pool short: the test proved nothing"
