@@ -12,6 +12,12 @@ nginx+nchan):
 4. the delay of each stream is the time its terminal event arrived less the time the job
    completed (`completedAt`, read back afterwards) or the message was published (in its body).
 
+One more engine, `redis-inline-workers`, is the one-process deployment under a burst: one server
+process on Redis running `INLINE_SLOTS` job slots itself, every stream's job `INLINE_JOB_S` of
+work, queued behind those slots, so that hundreds of jobs end together while the streams wait.
+Its memory is the jobs' as well as the streams', so only its cut streams and delays compare; a
+job that ended before its stream opened is answered at once and counted apart, not as a delay.
+
     python -m benchmarks.stream_bench --streams 10000 --out results/stream-bench.json
 """
 
@@ -42,7 +48,10 @@ from stack.nchan_server import NchanServer, nchan_missing
 from stack.redis_server import RedisServer
 from stack.reference_process import ReferenceServer, ReferenceWorker, service_env
 
-ENGINES = ("embedded", "redis", "nchan")
+ENGINES = ("embedded", "redis", "redis-inline-workers", "nchan")
+# The in-process configuration that once cut streams on a shared pool (1,281 of 10,000).
+INLINE_SLOTS = 200
+INLINE_JOB_S = 3.0
 REQUESTS_IN_FLIGHT = 64  # the set-up and read-back requests: quick, not a load test
 BACKLOG = Settings().listen_backlog  # nchan gets the reference server's default backlog
 # One address (the probe) holds every stream and makes every job here: no per-client limit applies.
@@ -123,13 +132,15 @@ async def start_probe(argv: list[str], paths: bytes) -> asyncio.subprocess.Proce
 class Probe:
     """The client process holding the streams; it reports on its stdout."""
 
-    def __init__(self, port: int, paths: list[str], plan: StreamPlan, terminal: str = "") -> None:
+    def __init__(
+        self, port: int, paths: list[str], plan: StreamPlan, terminal: str = "", jobs_s: float | None = None
+    ) -> None:
         self.paths = "\n".join(paths).encode()
         self.argv = [
             sys.executable, "-m", "benchmarks.stream_probe",
             "--port", str(port),
             "--rate", str(plan.connect_per_s),
-            "--timeout", str(plan.job_s + plan.spread_s + plan.grace_s),
+            "--timeout", str((plan.job_s + plan.spread_s if jobs_s is None else jobs_s) + plan.grace_s),
             *(["--terminal", terminal] if terminal else []),
         ]  # fmt: skip
         self.plan = plan
@@ -191,10 +202,12 @@ async def _started(http: aiohttp.ClientSession, url: str) -> float:
         return counter_value(await resp.text(), "dl_executions_started_total")
 
 
-async def reference(plan: StreamPlan, workdir: Path, redis: bool) -> dict[str, Any]:
+async def reference(plan: StreamPlan, workdir: Path, engine: str) -> dict[str, Any]:
     """The reference server holding every stream in one process: in embedded mode, running
     the jobs too; on Redis and MinIO, with the jobs in a worker process of their own, as
-    it would be deployed, so the API process's figures are the streams' alone."""
+    it would be deployed, so the API process's figures are the streams' alone; or, for
+    `redis-inline-workers`, on Redis running `INLINE_SLOTS` job slots itself."""
+    inline = engine == "redis-inline-workers"
     env = {
         **UNLIMITED_CLIENT,
         "TIME_SCALE": "1",
@@ -207,13 +220,21 @@ async def reference(plan: StreamPlan, workdir: Path, redis: bool) -> dict[str, A
         "WORKERS": str(plan.streams),
         "MAX_QUEUED_JOBS": str(plan.streams),
     }
+    jobs_s = plan.job_s + plan.spread_s
+    if inline:
+        jobs_s = plan.streams / INLINE_SLOTS * INLINE_JOB_S
+        work_ms = str(int(INLINE_JOB_S * 1000))
+        env.update(DOWNLOAD_DELAY_MIN_MS=work_ms, DOWNLOAD_DELAY_MAX_MS=work_ms, WORKERS=str(INLINE_SLOTS))
+        env["LEASE_S"] = str(10 * jobs_s)
     services: list[RedisServer | MinioServer | ReferenceWorker] = []
-    if redis:
+    if engine != "embedded":
         redis_server = RedisServer(workdir / "redis").start()
         minio = MinioServer(workdir / "minio").start()
         env.update(service_env(redis_server.url, minio))
-        services = [redis_server, minio, ReferenceWorker(workdir / "worker", env).start()]
-        env["WORKERS"] = "0"
+        services = [redis_server, minio]
+        if not inline:
+            services.append(ReferenceWorker(workdir / "worker", env).start())
+            env["WORKERS"] = "0"
     server = ReferenceServer(workdir / "server", env).start()
     probe = None
     try:
@@ -232,17 +253,17 @@ async def reference(plan: StreamPlan, workdir: Path, redis: bool) -> dict[str, A
             making_s = time.monotonic() - made
             # Every job running before any stream opens: a job's start is an event on its stream,
             # and the streams are to be measured idle. All of it, then the opening and the
-            # sample, must fit before the first job ends.
-            while True:
+            # sample, must fit before the first job ends. (Inline, the jobs queue behind the slots.)
+            while not inline:
                 if time.monotonic() - made + plan.streams / plan.connect_per_s + plan.hold_s + 1 > plan.job_s:
                     raise RuntimeError(
                         f"{plan.streams} jobs were not all made and started in time for jobs of {plan.job_s:g} s"
                     )
                 if await _started(http, server.url) >= plan.streams:
+                    await asyncio.sleep(1)  # the writes behind the last starts settle before the baseline
                     break
                 await asyncio.sleep(0.5)
-            await asyncio.sleep(1)  # the writes behind the last starts settle before the baseline
-            probe = Probe(server.port, [f"/v1/download/jobs/{j}/events" for j in job_ids], plan)
+            probe = Probe(server.port, [f"/v1/download/jobs/{j}/events" for j in job_ids], plan, jobs_s=jobs_s)
             held = await probe.hold([psutil.Process(server.process.pid)])
             streamed = await probe.result()
 
@@ -258,15 +279,17 @@ async def reference(plan: StreamPlan, workdir: Path, redis: bool) -> dict[str, A
         server.stop()
         for service in reversed(services):
             service.stop()
-    delays = [
-        received - ended
-        for path, received, _ in streamed["streams"]
-        if received is not None and (ended := ends[path.split("/")[-2]]) is not None
-    ]
+    # A job that ended before its stream opened was answered at once: no notification to time.
+    timed = [(received, ended, opened) for path, received, _, opened in streamed["streams"]
+             if received is not None and (ended := ends[path.split("/")[-2]]) is not None]  # fmt: skip
+    delays = [received - ended for received, ended, opened in timed if opened <= ended]
     finished = sorted(t for t in ends.values() if t is not None)
     span = finished[-1] - finished[0] if len(finished) > 1 else 0.0
     result = _summary(held, streamed, delays, len(finished) / span if span else 0.0)
     result["jobs_made_per_s"] = round(plan.streams / making_s)
+    result["ended_before_their_stream_opened"] = len(timed) - len(delays)
+    if inline:
+        result["inline_workers"] = {"slots": INLINE_SLOTS, "job_s": INLINE_JOB_S}
     return result
 
 
@@ -300,7 +323,7 @@ async def nchan(plan: StreamPlan, workdir: Path) -> dict[str, Any]:
         if probe is not None:
             await probe.stop()
         server.stop()
-    delays = [received - json.loads(data)["publishedAt"] for _, received, data in streamed["streams"] if received]
+    delays = [received - json.loads(data)["publishedAt"] for _, received, data, _ in streamed["streams"] if received]
     return _summary(held, streamed, delays, plan.streams / published_s)
 
 
@@ -317,7 +340,7 @@ async def measure(plan: StreamPlan, workdir: Path, engines: tuple[str, ...] = EN
                 continue
             engines_out[engine] = await nchan(plan, workdir / engine)
         else:
-            engines_out[engine] = await reference(plan, workdir / engine, redis=engine == "redis")
+            engines_out[engine] = await reference(plan, workdir / engine, engine)
         print(f"    {json.dumps(engines_out[engine])}", flush=True)
     reference_engine = engines_out.get("nchan", {})
     if "delay" in reference_engine:
@@ -325,10 +348,11 @@ async def measure(plan: StreamPlan, workdir: Path, engines: tuple[str, ...] = EN
             if engine == "nchan" or "delay" not in engines_out[engine]:
                 continue
             mine = engines_out[engine]
-            mine["vs_nchan"] = {
-                "rss_per_stream": _ratio(mine["rss_per_stream_kib"], reference_engine["rss_per_stream_kib"]),
-                "p99_delay": _ratio(mine["delay"]["p99_ms"], reference_engine["delay"]["p99_ms"]),
-            }
+            mine["vs_nchan"] = {"p99_delay": _ratio(mine["delay"]["p99_ms"], reference_engine["delay"]["p99_ms"])}
+            if "inline_workers" not in mine:  # its memory is its jobs' too
+                mine["vs_nchan"]["rss_per_stream"] = _ratio(
+                    mine["rss_per_stream_kib"], reference_engine["rss_per_stream_kib"]
+                )
     return results
 
 

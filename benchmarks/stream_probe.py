@@ -9,8 +9,8 @@ little of its own to the delays, and holds each until the stream's terminal even
 It prints two lines of JSON. The first when every connection has had its answer (how
 many streams are held, and how the others failed), so the caller can measure a server
 holding them all; the second when every stream has ended or `--timeout` has passed: the
-outcomes, and for each path the wall time its terminal event arrived and that event's
-data.
+outcomes, and for each path the wall time its terminal event arrived, that event's data
+and the wall time the stream was answered.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ CONNECT_TIMEOUT_S = 10.0  # a connection not answered by then counts as timed ou
 class Stream:
     path: str
     outcome: str = "pending"  # an HTTP status on refusal, "reset", "timeout", "ended" or "terminal"
+    opened_at: float | None = None  # time.time() when the answer's head arrived
     received_at: float | None = None  # time.time() when the terminal event arrived
     data: str | None = None
     answered: asyncio.Event = field(default_factory=asyncio.Event)
@@ -51,7 +52,7 @@ async def _follow(port: int, stream: Stream, terminal: frozenset[str]) -> None:
         if status != "200":
             stream.outcome = status
             return
-        stream.outcome = "ended"
+        stream.outcome, stream.opened_at = "ended", time.time()
         stream.answered.set()
         parser = SseParser()
         body = _chunks(reader) if b"chunked" in head.lower() else _raw(reader)
@@ -104,7 +105,7 @@ async def probe(port: int, paths: list[str], rate: float, timeout_s: float, term
     result = {
         "outcomes": dict(Counter(s.outcome for s in streams)),
         "connect_s": round(connect_s, 2),
-        "streams": [[s.path, s.received_at, s.data] for s in streams],
+        "streams": [[s.path, s.received_at, s.data, s.opened_at] for s in streams],
     }
     print(json.dumps(result), flush=True)
 

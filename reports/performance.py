@@ -19,6 +19,8 @@ PAGE_MARKERS = ("<!-- performance table: written by `make bench` -->", "<!-- end
 ENGINES = {
     "embedded": "reference server, embedded",
     "redis": "reference server, Redis + MinIO",
+    # Its RSS is its 200 running jobs' as well, so it has no memory ratio.
+    "redis-inline-workers": "reference server, Redis + MinIO, 200 job slots in the same process",
     "nchan": "nginx + nchan (reference engine)",
 }
 HEADERS = [
@@ -58,7 +60,8 @@ def rows(streams: dict[str, Any]) -> list[list[str]]:
             out.append([label, f"not measured: {r['not_measured']}", *[""] * (len(HEADERS) - 2)])
             continue
         ratio = r.get("vs_nchan", {})
-        versus = f"{ratio['rss_per_stream']:g}x, {ratio['p99_delay']:g}x" if ratio.get("p99_delay") else "-"
+        rss_ratio = f"{ratio['rss_per_stream']:g}x" if ratio.get("rss_per_stream") else "-"
+        versus = f"{rss_ratio}, {ratio['p99_delay']:g}x" if ratio.get("p99_delay") else "-"
         out.append(
             [
                 label,
