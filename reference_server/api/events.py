@@ -150,11 +150,17 @@ class Feed:
             await self._catch_up(send, gone)
 
     async def _catch_up(self, send: Send, gone: Callable[[], bool]) -> None:
-        """Each job's events since its cursor. (A call of its own, like `_open`: the job read
-        with them is not kept while the feed waits.)"""
+        """Each job's events since its cursor: those the store's notice carried when they
+        follow the cursor without a gap, else read from the log. (A call of its own, like
+        `_open`: the job read with them is not kept while the feed waits.)"""
         for follower in self.followers:
             if not follower.done:
-                events, current = await self._events(follower.job_id, follower.cursor, gone)
+                news = self.woken.take(follower.job_id)
+                carried = news.after(follower.cursor) if news is not None else None
+                if news is not None and carried is not None:
+                    events, current = carried, news.job
+                else:
+                    events, current = await self._events(follower.job_id, follower.cursor, gone)
                 for event in events:
                     await self._out(send, follower, event, event.type, current)
 

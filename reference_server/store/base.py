@@ -50,6 +50,30 @@ class Message:
     job_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class News:
+    """A job's new events as its store announced them, in order, with the job as of them when
+    one is its completion (the event's download link needs it): what a woken stream sends
+    without reading the log back. A hint like the wake-up itself: the log stays the truth."""
+
+    job_id: str
+    events: list[Event]
+    job: Job | None = None
+
+    @classmethod
+    def of(cls, change: Change) -> News:
+        completed = any(e.type == "completed" for e in change.events)
+        return cls(change.job.id, change.events, change.job if completed else None)
+
+    def after(self, cursor: int) -> list[Event] | None:
+        """The events past `cursor`, if they follow it without a gap (those up to it were
+        sent already, from a read that got ahead of this notice); None if one is missing."""
+        events = [e for e in self.events if e.seq > cursor]
+        if any(e.seq != cursor + 1 + i for i, e in enumerate(events)):
+            return None
+        return events
+
+
 def decide_create(
     stored: StoredResponse | None, fingerprint: str, active: Job | None, queued: int, max_queued: int
 ) -> CreateKind:
@@ -123,9 +147,10 @@ class Notifier:
         # Lists, not sets: nearly every job has one follower, and an empty set is 216 bytes.
         self._waiters: dict[str, list[Watch]] = {}
 
-    def notify(self, job_id: str) -> None:
+    def notify(self, job_id: str, news: News | None = None) -> None:
+        """Wake the followers of `job_id`, with its news if the store carried them."""
         for waiter in self._waiters.get(job_id, ()):
-            waiter.set()
+            waiter.set(news)
 
     def resync(self) -> None:
         for group in self._waiters.values():
@@ -155,7 +180,7 @@ class Watch:
     the Event's deque of waiters, which cost every held stream 760 bytes; and its own
     context manager (registered in the `with` block), where a generator cost 250 more."""
 
-    __slots__ = ("_flag", "_kept", "_notifier", "_waiter", "job_ids")
+    __slots__ = ("_flag", "_kept", "_news", "_notifier", "_waiter", "job_ids")
 
     def __init__(self, notifier: Notifier, job_ids: list[str]) -> None:
         self._notifier = notifier
@@ -163,6 +188,7 @@ class Watch:
         self._flag = False
         self._kept = False
         self._waiter: asyncio.Future[None] | None = None
+        self._news: list[News] | None = None  # None, not an empty list, while there is none: 56 bytes a stream
 
     def __enter__(self) -> Watch:
         self._notifier._add(self)
@@ -181,7 +207,13 @@ class Watch:
     def close(self) -> None:
         self._notifier._remove(self)
 
-    def set(self) -> None:
+    def set(self, news: News | None = None) -> None:
+        """Wake the follower, with what changed if the store said (a resync does not)."""
+        if news is not None:
+            if self._news is None:
+                self._news = [news]
+            else:
+                self._news.append(news)
         self._flag = True
         waiter, self._waiter = self._waiter, None
         if waiter is not None and not waiter.done():
@@ -189,6 +221,17 @@ class Watch:
 
     def clear(self) -> None:
         self._flag = False
+
+    def take(self, job_id: str) -> News | None:
+        """The news of `job_id` since it was last taken, merged in order, and forgotten."""
+        if self._news is None:
+            return None
+        mine = [n for n in self._news if n.job_id == job_id]
+        if not mine:
+            return None
+        rest = [n for n in self._news if n.job_id != job_id]
+        self._news = rest or None
+        return News(job_id, [e for n in mine for e in n.events], next((n.job for n in mine if n.job), None))
 
     def wait(self) -> asyncio.Future[None]:
         """Done once the flag is set, at once if it is. (A future, not a coroutine: a

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from ..jobs.model import ACTIVE, Event, Job
 from ..jobs.transitions import Change, created
-from .base import CreateOutcome, Message, Notifier, RateHit, StoredResponse, decide_create
+from .base import CreateOutcome, Message, News, Notifier, RateHit, StoredResponse, decide_create
 
 PRUNE_EVERY = 1024  # creates between sweeps of ended jobs
 
@@ -111,7 +111,7 @@ class MemoryStore:
                 self._active[job.dedupe_key] = job.id
             self._queued.add(job.id)
             self.jobs.put(job.id)
-        self.notifier.notify(job.id)
+        self.notifier.notify(job.id, News.of(change))
         return CreateOutcome("created", job, response)
 
     def _prune(self, now: float) -> None:
@@ -148,7 +148,7 @@ class MemoryStore:
                 if change.job.webhook is not None:
                     self.webhooks.put(job_id)
         if change.events:
-            self.notifier.notify(job_id)
+            self.notifier.notify(job_id, News.of(change))
         return change
 
     async def incr(self, name: str, by: float = 1) -> None:

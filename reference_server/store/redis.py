@@ -9,7 +9,8 @@
 - `dl:queue:*:due`: jobs deferred to a later time (webhook retries), a sorted set by due
   time in Redis's own clock; a reader moves due members into the stream before it reads.
 - `dl:idem:{key}` and `dl:active:{hash}`: idempotency records and the active-job index.
-- `dl:notify`: pub/sub channel carrying job ids, a wake-up hint for event streams.
+- `dl:notify`: pub/sub channel carrying each change's new events (and the job, when it
+  completes), so a woken event stream sends them without reading them back.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..jobs.model import ACTIVE, Event, Job
 from ..jobs.transitions import Change, created
-from .base import CreateOutcome, Message, Notifier, RateHit, StoredResponse, decide_create
+from .base import CreateOutcome, Message, News, Notifier, RateHit, StoredResponse, decide_create
 
 log = logging.getLogger(__name__)
 
@@ -189,15 +190,24 @@ class RedisStore:
             try:
                 await pubsub.subscribe(NOTIFY)
                 self.notifier.resync()  # what was published while we were not listening
+                # redis-py reconnects a dropped subscription by itself and subscribes again, and
+                # raises nothing here: without this, what was published in between was lost, and
+                # a stream whose terminal event it was waited for good.
+                assert pubsub.connection is not None
+                pubsub.connection.register_connect_callback(self._resubscribed)
                 async for message in pubsub.listen():
                     if message.get("type") == "message":
-                        self.notifier.notify(message["data"])
+                        self.notifier.notify(*_news(message["data"]))
             except TRANSIENT as exc:
                 log.warning("event notifications interrupted (%s); streams catch up once they are back", exc)
                 await asyncio.sleep(0.2)
             finally:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
+
+    def _resubscribed(self, _connection: object) -> None:
+        """Called once the subscription's connection is back, after redis-py subscribed again."""
+        self.notifier.resync()
 
     async def create(
         self, job: Job, idempotency_key: str | None, response: StoredResponse, ttl_s: float, idem_ttl_s: float
@@ -270,7 +280,7 @@ class RedisStore:
         for event in change.events:
             pipe.xadd(_events_key(change.job.id), {"e": event.to_json()}, id=f"0-{event.seq}")
         if change.events:
-            pipe.publish(NOTIFY, change.job.id)
+            pipe.publish(NOTIFY, _notice(change))
 
     async def update(self, job_id: str, fn: Callable[[Job], Change | None]) -> Change | None:
         key = _job_key(job_id)
@@ -329,6 +339,23 @@ class RedisStore:
 
     async def sync_finished(self, file_id: int) -> None:
         await self.r.decr(f"dl:sync:{file_id}")
+
+
+def _notice(change: Change) -> str:
+    news = News.of(change)
+    return json.dumps(
+        {"job_id": news.job_id, "events": [e.to_json() for e in news.events], "job": news.job and news.job.to_json()}
+    )
+
+
+def _news(data: str) -> tuple[str, News | None]:
+    """The job a notice names, and its news. A bare job id, as a process from before the
+    notices carried events publishes it during a rolling upgrade, wakes its streams to read."""
+    if not data.startswith("{"):
+        return data, None
+    d = json.loads(data)
+    job = Job.from_json(d["job"]) if d["job"] else None
+    return d["job_id"], News(d["job_id"], [Event.from_json(e) for e in d["events"]], job)
 
 
 def _stored_to_json(stored: StoredResponse) -> str:

@@ -182,11 +182,12 @@ async def test_minio_down_fails_jobs_cleanly_and_health_says_so(
 
 
 async def test_streams_outlast_a_redis_pool_with_no_connection_to_spare(
-    http: aiohttp.ClientSession, make_stack
+    http: aiohttp.ClientSession, make_stack, private_redis: RedisServer
 ) -> None:
     # The API process has one connection beside its subscription's and waits a millisecond for
-    # it; thirty streams follow one job, so every event wakes all thirty to read at once, and
-    # all but one find no connection. The jobs run in a worker process with the default pool.
+    # it. Thirty streams follow one job; each time its subscription is cut, it resyncs: all
+    # thirty wake to read the log at once, and all but one find no connection. The jobs run in a
+    # worker process with the default pool.
     followers = 30
     stack = make_stack(WORKERS="0", REDIS_POOL_SIZE="2", REDIS_POOL_TIMEOUT_S="0.001", MAX_STREAMS_PER_CLIENT="0")
     default = Settings()
@@ -198,6 +199,7 @@ async def test_streams_outlast_a_redis_pool_with_no_connection_to_spare(
     # The test's own requests share that one connection too, and are refused (503) when it is taken.
     _, body, _ = await eventually(initiated, lambda r: r[0] == 202, "an initiate through the short pool")
     url = f"{stack.url}{body['links']['events']}"
+    opened = asyncio.Semaphore(0)
 
     async def follow() -> list[SseEvent]:
         while True:
@@ -206,10 +208,17 @@ async def test_streams_outlast_a_redis_pool_with_no_connection_to_spare(
                     await asyncio.sleep(0.01)
                     continue
                 assert resp.status == 200, await resp.text()
+                opened.release()
                 return [item async for item in read_stream(resp) if isinstance(item, SseEvent)]
 
-    streams = await asyncio.gather(*(follow() for _ in range(followers)))
-    for events in streams:
+    streams = asyncio.gather(*(follow() for _ in range(followers)))
+    for _ in range(followers):
+        await opened.acquire()
+    with redis.Redis(port=private_redis.port) as admin:
+        for _ in range(5):  # within the job's 2 s
+            admin.client_kill_filter(_type="pubsub")
+            await asyncio.sleep(0.1)
+    for events in await streams:
         assert events and events[-1].event == "completed", [e.event for e in events]
         seqs = [int(e.id) for e in events[1:] if e.id]
         assert seqs == sorted(set(seqs)), f"events repeated or out of order: {seqs}"
