@@ -136,11 +136,12 @@ class Notifier:
 
     One per process, fed by the store's single subscription (Redis pub/sub, or the
     in-memory store itself) and fanned out here to the streams that follow each job, so a
-    held stream costs no store reads and no timer until its job changes. A hint only: the
-    event log is the truth, and a stream reads it after every wake-up. A stream registers
-    before it reads, so a change between its read and its wait still wakes it; and when the
-    subscription comes back after an outage, every stream is woken once to catch up on what
-    the gap may have carried.
+    held stream costs no store reads and no timer until its job changes. A wake-up carries
+    the change's events (`News`), which a stream sends when they follow what it has sent;
+    otherwise, the event log being the truth, it reads the log. A stream registers before it
+    reads, so a change between its read and its wait still wakes it; and when the
+    subscription comes back after an outage, every stream is woken once, without news, to
+    catch up on what the gap may have carried.
     """
 
     def __init__(self) -> None:
