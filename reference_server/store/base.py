@@ -127,7 +127,10 @@ class JobStore(Protocol):
     async def sync_started(self, file_id: int) -> int: ...
     async def sync_finished(self, file_id: int) -> None: ...
     async def ping(self) -> None: ...
-    async def start(self) -> None: ...
+    async def start(self, listen: bool = True) -> None:
+        """Ready the store; with `listen`, feed `notifier` (a process following no stream need not)."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -147,6 +150,9 @@ class Notifier:
     def __init__(self) -> None:
         # Lists, not sets: nearly every job has one follower, and an empty set is 216 bytes.
         self._waiters: dict[str, list[Watch]] = {}
+
+    def follows(self, job_id: str) -> bool:
+        return job_id in self._waiters
 
     def notify(self, job_id: str, news: News | None = None) -> None:
         """Wake the followers of `job_id`, with its news if the store carried them."""

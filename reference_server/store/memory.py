@@ -69,7 +69,7 @@ class MemoryStore:
         self._sync_running: Counter[int] = Counter()
         self._windows: dict[str, tuple[float, int]] = {}  # client -> (window start, requests)
 
-    async def start(self) -> None:
+    async def start(self, listen: bool = True) -> None:
         return None
 
     async def close(self) -> None:

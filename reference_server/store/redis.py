@@ -197,7 +197,9 @@ class RedisStore:
                 pubsub.connection.register_connect_callback(self._resubscribed)
                 async for message in pubsub.listen():
                     if message.get("type") == "message":
-                        self.notifier.notify(*_news(message["data"]))
+                        job_id, _, body = message["data"].partition("\n")
+                        if self.notifier.follows(job_id):  # else not worth parsing
+                            self.notifier.notify(job_id, _news(job_id, body))
             except TRANSIENT as exc:
                 log.warning("event notifications interrupted (%s); streams catch up once they are back", exc)
                 await asyncio.sleep(0.2)
@@ -342,20 +344,21 @@ class RedisStore:
 
 
 def _notice(change: Change) -> str:
+    """The job id, a newline, then its news: a process with no stream following the job reads
+    no further."""
     news = News.of(change)
-    return json.dumps(
-        {"job_id": news.job_id, "events": [e.to_json() for e in news.events], "job": news.job and news.job.to_json()}
-    )
+    body = {"events": [e.to_json() for e in news.events], "job": news.job and news.job.to_json()}
+    return f"{news.job_id}\n{json.dumps(body)}"
 
 
-def _news(data: str) -> tuple[str, News | None]:
-    """The job a notice names, and its news. A bare job id, as a process from before the
-    notices carried events publishes it during a rolling upgrade, wakes its streams to read."""
-    if not data.startswith("{"):
-        return data, None
-    d = json.loads(data)
+def _news(job_id: str, body: str) -> News | None:
+    """The news in a notice's body. A notice with none (a bare job id, as a process from before
+    the notices carried events publishes it during a rolling upgrade) wakes streams to read."""
+    if not body:
+        return None
+    d = json.loads(body)
     job = Job.from_json(d["job"]) if d["job"] else None
-    return d["job_id"], News(d["job_id"], [Event.from_json(e) for e in d["events"]], job)
+    return News(job_id, [Event.from_json(e) for e in d["events"]], job)
 
 
 def _stored_to_json(stored: StoredResponse) -> str:

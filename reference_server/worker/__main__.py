@@ -25,7 +25,7 @@ async def serve(argv: list[str] | None) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await store.start()
+    await store.start(listen=False)  # its processes follow no event stream
     try:
         async with tracing(settings.memory_trace_s), running_workers(settings, store, artifacts, Metrics(store)):
             logging.getLogger("reference_server.worker").info(

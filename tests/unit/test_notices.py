@@ -39,13 +39,15 @@ def test_a_watch_merges_each_jobs_news_in_order_and_a_resync_carries_none() -> N
 def test_a_notice_carries_the_job_only_when_it_completes() -> None:
     job = new_job()
     change = created(job)
-    job_id, news = _news(_notice(change))
+    job_id, _, body = _notice(change).partition("\n")
+    news = _news(job_id, body)
     assert job_id == job.id and news is not None and news.job is None
     assert [e.to_json() for e in news.events] == [e.to_json() for e in change.events]
     done = Change(job, [Event(job.seq + 1, "completed", {"state": "completed"})], terminal=True)
-    _, news = _news(_notice(done))
+    news = _news(job.id, _notice(done).partition("\n")[2])
     assert news is not None and news.job is not None and news.job.to_json() == job.to_json()
 
 
 def test_a_bare_job_id_from_an_older_process_wakes_its_streams_to_read() -> None:
-    assert _news("0b7e4c9a-0000-4000-8000-000000000000") == ("0b7e4c9a-0000-4000-8000-000000000000", None)
+    job_id, _, body = "0b7e4c9a-0000-4000-8000-000000000000".partition("\n")
+    assert _news(job_id, body) is None
