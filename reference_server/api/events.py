@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -34,7 +35,9 @@ from .stream_slots import Slot
 routes = web.RouteTableDef()
 MAX_STREAM_JOBS = 50
 Send = Callable[[str, str, str], Awaitable[None]]  # (cursor, event name, JSON data) to the client
-# A held stream's read that finds the store busy or away waits this long, doubling, and tries again.
+# A held stream's read that finds the store busy or away waits up to this long, doubling, and tries
+# again. A random share of it ("full jitter"): streams woken together, by a resync, would otherwise
+# come back together, and a short pool would let one of them through each round.
 READ_RETRY_FIRST_S = 0.05
 READ_RETRY_MAX_S = 1.0
 
@@ -113,7 +116,7 @@ class Feed:
                 if gone():
                     raise
                 await self.ctx.metrics.inc("dl_stream_read_retries_total")
-                await asyncio.sleep(pause)
+                await asyncio.sleep(random.uniform(0, pause))
                 pause = min(READ_RETRY_MAX_S, pause * 2)
 
     async def _open(self, send: Send, gone: Callable[[], bool]) -> None:

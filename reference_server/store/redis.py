@@ -243,8 +243,9 @@ class RedisStore:
                         return CreateOutcome(kind, active)
                     change = created(job)
                     pipe.multi()
-                    pipe.set(_job_key(job.id), job.to_json())
-                    self._append(pipe, change)
+                    job_json = job.to_json()
+                    pipe.set(_job_key(job.id), job_json)
+                    self._append(pipe, change, job_json)
                     pipe.sadd(QUEUED, job.id)
                     pipe.xadd(self.jobs.stream, {"job": job.id})
                     if idem_k:
@@ -278,11 +279,14 @@ class RedisStore:
         return logged, Job.from_json(raw) if raw else None
 
     @staticmethod
-    def _append(pipe: Any, change: Change) -> None:
-        for event in change.events:
-            pipe.xadd(_events_key(change.job.id), {"e": event.to_json()}, id=f"0-{event.seq}")
-        if change.events:
-            pipe.publish(NOTIFY, _notice(change))
+    def _append(pipe: Any, change: Change, job_json: str) -> None:
+        """The change's events onto the job's log, and its notice. Each event and the job are
+        serialised once, for both: the worker process is what holds the Redis tail back."""
+        logged = [event.to_json() for event in change.events]
+        for event, text in zip(change.events, logged, strict=True):
+            pipe.xadd(_events_key(change.job.id), {"e": text}, id=f"0-{event.seq}")
+        if logged:
+            pipe.publish(NOTIFY, _notice(change, logged, job_json))
 
     async def update(self, job_id: str, fn: Callable[[Job], Change | None]) -> Change | None:
         key = _job_key(job_id)
@@ -302,8 +306,9 @@ class RedisStore:
                         await pipe.watch(active_k)
                         release = await pipe.get(active_k) == job_id
                     pipe.multi()
-                    pipe.set(key, new.to_json(), keepttl=True)  # an ended job keeps its expiry through later writes
-                    self._append(pipe, change)
+                    job_json = new.to_json()
+                    pipe.set(key, job_json, keepttl=True)  # an ended job keeps its expiry through later writes
+                    self._append(pipe, change, job_json)
                     if new.state != "queued":
                         pipe.srem(QUEUED, job_id)
                     if change.terminal:
@@ -343,12 +348,11 @@ class RedisStore:
         await self.r.decr(f"dl:sync:{file_id}")
 
 
-def _notice(change: Change) -> str:
-    """The job id, a newline, then its news: a process with no stream following the job reads
-    no further."""
+def _notice(change: Change, logged: list[str], job_json: str) -> str:
+    """The job id, a newline, then its news (the events as logged, and the job as stored when
+    it completes): a process with no stream following the job reads no further."""
     news = News.of(change)
-    body = {"events": [e.to_json() for e in news.events], "job": news.job and news.job.to_json()}
-    return f"{news.job_id}\n{json.dumps(body)}"
+    return f"{news.job_id}\n{json.dumps({'events': logged, 'job': job_json if news.job else None})}"
 
 
 def _news(job_id: str, body: str) -> News | None:

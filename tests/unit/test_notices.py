@@ -39,12 +39,12 @@ def test_a_watch_merges_each_jobs_news_in_order_and_a_resync_carries_none() -> N
 def test_a_notice_carries_the_job_only_when_it_completes() -> None:
     job = new_job()
     change = created(job)
-    job_id, _, body = _notice(change).partition("\n")
+    job_id, _, body = _notice(change, [e.to_json() for e in change.events], job.to_json()).partition("\n")
     news = _news(job_id, body)
     assert job_id == job.id and news is not None and news.job is None
     assert [e.to_json() for e in news.events] == [e.to_json() for e in change.events]
     done = Change(job, [Event(job.seq + 1, "completed", {"state": "completed"})], terminal=True)
-    news = _news(job.id, _notice(done).partition("\n")[2])
+    news = _news(job.id, _notice(done, [e.to_json() for e in done.events], job.to_json()).partition("\n")[2])
     assert news is not None and news.job is not None and news.job.to_json() == job.to_json()
 
 
