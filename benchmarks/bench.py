@@ -9,7 +9,8 @@
         platforms/<platform>-<pattern>/   scenarios/platforms.toml behind each platform profile alone
         scale/<pattern>/          every pattern with 10,000 clients waiting at once (2,000 quick):
                                   a load test whose summary.json has what the server side spent
-        streams/stream-bench.json 10,000 held event streams per engine (2,000 quick), nchan beside
+        streams/stream-bench.json 10,000 held event streams per engine (2,000 quick; the in-process
+                                  workers' engine 1,000 quick), nchan beside
         streams/memory.json       where a held stream's memory goes, and aiohttp's floor
         micro/server-bench.json   the micro-benchmarks (full mode only)
         bench.json                the plan, each step's wall time, quick or full
@@ -84,6 +85,7 @@ class Plan:
     scale_time_scale: float
     streams: int  # event streams each engine holds in the stream bench
     stream_job_s: float  # long enough to make that many jobs and open every stream
+    inline_streams: int  # the stream bench's in-process-workers engine: 3 s of jobs per 200 streams
     durations: tuple[float, ...]
     poll_intervals: tuple[float, ...]
     heartbeats: tuple[float, ...]
@@ -105,6 +107,7 @@ FULL = Plan(
     scale_time_scale=1.0,
     streams=10_000,
     stream_job_s=90.0,
+    inline_streams=10_000,
     durations=tuple(range(10, 201, 10)),
     poll_intervals=(1, 2, 5, 10, 20, 30),
     heartbeats=(0, 10, 15, 20, 30, 45, 55, 90),
@@ -121,6 +124,7 @@ QUICK = Plan(
     scale_time_scale=0.25,
     streams=2_000,
     stream_job_s=20.0,
+    inline_streams=1_000,
     durations=(10, 30, 60, 90, 120, 150, 200),
     poll_intervals=(1, 5, 10, 30),
     heartbeats=(0, 15, 30, 55, 90),
@@ -301,7 +305,7 @@ def scale(plan: Plan, out: Path) -> None:
 
 def stream_bench(plan: Plan, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    streams = StreamPlan(plan.streams, job_s=plan.stream_job_s)
+    streams = StreamPlan(plan.streams, job_s=plan.stream_job_s, inline_streams=plan.inline_streams)
     with tempfile.TemporaryDirectory(prefix="stream-bench-") as tmp:
         results = asyncio.run(measure(streams, Path(tmp)))
     (out / "stream-bench.json").write_text(json.dumps(results, indent=2) + "\n")

@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -69,6 +69,9 @@ class StreamPlan:
     # measured would be the completions' queue, not the notification's path.
     ends_per_s: float = 250.0
     grace_s: float = 60.0  # for the last streams to end once the last job has
+    # Streams for `redis-inline-workers`, whose jobs queue behind its slots (`INLINE_JOB_S` per
+    # `INLINE_SLOTS` jobs); None: `streams`.
+    inline_streams: int | None = None
 
     @property
     def spread_s(self) -> float:
@@ -340,7 +343,10 @@ async def measure(plan: StreamPlan, workdir: Path, engines: tuple[str, ...] = EN
                 continue
             engines_out[engine] = await nchan(plan, workdir / engine)
         else:
-            engines_out[engine] = await reference(plan, workdir / engine, engine)
+            own = (
+                plan if engine != "redis-inline-workers" else replace(plan, streams=plan.inline_streams or plan.streams)
+            )
+            engines_out[engine] = await reference(own, workdir / engine, engine)
         print(f"    {json.dumps(engines_out[engine])}", flush=True)
     reference_engine = engines_out.get("nchan", {})
     if "delay" in reference_engine:

@@ -12,7 +12,7 @@ from benchmarks.stream_bench import ENGINES, StreamPlan, measure
 from benchmarks.stream_memory import breakdown
 
 pytestmark = pytest.mark.integration
-SMALL = StreamPlan(streams=60, connect_per_s=200.0, hold_s=0.5, job_s=6.0, ends_per_s=60.0, grace_s=20.0)
+SMALL = StreamPlan(streams=60, connect_per_s=200.0, hold_s=0.5, job_s=4.0, ends_per_s=60.0, grace_s=20.0)
 
 
 async def test_every_engine_holds_every_stream_and_delivers_every_end(tmp_path: Path) -> None:
