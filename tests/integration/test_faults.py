@@ -189,7 +189,12 @@ async def test_streams_outlast_a_redis_pool_with_no_connection_to_spare(
     # thirty wake to read the log at once, and all but one find no connection. The jobs run in a
     # worker process with the default pool.
     followers = 30
-    stack = make_stack(WORKERS="0", REDIS_POOL_SIZE="2", REDIS_POOL_TIMEOUT_S="0.001", MAX_STREAMS_PER_CLIENT="0")
+    # Jobs of 10 s, so that the subscription is cut while the job runs however slowly the streams open.
+    ten_s = "1000000"
+    stack = make_stack(
+        WORKERS="0", REDIS_POOL_SIZE="2", REDIS_POOL_TIMEOUT_S="0.001", MAX_STREAMS_PER_CLIENT="0",
+        DOWNLOAD_DELAY_MIN_MS=ten_s, DOWNLOAD_DELAY_MAX_MS=ten_s,
+    )  # fmt: skip
     default = Settings()
     stack.worker("w", REDIS_POOL_SIZE=str(default.redis_pool_size), REDIS_POOL_TIMEOUT_S="10")
 
@@ -215,7 +220,7 @@ async def test_streams_outlast_a_redis_pool_with_no_connection_to_spare(
     for _ in range(followers):
         await opened.acquire()
     with redis.Redis(port=private_redis.port) as admin:
-        for _ in range(5):  # within the job's 2 s
+        for _ in range(5):  # within the job's 10 s
             admin.client_kill_filter(_type="pubsub")
             await asyncio.sleep(0.1)
     for events in await streams:
