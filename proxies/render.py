@@ -153,6 +153,20 @@ CHAIN_HELP = f"proxy chain, client side first, joined by '+' ({', '.join(PROFILE
 
 
 @dataclass(frozen=True)
+class EdgeTls:
+    """The entry's certificate: browsers speak HTTP/2 only over TLS."""
+
+    chain_pem: str  # the leaf first
+    key_pem: str
+
+
+# The engines that can terminate TLS at the entry, offering HTTP/2 first and HTTP/1.1 too.
+TLS_ENGINES = ("haproxy", "nginx")
+TLS_CHAIN_FILE = "edge-chain.pem"
+TLS_KEY_FILE = "edge-key.pem"
+
+
+@dataclass(frozen=True)
 class ProxyConfig:
     profile: Profile
     listen: Hop
@@ -160,6 +174,17 @@ class ProxyConfig:
     time_scale: float
     heartbeat_s: float = RECOMMENDED_HEARTBEAT_S  # the server's SSE heartbeat, unscaled (0: none)
     micro_cache: bool = False
+    tls: EdgeTls | None = None  # the entry only
+
+    def __post_init__(self) -> None:
+        if self.tls is not None and self.profile.engine not in TLS_ENGINES:
+            raise ValueError(
+                f"TLS at the entry is offered by the HAProxy and nginx profiles; {self.profile.name} runs on Caddy"
+            )
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls else "http"
 
 
 def parse_chain(spec: str) -> list[Profile]:
@@ -316,6 +341,8 @@ def render(config: ProxyConfig, folder: Path, root: str | None = None) -> Path:
         "client_ms": client_ms,
         "max_body_bytes": MAX_BODY_BYTES,
         "user": "user root;" if p.engine == "nginx" and os.geteuid() == 0 else "",
+        "scheme": config.scheme,
+        "tls": _tls_listen(config, root),
     }
     if p.engine == "nginx":
         # Stock nginx takes a server out for 10 s after one failure; tuned keeps trying them all.
@@ -337,10 +364,32 @@ def render(config: ProxyConfig, folder: Path, root: str | None = None) -> Path:
         pages = ERROR_PAGES[p.name]
         for name, text in (pages.render_bodies() if p.engine == "caddy" else pages.render()).items():
             (folder / name).write_text(text)
+    for name, text in _tls_files(config).items():
+        (folder / name).write_text(text)
     text = _Template((TEMPLATES / p.template).read_text()).substitute(values)
     main = folder / p.template
     main.write_text(text)
     return main
+
+
+def _tls_files(config: ProxyConfig) -> dict[str, str]:
+    if not config.tls:
+        return {}
+    if config.profile.engine == "haproxy":  # one file: the key, then the chain
+        return {TLS_CHAIN_FILE: config.tls.key_pem + config.tls.chain_pem}
+    return {TLS_CHAIN_FILE: config.tls.chain_pem, TLS_KEY_FILE: config.tls.key_pem}
+
+
+def _tls_listen(config: ProxyConfig, root: str) -> str:
+    """What follows the listen address: TLS with HTTP/2 offered first (ALPN), or nothing."""
+    if not config.tls:
+        return ""
+    if config.profile.engine == "haproxy":
+        return f" ssl crt {root}/{TLS_CHAIN_FILE} alpn h2,http/1.1"
+    return (
+        f" ssl http2;\n        ssl_certificate {root}/{TLS_CHAIN_FILE};\n"
+        f"        ssl_certificate_key {root}/{TLS_KEY_FILE}"
+    )
 
 
 # Go's write deadline would also stop the error page of a request that times out before its

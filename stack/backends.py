@@ -64,7 +64,8 @@ def local_proxy(config: ProxyConfig, workdir: Path) -> Service:
     # Caddy keeps an autosaved config and its state under these; a run's own folder, not ~.
     env = {"XDG_CONFIG_HOME": str(workdir), "XDG_DATA_HOME": str(workdir)}
     process = ManagedProcess(config.profile.name, argv, workdir, env=env, ready=tcp_open(config.listen.port)).start()
-    return Service(config.profile.name, f"http://127.0.0.1:{config.listen.port}", config.listen.port, process.stop)
+    url = f"{config.scheme}://127.0.0.1:{config.listen.port}"
+    return Service(config.profile.name, url, config.listen.port, process.stop)
 
 
 class ProcessBackend:
@@ -164,7 +165,7 @@ class ContainerBackend:
         except BaseException:
             container.stop()
             raise
-        url = f"http://127.0.0.1:{config.listen.port}"
+        url = f"{config.scheme}://127.0.0.1:{config.listen.port}"
         return Service(config.profile.name, url, config.listen.port, container.stop)
 
     def close(self) -> None:

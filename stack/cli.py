@@ -23,6 +23,7 @@ def add_stack(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--servers", type=int, default=1)
     parser.add_argument("--worker-processes", type=int, default=0)
     parser.add_argument("--micro-cache", action="store_true", help="1 s nginx micro-cache for status polls")
+    parser.add_argument("--tls", action="store_true", help="the entry speaks TLS, HTTP/2 first; prints ca_cert")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="extra server setting")
 
 
@@ -35,6 +36,7 @@ def stack(args: argparse.Namespace) -> int:
         server_env=dict(item.split("=", 1) for item in args.env),
         micro_cache=args.micro_cache,
         backend=args.backend,
+        tls=args.tls,
     )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -42,6 +44,8 @@ def stack(args: argparse.Namespace) -> int:
     with Stack(spec) as running:
         assert running.urls is not None and running.backend is not None
         summary = {"backend": running.backend.name, "urls": vars(running.urls), "startup_s": running.startup_s}
+        if running.ca:
+            summary["ca_cert"] = str(running.ca.ca_cert)
         print(json.dumps(summary, indent=2), flush=True)
         print("stack is up; Ctrl-C tears it down", file=sys.stderr, flush=True)
         stop.wait()

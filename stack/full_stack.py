@@ -26,6 +26,7 @@ from proxies.render import RECOMMENDED_HEARTBEAT_S, Hop, parse_chain
 from .backends import Backend, make_backend
 from .proxy_chain import chain_configs
 from .reference_process import ReferenceServer, ReferenceWorker, service_env
+from .tls import StackCa, make_stack_ca
 
 # The harness is one client address and brings its own limits: the server's own rate
 # limit and request timeout would otherwise hide the proxies' behaviour it measures.
@@ -50,6 +51,7 @@ class StackSpec:
     server_env: Mapping[str, str] = field(default_factory=dict)
     micro_cache: bool = False
     backend: str = "auto"
+    tls: bool = False  # the entry speaks TLS, HTTP/2 first, with a certificate from a CA made for the run
 
 
 @dataclass
@@ -75,6 +77,7 @@ class Stack:
         self.urls: StackUrls | None = None
         self.server_env: dict[str, str] = {}
         self.startup_s: dict[str, float] = {}
+        self.ca: StackCa | None = None
 
     def _timed(self, name: str, start: Callable[[], T]) -> T:
         began = time.monotonic()
@@ -85,8 +88,12 @@ class Stack:
     def up(self) -> Stack:
         spec = self.spec
         chain = [] if spec.profile == "direct" else parse_chain(spec.profile)
+        if spec.tls and not chain:
+            raise ValueError("TLS is spoken by the entry proxy: give a profile, not direct")
         began = time.monotonic()
         try:
+            if spec.tls:
+                self.ca = make_stack_ca(self.workdir / "tls")
             backend = self.backend = self._given_backend or make_backend(spec.backend, self.workdir)
             if self._given_backend is None:
                 self._stops.append(backend.close)
@@ -123,7 +130,13 @@ class Stack:
             hops = tuple(Hop(backend.upstream_host, s.port) for s in self.servers)
             proxies: dict[str, str] = {}
             for config in chain_configs(
-                chain, hops, backend.upstream_host, spec.time_scale, heartbeat, spec.micro_cache
+                chain,
+                hops,
+                backend.upstream_host,
+                spec.time_scale,
+                heartbeat,
+                spec.micro_cache,
+                self.ca.edge if self.ca else None,
             ):
                 start = functools.partial(backend.proxy, config, self.workdir / config.profile.name)
                 service = self._timed(config.profile.name, start)

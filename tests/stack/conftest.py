@@ -36,13 +36,17 @@ class Stacks:
     def __init__(self, backend: Backend, root: Path) -> None:
         self.backend = backend
         self.root = root
-        self._running: dict[tuple[str, tuple[tuple[str, str], ...], bool], Stack] = {}
+        self._running: dict[tuple[str, tuple[tuple[str, str], ...], bool, bool], Stack] = {}
 
-    def get(self, profile: str, micro_cache: bool = False, **env: str) -> Stack:
-        key = (profile, tuple(sorted(env.items())), micro_cache)
+    def get(self, profile: str, micro_cache: bool = False, tls: bool = False, **env: str) -> Stack:
+        key = (profile, tuple(sorted(env.items())), micro_cache, tls)
         if key not in self._running:
             spec = StackSpec(
-                profile=profile, time_scale=TIME_SCALE, server_env={**BASE_ENV, **env}, micro_cache=micro_cache
+                profile=profile,
+                time_scale=TIME_SCALE,
+                server_env={**BASE_ENV, **env},
+                micro_cache=micro_cache,
+                tls=tls,
             )
             folder = self.root / f"stack{len(self._running)}"
             self._running[key] = Stack(spec, workdir=folder, backend=self.backend).up()
