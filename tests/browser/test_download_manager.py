@@ -10,19 +10,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Route, expect
 
 from loadtests.collect import read_metrics
 from proxies.render import Hop
+from stack.chromium import chromium
 from stack.full_stack import Stack, StackSpec
 from stack.processes import free_port
 from stack.toxiproxy import REQUESTS, Toxic, ToxiproxyApi, ToxiproxyServer
 from tests.stack.conftest import EDGE_LIMIT_S, TIME_SCALE
 
 pytestmark = pytest.mark.browser
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]  # fmt: skip
 ARTIFACTS = Path("test-artifacts")
 SERVER_ENV = {"SSE_HEARTBEAT_S": "10", "LEASE_S": "100", "SIMULATED_WORK_HEADER": "true"}
 # Work per file id, unscaled ms, added to the page's initiate requests by the test.
@@ -31,12 +29,8 @@ WORK_MS = {70000: 20_000, 70007: 50_000, 70014: 150_000}  # the last one outlast
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: run `make setup` (Debian package chromium)")
-    with sync_playwright() as pw:
-        launched = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 def _stack(profile: str, **env: str) -> Stack:
