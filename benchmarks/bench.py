@@ -12,6 +12,8 @@
         streams/stream-bench.json 10,000 held event streams per engine (2,000 quick; the in-process
                                   workers' engine 1,000 quick), nchan beside
         streams/memory.json       where a held stream's memory goes, and aiohttp's floor
+        browsers/tabs.json        many tabs of one headless Chromium over HTTP/1.1 and HTTP/2, per way
+                                  the page follows its jobs (a subset quick)
         micro/server-bench.json   the micro-benchmarks (full mode only)
         bench.json                the plan, each step's wall time, quick or full
         report/                   index.html, REPORT.md, *.csv, summary.json
@@ -39,6 +41,8 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from benchmarks.browser_tabs import FULL_TABS, QUICK_TABS, TabsPlan
+from benchmarks.browser_tabs import measure as measure_tabs
 from benchmarks.stream_bench import StreamPlan, measure
 from benchmarks.stream_memory import breakdown
 from core.job_metrics import aggregate
@@ -90,6 +94,7 @@ class Plan:
     poll_intervals: tuple[float, ...]
     heartbeats: tuple[float, ...]
     platforms: tuple[str, ...]  # the profiles the platforms step measures (the models run behind all)
+    tabs: TabsPlan  # the browser tabs bench's cases
 
 
 FULL = Plan(
@@ -112,6 +117,7 @@ FULL = Plan(
     poll_intervals=(1, 2, 5, 10, 20, 30),
     heartbeats=(0, 10, 15, 20, 30, 45, 55, 90),
     platforms=PLATFORMS,
+    tabs=FULL_TABS,
 )
 QUICK = Plan(
     quick=True,
@@ -131,6 +137,7 @@ QUICK = Plan(
     # One front end per kind of limit, to keep CI's run short: a limit on silence, a total
     # lifetime, the whole response held. The report names the ones that ran.
     platforms=("cloudflare", "gcp-lb", "api-gateway"),
+    tabs=QUICK_TABS,
 )
 # Chains for the timeout-vs-duration plot; each hop's limit and status come from proxies/.
 CHAINS = ("nginx-default", "alb", "cloudflare", "cloudflare+nginx-tuned")
@@ -313,6 +320,11 @@ def stream_bench(plan: Plan, out: Path) -> None:
     (out / "memory.json").write_text(json.dumps(asyncio.run(breakdown(MEMORY_STREAMS)), indent=2) + "\n")
 
 
+def browser_tabs(plan: Plan, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "tabs.json").write_text(json.dumps(measure_tabs(plan.tabs), indent=2) + "\n")
+
+
 def micro_benchmarks(out: Path) -> None:
     results = ROOT / "results" / "server-bench.json"
     results.unlink(missing_ok=True)
@@ -323,7 +335,9 @@ def micro_benchmarks(out: Path) -> None:
 
 
 # The bench's steps, in order; `--only` names some of them.
-STEPS = ("simulations", "sweeps", "loadtests", "platforms", "claims", "scale", "streams", "micro", "report")
+STEPS = (
+    "simulations", "sweeps", "loadtests", "platforms", "claims", "scale", "streams", "browsers", "micro", "report",
+)  # fmt: skip
 
 
 def latest_folder(quick: bool) -> Path | None:
@@ -425,6 +439,11 @@ def bench(plan: Plan, root: Path | None = None, only: tuple[str, ...] = STEPS) -
         "streams",
         f"stream bench: {plan.streams:,} held event streams per engine, nginx+nchan beside",
         lambda: stream_bench(plan, folder / "streams"),
+    )
+    steps.run(
+        "browsers",
+        f"browsers: {plan.tabs.count} cases of many tabs in headless Chromium, HTTP/1.1 and HTTP/2",
+        lambda: browser_tabs(plan, folder / "browsers"),
     )
     if not plan.micro and "micro" in only:
         say("micro-benchmarks: skipped in quick mode (the report says so)")

@@ -88,6 +88,8 @@ def summary(inputs: Inputs, results: list[tuple[Matrix, Robustness]], report: Re
         # What each pattern cost the server at scale, and the stream bench, as measured.
         "scale": inputs.scale.drop(columns="pattern").to_dict("index") if not inputs.scale.empty else {},
         "streams": inputs.streams.get("engines", {}),
+        # Many tabs of one Chromium: per way of following, protocol and number of tabs.
+        "browsers": inputs.browsers.get("cases", []),
         "hostile": report.hostile,
         "bench": inputs.bench,
     }
@@ -151,6 +153,7 @@ def build(folder: Path, decision_file: Path = config.DEFAULT) -> Path:
         scale=inputs.scale,
         streams=inputs.streams,
         memory=inputs.memory,
+        browsers=inputs.browsers,
         provenance={
             # The bench run's own record; a folder from before it kept one says so.
             **(inputs.bench.get("provenance") or {**provenance(), "recorded": "when this report was built"}),

@@ -1,6 +1,6 @@
 """A bench results folder, read into tables: the simulation's and the load tests'
 metrics per scenario and pattern, delays, sweeps, calibrations, per-job rows, the stream
-bench and the micro-benchmarks."""
+bench, the browser tabs bench and the micro-benchmarks."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pandas as pd
 
 from simulations.sweep import flatten
 
+from .browsers import load as load_browsers
 from .claims import outcomes
 from .intermediaries import PLATFORMS_STEP, platform_row
 from .performance import load as load_performance
@@ -34,6 +35,7 @@ class Inputs:
     streams: dict[str, Any] = field(default_factory=dict)  # benchmarks.stream_bench's results
     memory: dict[str, Any] = field(default_factory=dict)  # benchmarks.stream_memory's breakdown
     claims: dict[str, str] = field(default_factory=dict)  # claim test -> passed | failed (reports/claims.py)
+    browsers: dict[str, Any] = field(default_factory=dict)  # benchmarks.browser_tabs's results
 
     @property
     def quick(self) -> bool:
@@ -93,4 +95,5 @@ def read(folder: Path) -> Inputs:
         streams=streams,
         memory=memory,
         claims=outcomes(folder / "claims"),
+        browsers=load_browsers(folder),
     )

@@ -16,7 +16,7 @@ from core.radio import describe
 from core.scenario import SCENARIOS, load
 from proxies.render import PROFILES
 
-from . import performance
+from . import browsers, performance
 from .config import Decision
 from .hypotheses import Answer
 from .matrix import Matrix
@@ -41,6 +41,7 @@ class Report:
     scale: pd.DataFrame = field(default_factory=pd.DataFrame)  # the scale step's server cost per pattern
     streams: dict[str, Any] = field(default_factory=dict)  # benchmarks.stream_bench's results
     memory: dict[str, Any] = field(default_factory=dict)  # benchmarks.stream_memory's breakdown
+    browsers: dict[str, Any] = field(default_factory=dict)  # benchmarks.browser_tabs's results
     hostile: dict[str, Any] = field(default_factory=dict)  # build.hostile: platforms, compatibility, changes
     figures: dict[str, tuple[str, bytes]] = field(default_factory=dict)
 
@@ -232,6 +233,7 @@ def sections(r: Report) -> list[Section]:
     out.append(_hostile(r))
     out.append(_scale(r))
     out.append(_performance(r))
+    out.append(_browsers(r))
     out += _calibration(r)
     warnings = (
         [[m["scenario"], m["pattern"], m["warnings"]] for m in r.measured.to_dict("records") if m.get("warnings")]
@@ -452,6 +454,15 @@ def _performance(r: Report) -> Section:
             ),
         ]
     return Section("performance", title, blocks)
+
+
+def _browsers(r: Report) -> Section:
+    title = "Browsers: many tabs of one browser, over HTTP/1.1 and HTTP/2"
+    if not r.browsers:
+        return Section("browsers", title, ["The browser tabs bench did not run for this folder (`--only browsers`)."])
+    headers, rows = browsers.table(r.browsers)
+    measured: list[list[str | Sourced]] = [[*row[:2], *(Sourced(c, "measured") for c in row[2:])] for row in rows]
+    return Section("browsers", title, [browsers.sentence(r.browsers), Table(headers, measured)])
 
 
 def _calibration(r: Report) -> list[Section]:

@@ -1,0 +1,66 @@
+"""The browser tabs bench's results (`benchmarks.browser_tabs`): for each way the page follows
+its jobs, each protocol and each number of tabs of one browser, the jobs that reached their
+tab and the p95 delay from a tab's click to the first thing it heard of its job."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+TABS_FILE = Path("browsers") / "tabs.json"
+CHANNELS = {
+    "shared": "one event stream per browser (the page's default)",
+    "hybrid": "a stream per tab, polling when it fails",
+    "sse": "a stream per tab",
+    "longpoll": "long polling per tab",
+    "websocket": "a WebSocket per tab",
+    "polling": "polling per tab",
+}
+PROTOCOLS = {"h1": "HTTP/1.1", "h2": "HTTP/2"}
+
+
+def load(folder: Path) -> dict[str, Any]:
+    path = folder / TABS_FILE
+    found: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    return found
+
+
+def _cell(case: dict[str, Any], job_s: float) -> str:
+    bound = "≥ " if case["p95_is_lower_bound"] else ""
+    p95 = case["first_event_p95_s"]
+    text = f"{case['delivered']}/{case['tabs']} delivered, p95 {bound}{p95:.2f} s ({p95 / job_s:.2f} of a job)"
+    return text + (f", {case['stalled']} stalled" if case["stalled"] else "")
+
+
+def table(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """One row per way of following and protocol, one column per number of tabs."""
+    cases = results.get("cases", [])
+    counts = sorted({c["tabs"] for c in cases})
+    by_key = {(c["channel"], c["protocol"], c["tabs"]): c for c in cases}
+    headers = ["the page follows its job with", "protocol", *[f"{k} tab{'s' if k > 1 else ''}" for k in counts]]
+    rows = []
+    for channel, label in CHANNELS.items():
+        for protocol, name in PROTOCOLS.items():
+            cells = [
+                _cell(by_key[key], results["limits"]["job_s"]) if (key := (channel, protocol, k)) in by_key else "-"
+                for k in counts
+            ]
+            if any(cell != "-" for cell in cells):
+                rows.append([label, name, *cells])
+    return headers, rows
+
+
+def sentence(results: dict[str, Any]) -> str:
+    limits = results["limits"]
+    return (
+        f"Real headless Chromium through the TLS edge (cloudflare+nginx-tuned, time scale {results['time_scale']:g}): "
+        f"K tabs of `/app/` in one browser context (one connection pool), each starting a job of "
+        f"{limits['job_s']:g} s at once. A tab stalls when it heard nothing of its job within "
+        f"{limits['stall_s']:g} s (the job's time plus the page's watchdog); a job not completed in its tab "
+        f"within {limits['observe_s']:g} s is not delivered, and a p95 marked ≥ counts those tabs at that time. "
+        f"Times are real seconds at that time scale (a job of {limits['job_s'] / results['time_scale']:g} s in the "
+        f"scenario's time), except the page's watchdog, its own {limits['stall_s'] - limits['job_s']:g} s; a delay "
+        "of about one job means a tab waited for another tab's job to end. Over HTTP/1.1 Chromium opens at most 6 connections per origin for all tabs together. "
+        "Source: `browsers/tabs.json`."
+    )
