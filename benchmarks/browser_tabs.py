@@ -25,10 +25,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import Browser, Request
+from playwright.sync_api import Browser as Chromium
+from playwright.sync_api import Request
 from tqdm import tqdm
 
 from reference_server.api.ops import WEBAPP
+from reference_server.config import Settings
+from simulations.browser_pool import Browser, tab_rows
 from stack.chromium import chromium
 from stack.full_stack import Stack, StackSpec
 
@@ -103,9 +106,10 @@ class Tabs:
     """K tabs of `/app/?channel=<channel>` in one browser context (one connection pool, one
     localStorage), each about to start a job of its own; every API request each sends is kept."""
 
-    def __init__(self, browser: Browser, entry: str, channel: str, count: int, limit: Limits) -> None:
+    def __init__(self, browser: Chromium, entry: str, channel: str, count: int, limit: Limits) -> None:
         self.context = browser.new_context(extra_http_headers={"x-simulated-work-ms": str(limit.job_work_ms)})
         self.requests: list[list[str]] = [[] for _ in range(count)]
+        self.clicks_s: list[float] = []
         self.pages = [self.context.new_page() for _ in range(count)]
         for i, page in enumerate(self.pages):
             page.on("request", self._keep(i))
@@ -120,9 +124,12 @@ class Tabs:
         return keep
 
     def start(self) -> None:
-        """Every tab clicks at once: Playwright's click waits on each page in turn, so the first
-        jobs could end before the last tab clicked."""
+        """Every tab clicks, one right after another (`clicks_s`: when, after the first).
+        Playwright's click waits on each page in turn, so the first jobs could end before the
+        last tab clicked; a script's click does not."""
+        began = time.monotonic()
         for page in self.pages:
+            self.clicks_s.append(round(time.monotonic() - began, 4))
             page.evaluate(_START)
 
     def rows(self) -> list[list[dict[str, str]]]:
@@ -144,12 +151,12 @@ class Tabs:
         self.context.close()
 
 
-def run_case(browser: Browser, entry: str, case: TabsCase, limit: Limits) -> list[dict[str, Any]]:
+def run_case(browser: Chromium, entry: str, case: TabsCase, limit: Limits) -> list[dict[str, Any]]:
     tabs = Tabs(browser, entry, case.channel, case.tabs, limit)
     try:
         tabs.start()
         rows = tabs.wait(limit.observe_s)
-        return [_tab_row(case, i, r, len(tabs.requests[i]), limit) for i, r in enumerate(rows)]
+        return [_tab_row(case, i, r, tabs, limit) for i, r in enumerate(rows)]
     finally:
         tabs.close()
 
@@ -158,7 +165,7 @@ def _settled(rows: list[dict[str, str]]) -> bool:
     return bool(rows) and all(r.get("status") in TERMINAL for r in rows)
 
 
-def _tab_row(case: TabsCase, tab: int, rows: list[dict[str, str]], sent: int, limit: Limits) -> dict[str, Any]:
+def _tab_row(case: TabsCase, tab: int, rows: list[dict[str, str]], tabs: Tabs, limit: Limits) -> dict[str, Any]:
     own = rows[0] if rows else {}  # each tab starts one job; none if its start never got through
     first = own.get("firstEventMs")
     first_s = int(first) / 1000 if first else None
@@ -171,7 +178,8 @@ def _tab_row(case: TabsCase, tab: int, rows: list[dict[str, str]], sent: int, li
         "stalled": first_s is None or first_s > limit.stall_s,
         "via": own.get("channel", ""),
         "job": own.get("jobId"),
-        "requests": sent,
+        "requests": len(tabs.requests[tab]),
+        "clicked_s": tabs.clicks_s[tab],
     }
 
 
@@ -182,18 +190,65 @@ def summarize(rows: list[dict[str, Any]], limit: Limits) -> list[dict[str, Any]]
     for row in rows:
         cases.setdefault((row["channel"], row["protocol"], row["tabs"]), []).append(row)
     out = []
-    for (channel, protocol, tabs), tab_rows in cases.items():
-        delays = [r["first_event_s"] if r["first_event_s"] is not None else limit.observe_s for r in tab_rows]
+    for (channel, protocol, tabs), case_rows in cases.items():
+        delays = [r["first_event_s"] if r["first_event_s"] is not None else limit.observe_s for r in case_rows]
         p95 = delays[0] if len(delays) == 1 else statistics.quantiles(delays, n=20, method="inclusive")[-1]
         out.append({
             "channel": channel, "protocol": protocol, "tabs": tabs,
-            "delivered": sum(r["delivered"] for r in tab_rows),
-            "stalled": sum(r["stalled"] for r in tab_rows),
+            "delivered": sum(r["delivered"] for r in case_rows),
+            "stalled": sum(r["stalled"] for r in case_rows),
             "first_event_p95_s": round(p95, 3),
-            "p95_is_lower_bound": any(r["first_event_s"] is None for r in tab_rows),
-            "requests_per_tab": round(sum(r["requests"] for r in tab_rows) / tabs, 1),
+            "p95_is_lower_bound": any(r["first_event_s"] is None for r in case_rows),
+            "requests_per_tab": round(sum(r["requests"] for r in case_rows) / tabs, 1),
+            # When each tab clicked, after the first: the model starts its tabs so.
+            "clicks_s": [r["clicked_s"] for r in case_rows],
         })  # fmt: skip
     return out
+
+
+# The one-tab cases whose first event is two requests (the initiate, then one more), from
+# which the model's request time is fitted.
+FIT_CHANNELS = ("sse", "hybrid", "polling", "websocket")
+# The model agrees with Chromium on a case when its p95 is this close (absolute or relative).
+AGREES_S, AGREES_SHARE = 0.1, 0.25
+
+
+def model(measured: list[dict[str, Any]], limit: Limits) -> dict[str, Any]:
+    """The connection-pool model on every measured case, its request time fitted per protocol
+    from the measured one-tab cases, and whether it agrees with Chromium on each."""
+    settings = Settings(time_scale=TIME_SCALE)
+    fitted: dict[str, float] = {}
+    for protocol in PROTOCOLS:
+        ones = [c["first_event_p95_s"] for c in measured if c["protocol"] == protocol and c["tabs"] == 1
+                and c["channel"] in FIT_CHANNELS]  # fmt: skip
+        if ones:
+            fitted[protocol] = round(statistics.median(ones) / 2, 4)
+    rows: list[dict[str, Any]] = []
+    for case in measured:
+        if case["protocol"] not in fitted:
+            continue
+        browser = Browser(
+            protocol=case["protocol"], job_s=limit.job_s, request_s=fitted[case["protocol"]],
+            longpoll_hold_s=settings.scaled(settings.longpoll_max_wait_s),
+            poll_every_s=settings.scaled(settings.poll_retry_after_s),
+            progress_steps=settings.progress_steps, watchdog_s=watchdog_s(), observe_s=limit.observe_s,
+        )  # fmt: skip
+        rows += tab_rows(browser, case["channel"], case["clicks_s"], limit.stall_s)
+    simulated = {(c["channel"], c["protocol"], c["tabs"]): c for c in summarize(rows, limit)}
+    compared = []
+    for case in measured:
+        sim = simulated.get((case["channel"], case["protocol"], case["tabs"]))
+        if sim is None:
+            continue
+        gap = abs(sim["first_event_p95_s"] - case["first_event_p95_s"])
+        agrees = (
+            gap <= max(AGREES_S, AGREES_SHARE * case["first_event_p95_s"]) and sim["delivered"] == case["delivered"]
+        )
+        compared.append({**{k: case[k] for k in ("channel", "protocol", "tabs")},
+                         "measured_p95_s": case["first_event_p95_s"], "model_p95_s": sim["first_event_p95_s"],
+                         "measured_delivered": case["delivered"], "model_delivered": sim["delivered"],
+                         "agrees": agrees})  # fmt: skip
+    return {"request_s": fitted, "agrees_within": {"s": AGREES_S, "share": AGREES_SHARE}, "cases": compared}
 
 
 def measure(plan: TabsPlan, workdir: Path | None = None) -> dict[str, Any]:
@@ -209,7 +264,14 @@ def measure(plan: TabsPlan, workdir: Path | None = None) -> dict[str, Any]:
                     bar.set_postfix_str(f"{case.channel} {protocol} x{case.tabs}")
                     rows += run_case(browser, stack.urls.entry, case, limit)
                     bar.update()
-    return {"limits": asdict(limit), "time_scale": TIME_SCALE, "cases": summarize(rows, limit), "tabs": rows}
+    cases = summarize(rows, limit)
+    return {
+        "limits": asdict(limit),
+        "time_scale": TIME_SCALE,
+        "cases": cases,
+        "model": model(cases, limit),
+        "tabs": rows,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from simulations.browser_pool import HTTP1_CONNECTIONS
+
 TABS_FILE = Path("browsers") / "tabs.json"
 CHANNELS = {
     "shared": "one event stream per browser (the page's default)",
@@ -61,6 +63,46 @@ def sentence(results: dict[str, Any]) -> str:
         f"within {limits['observe_s']:g} s is not delivered, and a p95 marked ≥ counts those tabs at that time. "
         f"Times are real seconds at that time scale (a job of {limits['job_s'] / results['time_scale']:g} s in the "
         f"scenario's time), except the page's watchdog, its own {limits['stall_s'] - limits['job_s']:g} s; a delay "
-        "of about one job means a tab waited for another tab's job to end. Over HTTP/1.1 Chromium opens at most 6 connections per origin for all tabs together. "
+        "of about one job means a tab waited for another tab's job to end. Over HTTP/1.1 Chromium opens at most "
+        f"{HTTP1_CONNECTIONS} connections per origin for all tabs together. "
         "Source: `browsers/tabs.json`."
+    )
+
+
+MODEL_HEADERS = [
+    "the page follows its job with",
+    "protocol",
+    "tabs",
+    "Chromium p95",
+    "model p95",
+    "delivered (Chromium / model)",
+    "agrees",
+]
+
+
+def model_rows(results: dict[str, Any]) -> list[list[str]]:
+    """The connection-pool model beside Chromium, case by case."""
+    return [
+        [
+            CHANNELS[c["channel"]], PROTOCOLS[c["protocol"]], str(c["tabs"]),
+            f"{c['measured_p95_s']:.2f} s", f"{c['model_p95_s']:.2f} s",
+            f"{c['measured_delivered']} / {c['model_delivered']}", "yes" if c["agrees"] else "**no**",
+        ]
+        for c in results.get("model", {}).get("cases", [])
+    ]  # fmt: skip
+
+
+def model_sentence(results: dict[str, Any]) -> str:
+    m = results["model"]
+    fitted = ", ".join(f"{PROTOCOLS[p]} {s * 1000:.1f} ms" for p, s in m["request_s"].items())
+    agree = sum(c["agrees"] for c in m["cases"])
+    within = m["agrees_within"]
+    return (
+        "The model of the browser's connection pool (`simulations/browser_pool.py`: SimPy, "
+        f"{HTTP1_CONNECTIONS} connections per origin over HTTP/1.1 for all tabs, one multiplexed connection "
+        "over HTTP/2, WebSockets apart), run with "
+        f"each case's measured clicks. Its one fitted parameter, a request's time, comes from the one-tab cases "
+        f"({fitted}); every other case is a prediction. It agrees with Chromium on {agree} of {len(m['cases'])} "
+        f"cases (p95 within {within['s']:g} s or {within['share']:.0%}, and the same jobs delivered). It has no "
+        "CPU: where many tabs, the edge and the server share this machine's cores, Chromium is slower than it."
     )

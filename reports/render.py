@@ -462,7 +462,11 @@ def _browsers(r: Report) -> Section:
         return Section("browsers", title, ["The browser tabs bench did not run for this folder (`--only browsers`)."])
     headers, rows = browsers.table(r.browsers)
     measured: list[list[str | Sourced]] = [[*row[:2], *(Sourced(c, "measured") for c in row[2:])] for row in rows]
-    return Section("browsers", title, [browsers.sentence(r.browsers), Table(headers, measured)])
+    blocks: list[Block] = [browsers.sentence(r.browsers), Table(headers, measured)]
+    if r.browsers.get("model", {}).get("cases"):
+        compared: list[list[str | Sourced]] = [[*row] for row in browsers.model_rows(r.browsers)]
+        blocks += [browsers.model_sentence(r.browsers), Table(browsers.MODEL_HEADERS, compared)]
+    return Section("browsers", title, blocks)
 
 
 def _calibration(r: Report) -> list[Section]:

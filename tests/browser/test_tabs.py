@@ -11,13 +11,13 @@ from collections.abc import Iterator
 import pytest
 
 from benchmarks.browser_tabs import SERVER_ENV, TIME_SCALE, Limits, Tabs, limits
+from simulations.browser_pool import HTTP1_CONNECTIONS
 from stack.chromium import chromium
 from stack.full_stack import Stack, StackSpec
 
 pytestmark = pytest.mark.browser
 LIMIT = limits(400_000)  # jobs of 4 s: every tab clicks within a small share of one
 TABS = 8  # two past the six connections of HTTP/1.1
-HTTP1_CONNECTIONS = 6  # Chromium's per origin (client_socket_pool_manager.cc)
 
 
 @pytest.fixture(scope="module")

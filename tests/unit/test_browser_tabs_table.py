@@ -13,7 +13,7 @@ def tab(n: int, first_event_s: float | None, delivered: bool = True) -> dict[str
     return {
         "channel": "sse", "protocol": "h1", "tabs": 3, "tab": n, "started": True, "delivered": delivered,
         "first_event_s": first_event_s, "stalled": first_event_s is None or first_event_s > LIMIT.stall_s,
-        "via": "stream", "job": f"job-{n}", "requests": 2,
+        "via": "stream", "job": f"job-{n}", "requests": 2, "clicked_s": 0.001 * n,
     }  # fmt: skip
 
 
