@@ -9,6 +9,7 @@ calibrates it with every pattern.)"""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -32,5 +33,9 @@ def test_simulation_and_measurement_agree(tmp_path: Path, scenario: str, pattern
     test = LoadTest(SCENARIOS / f"{scenario}.toml", pattern, duration_s, time_scale=0.02, backend="processes",
                     out=tmp_path / "run")  # fmt: skip
     result = calibrate(run(test))
+    if not result["agrees"]:
+        # Each metric is judged against 95% intervals, so a sound model misses one time in
+        # twenty on some metric (a tail p95 over 40 jobs, say); a real drift misses again.
+        result = calibrate(run(replace(test, out=tmp_path / "again")))
     assert result["jobs"] >= 30
     assert result["agrees"], json.dumps(result["metrics"], indent=1)
