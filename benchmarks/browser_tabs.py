@@ -111,9 +111,11 @@ class Tabs:
         self.requests: list[list[str]] = [[] for _ in range(count)]
         self.clicks_s: list[float] = []
         self.pages = [self.context.new_page() for _ in range(count)]
-        for i, page in enumerate(self.pages):
+        for i, page in enumerate(self.pages):  # the tabs load together, each waited for after
             page.on("request", self._keep(i))
-            page.goto(f"{entry}/app/?channel={channel}")
+            page.goto(f"{entry}/app/?channel={channel}", wait_until="commit")
+        for i, page in enumerate(self.pages):
+            page.wait_for_load_state()
             page.fill("#file-ids", str(FIRST_FILE_ID + 7 * i))
 
     def _keep(self, tab: int) -> Callable[[Request], None]:
