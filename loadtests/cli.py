@@ -29,6 +29,9 @@ def add_loadtest(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=("auto", "processes", "containers"), default="auto")
     parser.add_argument("--workers", type=int, default=0, help="Locust worker processes (0: standalone)")
     parser.add_argument("--micro-cache", action="store_true", help="nginx-tuned caches status answers for 1 s")
+    parser.add_argument(
+        "--tls", action="store_true", help="the stack's entry speaks TLS; clients verify it with its CA"
+    )
     parser.add_argument("--out", type=Path, help="results folder (default: results/loadtests/<stamp>-...)")
     parser.add_argument("--verbose", action="store_true", help="Locust's own log at INFO")
     parser.add_argument("--calibrate", action="store_true", help="also compare with the simulation of the same jobs")
@@ -51,6 +54,7 @@ def loadtest(args: argparse.Namespace) -> int:
             out=args.out,
             quiet=not args.verbose,
             target=args.target,
+            tls=args.tls,
         )
         out = run(test)
     except (ScenarioError, TargetError, BadTarget, ValueError, ServiceError) as exc:

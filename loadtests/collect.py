@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -102,15 +103,17 @@ def target_executions(origin: str, target: Target, job_ids: list[str]) -> float 
     return None
 
 
-def round_trip_s(entry: str, target: Target, samples: int = 30) -> float:
+def round_trip_s(entry: str, target: Target, cafile: str | None = None, samples: int = 30) -> float:
     """Median real seconds of a status read through the whole proxy chain (of a job that
     does not exist: the same store lookup, and no job of the run is touched): the round
     trip the model calls `rtt_s`, measured on the same stack right after the run."""
     times = []
+    context = ssl.create_default_context(cafile=cafile)
     for _ in range(samples):
         began = time.perf_counter()
         try:
-            urllib.request.urlopen(f"{entry}{target.path('status', str(uuid.uuid4()))}", timeout=10).read()
+            url = f"{entry}{target.path('status', str(uuid.uuid4()))}"
+            urllib.request.urlopen(url, timeout=10, context=context).read()
         except urllib.error.HTTPError as exc:  # the expected 404
             exc.read()
         times.append(time.perf_counter() - began)

@@ -218,6 +218,7 @@ class PatternUser(FastHttpUser):
     abstract = True
     pattern = ""
     network_timeout = 3600.0  # the proxies' timeouts are what a run measures, not the client's
+    insecure = False  # an https entry is verified: against the system's CAs, or a stack's through SSL_CERT_FILE
     connection_timeout = 10.0
     concurrency = 2
 
@@ -232,7 +233,7 @@ class PatternUser(FastHttpUser):
             timely = FastHttpSession(
                 base_url=self.host, request_event=environment.events.request, user=self,
                 network_timeout=timeout_s, connection_timeout=min(timeout_s, self.connection_timeout),
-                concurrency=self.concurrency,
+                concurrency=self.concurrency, insecure=self.insecure,
                 # No retries of its own (its default is three): the scenario's policy decides
                 # what a client sends again. A reset before any byte of the answer is still
                 # sent again for idempotent methods, as browsers do (RFC 9110, 9.2.2).

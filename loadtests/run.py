@@ -73,6 +73,7 @@ class LoadTest:
     out: Path | None = None
     quiet: bool = True
     target: Path | None = None  # a target.toml: that service behind the chain, in place of the reference stack
+    tls: bool = False  # the stack's entry speaks TLS (HTTP/2 offered; Locust's clients speak HTTP/1.1 over it)
 
 
 # The endpoints (target paths) each pattern's client uses.
@@ -255,6 +256,7 @@ def stack_spec(test: LoadTest, scenario: Scenario) -> StackSpec:
         server_env=server_env(scenario, test.time_scale),
         micro_cache=test.micro_cache,
         backend=test.backend,
+        tls=test.tls,
     )
 
 
@@ -288,6 +290,10 @@ def run(test: LoadTest, given: Stack | None = None) -> Path:
     target = load_target(test.target) if test.target else Target()
     if test.target:
         check_target_fits(target, scenario, test.pattern)
+        if test.tls:
+            raise ValueError(
+                "--tls puts the TLS edge in front of the reference stack; a target is loaded over its own chain"
+            )
     profile = spec.profile
     limit_s = 2 * last_known_s * test.time_scale + 30
     began = time.time()
@@ -299,6 +305,8 @@ def run(test: LoadTest, given: Stack | None = None) -> Path:
             assert stack.urls is not None
             entry, origin, startup = stack.urls.entry, stack.urls.servers[0], dict(stack.startup_s)
             env[SECRET_ENV] = stack.server_env.get("WEBHOOK_SECRET", STACK_SERVER_ENV["WEBHOOK_SECRET"])
+            if stack.ca:  # every client verifies the entry against the run's own CA
+                env["SSL_CERT_FILE"] = str(stack.ca.ca_cert)
             before = collect.read_metrics(origin)
         else:
             origin = scope.enter_context(running_service(target, out / "target"))
@@ -307,14 +315,14 @@ def run(test: LoadTest, given: Stack | None = None) -> Path:
             )
             startup = {}
             counted_before = collect.target_executions(origin, target, [])
-        rtt_real_s = collect.round_trip_s(entry, target)
+        rtt_real_s = collect.round_trip_s(entry, target, env.get("SSL_CERT_FILE"))
         network = None
         if scenario.network is not None:
             # Clients reach the entry proxy through the impaired network; the server's side is untouched.
             network = scope.enter_context(
                 impaired_network(
                     scenario.network, scenario.clients.rtt_s, Hop.from_url(entry), test.time_scale, out / "network",
-                    scenario.seed,
+                    scenario.seed, entry.split("://", 1)[0],
                 )
             )  # fmt: skip
             rtt_real_s += scenario.clients.rtt_s * test.time_scale  # the latency it adds, half each way

@@ -41,8 +41,8 @@ class Hop:
 
     @classmethod
     def from_url(cls, url: str) -> Hop:
-        """`http://127.0.0.1:8080/` -> the hop; a URL without a port is refused."""
-        host, _, port = url.removeprefix("http://").rstrip("/").rpartition(":")
+        """`http://127.0.0.1:8080/` (or https) -> the hop; a URL without a port is refused."""
+        host, _, port = url.split("://", 1)[-1].rstrip("/").rpartition(":")
         if not host or not port.isdigit():
             raise ValueError(f"{url} needs an explicit port")
         return cls(host, int(port))

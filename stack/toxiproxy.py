@@ -157,10 +157,11 @@ def _windows(url: str, kind: DropKind, stop: threading.Event, drawn: dict[str, i
 
 @contextlib.contextmanager
 def impaired_network(
-    network: Network, rtt_s: float, entry: Hop, time_scale: float, workdir: Path, seed: int
+    network: Network, rtt_s: float, entry: Hop, time_scale: float, workdir: Path, seed: int, scheme: str = "http"
 ) -> Iterator[ImpairedNetwork]:
     """Toxiproxy in front of `entry`, impairing as `network` says, until the block ends;
-    then every proxy is deleted and the server stopped, whatever happened inside."""
+    then every proxy is deleted and the server stopped, whatever happened inside. Toxiproxy
+    passes bytes, so a TLS entry (`scheme` https) is spoken to through it as it is."""
     with ToxiproxyServer(workdir, seed) as server:
         api = ToxiproxyApi(server.api)
         inner, outer = Hop("127.0.0.1", free_port()), Hop("127.0.0.1", free_port())
@@ -179,7 +180,7 @@ def impaired_network(
             "toxics": [asdict(t) for t in base] + [{**asdict(k.toxic), "window_s": k.window_s} for k in kinds],
             "scenario": asdict(network),
         }
-        running = ImpairedNetwork(f"http://{outer}", description, drawn)
+        running = ImpairedNetwork(f"{scheme}://{outer}", description, drawn)
         for thread in threads:
             thread.start()
         try:

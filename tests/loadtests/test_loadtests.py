@@ -20,6 +20,9 @@ pytestmark = pytest.mark.integration
 SMALL = Path(__file__).with_name("small.toml")
 SCALE = 0.02
 PROFILES = {"cloudflare+nginx-tuned": "524", "cloudflare+nginx-default": "504"}  # which proxy cuts a long sync
+# A real edge serves its clients over TLS: through this chain every pattern's client verifies
+# the stack's own CA (and the WebSocket is wss).
+TLS_ENTRY = "cloudflare+nginx-tuned"
 
 
 def _run(tmp_path: Path, pattern: str, profile: str, **options: Any) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -32,7 +35,8 @@ def _run(tmp_path: Path, pattern: str, profile: str, **options: Any) -> tuple[di
 @pytest.mark.parametrize("profile", PROFILES)
 @pytest.mark.parametrize("pattern", USER_CLASSES)
 def test_every_pattern_runs_and_its_counts_match_the_server(tmp_path: Path, pattern: str, profile: str) -> None:
-    summary, meta = _run(tmp_path, pattern, profile)
+    summary, meta = _run(tmp_path, pattern, profile, tls=profile == TLS_ENTRY)
+    assert meta["stack"]["tls"] == (profile == TLS_ENTRY)
     assert [w for w in summary["warnings"] if not w.startswith(PACE_WARNINGS)] == [], summary["warnings"]
     assert summary["jobs"] == meta["jobs"] > 40
     mismatched = {name: check for name, check in summary["accounting"].items() if not check["match"]}
