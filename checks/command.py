@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import ssl
 import sys
 import tempfile
 from dataclasses import asdict
@@ -22,6 +23,7 @@ import aiohttp
 
 from proxies.render import CHAIN_HELP, Profile, binding_hop, parse_chain
 from stack.processes import ServiceError
+from stack.tls import StackCa, make_stack_ca
 
 from .junit import write_junit
 from .origin_relay import Arrivals, OriginRelay
@@ -46,6 +48,9 @@ def add_check(parser: argparse.ArgumentParser) -> None:
         type=float,
         help=f"multiplies the proxies' limits (default {DEFAULT_TIME_SCALE}; "
         "for a target with fixed work, the scale that makes it 1.5 binding limits)",
+    )
+    parser.add_argument(
+        "--tls", action="store_true", help="the entry proxy speaks TLS (HTTP/2 offered), with a CA made for the run"
     )
     parser.add_argument("--only", default=",".join(GROUPS), help=f"check groups, comma-separated: {', '.join(GROUPS)}")
     parser.add_argument("--junit", type=Path, help="write JUnit XML here (one testcase per check)")
@@ -73,7 +78,14 @@ def _time_scale(target: Target, binding: Profile, given: float | None) -> float:
 
 
 async def check_target(
-    target: Target, entry: str, origin: str, arrivals: Arrivals, limits: Limits, groups: tuple[str, ...], echo: bool
+    target: Target,
+    entry: str,
+    origin: str,
+    arrivals: Arrivals,
+    limits: Limits,
+    groups: tuple[str, ...],
+    echo: bool,
+    ca: StackCa | None = None,
 ) -> list[Result]:
     def report(result: Result) -> None:
         if echo:
@@ -84,7 +96,8 @@ async def check_target(
             )
 
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=10)
-    async with aiohttp.ClientSession(timeout=timeout) as http:
+    verify = ssl.create_default_context(cafile=str(ca.ca_cert) if ca else None)
+    async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(ssl=verify)) as http:
         client = TargetClient(http, target, entry, origin, limits.time_scale, arrivals)
         return await run_checks(CheckSession(client, limits), groups, report)
 
@@ -101,14 +114,15 @@ def check(args: argparse.Namespace) -> int:
         if not groups or any(g not in GROUPS for g in groups):
             raise BadTarget(f"--only takes {', '.join(GROUPS)}")
         workdir = Path(tempfile.mkdtemp(prefix="proxybench-check-"))
+        ca = make_stack_ca(workdir / "tls") if args.tls else None
         print(f"checking {target.name} behind {args.profile}: {limits}", file=sys.stderr, flush=True)
         # The proxies reach the service through the relay, which sees every request they hand on.
         with (
             running_service(target, workdir / "service") as origin,
             OriginRelay(origin_hop(origin)) as relay,
-            behind_proxies(chain, f"http://{relay.hop}", target, limits.time_scale, workdir) as entry,
+            behind_proxies(chain, f"http://{relay.hop}", target, limits.time_scale, workdir, ca) as entry,
         ):
-            results = asyncio.run(check_target(target, entry, origin, relay.arrivals, limits, groups, echo=True))
+            results = asyncio.run(check_target(target, entry, origin, relay.arrivals, limits, groups, True, ca))
     except (TargetError, BadTarget, ValueError, ServiceError) as exc:
         print(f"bad target: {exc}", file=sys.stderr)
         return EXIT_BAD_TARGET

@@ -15,6 +15,7 @@ from proxies.render import Hop, Profile
 from stack.backends import ProcessBackend
 from stack.processes import ManagedProcess, ServiceError, free_port
 from stack.proxy_chain import chain_configs
+from stack.tls import StackCa
 
 from .target import DEFAULT_SERVICE_URL, Target
 
@@ -87,14 +88,16 @@ def running_service(target: Target, workdir: Path) -> Iterator[str]:
 
 @contextlib.contextmanager
 def behind_proxies(
-    chain: list[Profile], origin: str, target: Target, time_scale: float, workdir: Path
+    chain: list[Profile], origin: str, target: Target, time_scale: float, workdir: Path, ca: StackCa | None = None
 ) -> Iterator[str]:
-    """The chain in front of `origin` (on this machine's loopback); yields the entry URL."""
+    """The chain in front of `origin` (on this machine's loopback); yields the entry URL, which
+    speaks TLS with a certificate from `ca` when one is given."""
     upstream = origin_hop(origin)
     backend = ProcessBackend()
     stops = []
     try:
-        configs = chain_configs(chain, (upstream,), backend.upstream_host, time_scale, target.heartbeat_s)
+        tls = ca.edge if ca else None
+        configs = chain_configs(chain, (upstream,), backend.upstream_host, time_scale, target.heartbeat_s, tls=tls)
         entry = origin
         for config in configs:
             service = backend.proxy(config, workdir / config.profile.name)

@@ -79,6 +79,7 @@ def test_the_reference_server_by_url_passes_every_check_in_its_default_scope(
         "cloudflare+nginx-tuned",
         "--time-scale",
         "0.01",
+        "--tls",  # as a real edge serves its clients: every check speaks to it over TLS
         keep="reference-server",
     )
     assert got.code == EXIT_OK, got.stderr
