@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import re
 import statistics
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,19 +36,23 @@ from reference_server.api.ops import WEBAPP
 from reference_server.config import Settings
 from simulations.browser_pool import Browser, tab_rows
 from stack.chromium import chromium
-from stack.full_stack import Stack, StackSpec
+from stack.full_stack import Stack, StackSpec, StackUrls
 
 # How a tab follows its jobs (app.js's `?channel=`): the shared stream first, then per tab.
 CHANNELS = ("shared", "hybrid", "sse", "longpoll", "websocket", "polling")
 PROTOCOLS = ("h1", "h2")
 TABS = (1, 6, 7, 10, 20)
 TIME_SCALE = 0.01  # the edge's 100 s -> 1 s, a 25 s long poll -> 0.25 s
-JOB_WORK_MS = 200_000  # unscaled: 2 s of work at the time scale
+JOB_WORK_MS = 200_000  # unscaled: 2 s of work at the time scale, on average
+# Each tab's work is the average times a factor drawn from this range (the same draw for every
+# case with as many tabs): a tab whose stream waits for a connection waits for whichever held
+# job ends first, and may hear of its own end late.
+WORK_SPREAD = (0.25, 1.75)
 FIRST_FILE_ID = 70_000  # a multiple of 7: a file that exists; tab i asks for the i-th after it
 # Each tab's job has a slot of its own, so a job's time is its work, not a queue's.
 SERVER_ENV = {"SSE_HEARTBEAT_S": "10", "LEASE_S": "100", "WORKERS": str(2 * max(TABS))}
 TERMINAL = ("completed", "failed", "cancelled", "expired")
-OBSERVE_STALLS = 2  # a case is watched for this many stall limits before what has not arrived counts as lost
+OBSERVE_STALLS = 2  # a case is watched for this many of its longest stall limit before what has not arrived is lost
 
 
 def watchdog_s() -> float:
@@ -86,16 +93,25 @@ QUICK_TABS = TabsPlan(channels=("shared", "sse"), tabs=(1, 7))
 
 @dataclass(frozen=True)
 class Limits:
-    job_work_ms: int  # unscaled, as the initiate's X-Simulated-Work-Ms
-    job_s: float
-    stall_s: float  # heard nothing by then: a stall
+    job_work_ms: int  # unscaled, as the initiates' X-Simulated-Work-Ms, on average
+    spread: tuple[float, float]  # each tab's work is the average times a factor in this range
+    job_s: float  # the average job, real seconds
+    watchdog_s: float  # a tab that heard nothing within its job's time and this has stalled
     observe_s: float  # not completed by then: not delivered
 
+    def works_ms(self, tabs: int) -> list[int]:
+        """Each tab's work, drawn alike for every case with as many tabs."""
+        draw = random.Random(tabs)
+        return [round(self.job_work_ms * draw.uniform(*self.spread)) for _ in range(tabs)]
 
-def limits(job_work_ms: int = JOB_WORK_MS) -> Limits:
+    def stalled(self, first_event_s: float | None, work_ms: int) -> bool:
+        return first_event_s is None or first_event_s > work_ms / 1000 * TIME_SCALE + self.watchdog_s
+
+
+def limits(job_work_ms: int = JOB_WORK_MS, spread: tuple[float, float] = WORK_SPREAD) -> Limits:
     job_s = job_work_ms / 1000 * TIME_SCALE
-    stall_s = job_s + watchdog_s()
-    return Limits(job_work_ms, job_s, stall_s, OBSERVE_STALLS * stall_s)
+    longest_stall_s = spread[1] * job_s + watchdog_s()
+    return Limits(job_work_ms, spread, job_s, watchdog_s(), OBSERVE_STALLS * longest_stall_s)
 
 
 _START = "() => document.getElementById('start').click()"
@@ -106,13 +122,15 @@ class Tabs:
     """K tabs of `/app/?channel=<channel>` in one browser context (one connection pool, one
     localStorage), each about to start a job of its own; every API request each sends is kept."""
 
-    def __init__(self, browser: Chromium, entry: str, channel: str, count: int, limit: Limits) -> None:
-        self.context = browser.new_context(extra_http_headers={"x-simulated-work-ms": str(limit.job_work_ms)})
-        self.requests: list[list[str]] = [[] for _ in range(count)]
+    def __init__(self, browser: Chromium, entry: str, channel: str, works_ms: list[int]) -> None:
+        self.context = browser.new_context()
+        self.works_ms = works_ms
+        self.requests: list[list[str]] = [[] for _ in works_ms]
         self.clicks_s: list[float] = []
-        self.pages = [self.context.new_page() for _ in range(count)]
+        self.pages = [self.context.new_page() for _ in works_ms]
         for i, page in enumerate(self.pages):  # the tabs load together, each waited for after
             page.on("request", self._keep(i))
+            page.set_extra_http_headers({"x-simulated-work-ms": str(works_ms[i])})
             page.goto(f"{entry}/app/?channel={channel}", wait_until="commit")
         for i, page in enumerate(self.pages):
             page.wait_for_load_state()
@@ -153,36 +171,63 @@ class Tabs:
         self.context.close()
 
 
-def run_case(browser: Chromium, entry: str, case: TabsCase, limit: Limits) -> list[dict[str, Any]]:
-    tabs = Tabs(browser, entry, case.channel, case.tabs, limit)
+def run_case(browser: Chromium, urls: StackUrls, case: TabsCase, limit: Limits) -> list[dict[str, Any]]:
+    tabs = Tabs(browser, urls.entry, case.channel, limit.works_ms(case.tabs))
     try:
         tabs.start()
         rows = tabs.wait(limit.observe_s)
-        return [_tab_row(case, i, r, tabs, limit) for i, r in enumerate(rows)]
     finally:
         tabs.close()
+    return [_tab_row(case, i, r, tabs, limit, urls.servers[0]) for i, r in enumerate(rows)]
 
 
 def _settled(rows: list[dict[str, str]]) -> bool:
     return bool(rows) and all(r.get("status") in TERMINAL for r in rows)
 
 
-def _tab_row(case: TabsCase, tab: int, rows: list[dict[str, str]], tabs: Tabs, limit: Limits) -> dict[str, Any]:
+def _tab_row(
+    case: TabsCase, tab: int, rows: list[dict[str, str]], tabs: Tabs, limit: Limits, origin: str
+) -> dict[str, Any]:
     own = rows[0] if rows else {}  # each tab starts one job; none if its start never got through
     first = own.get("firstEventMs")
     first_s = int(first) / 1000 if first else None
+    delivered = own.get("status") == "completed"
+    notify_s = None
+    if delivered:  # from the job's end, as the server stamped it, to the tab hearing of it
+        known_at = (int(own["clickedAt"]) + int(own["knownMs"])) / 1000
+        notify_s = round(known_at - _completed_at(origin, own["jobId"]), 4)
     return {
         **asdict(case),
         "tab": tab + 1,
         "started": bool(own),
-        "delivered": own.get("status") == "completed",
+        "delivered": delivered,
         "first_event_s": first_s,
-        "stalled": first_s is None or first_s > limit.stall_s,
+        "notify_delay_s": notify_s,
+        "stalled": limit.stalled(first_s, tabs.works_ms[tab]),
+        "work_s": tabs.works_ms[tab] / 1000 * TIME_SCALE,
         "via": own.get("channel", ""),
         "job": own.get("jobId"),
         "requests": len(tabs.requests[tab]),
         "clicked_s": tabs.clicks_s[tab],
     }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def _completed_at(origin: str, job_id: str) -> float:
+    """When the job ended, by the server's clock (this machine's), read from the server itself."""
+    with urllib.request.urlopen(f"{origin}/v1/download/jobs/{job_id}", timeout=10) as resp:
+        stamp = json.loads(resp.read())["completedAt"]
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def _p(values: list[float], n: int) -> float | None:
+    """The n-th percentile of what there is (inclusive), or None."""
+    if len(values) < 2:
+        return values[0] if values else None
+    return statistics.quantiles(values, n=100, method="inclusive")[n - 1]
 
 
 def summarize(rows: list[dict[str, Any]], limit: Limits) -> list[dict[str, Any]]:
@@ -194,7 +239,9 @@ def summarize(rows: list[dict[str, Any]], limit: Limits) -> list[dict[str, Any]]
     out = []
     for (channel, protocol, tabs), case_rows in cases.items():
         delays = [r["first_event_s"] if r["first_event_s"] is not None else limit.observe_s for r in case_rows]
-        p95 = delays[0] if len(delays) == 1 else statistics.quantiles(delays, n=20, method="inclusive")[-1]
+        p95 = _p(delays, 95)
+        assert p95 is not None
+        notified = [r["notify_delay_s"] for r in case_rows if r.get("notify_delay_s") is not None]
         out.append({
             "channel": channel, "protocol": protocol, "tabs": tabs,
             "delivered": sum(r["delivered"] for r in case_rows),
@@ -202,6 +249,8 @@ def summarize(rows: list[dict[str, Any]], limit: Limits) -> list[dict[str, Any]]
             "first_event_p95_s": round(p95, 3),
             "p95_is_lower_bound": any(r["first_event_s"] is None for r in case_rows),
             "requests_per_tab": round(sum(r["requests"] for r in case_rows) / tabs, 1),
+            # Of the jobs delivered: from the job's end to its tab hearing of it.
+            "notify_delay_p50_s": _round(_p(notified, 50)), "notify_delay_p95_s": _round(_p(notified, 95)),
             # When each tab clicked, after the first: the model starts its tabs so.
             "clicks_s": [r["clicked_s"] for r in case_rows],
         })  # fmt: skip
@@ -230,12 +279,13 @@ def model(measured: list[dict[str, Any]], limit: Limits) -> dict[str, Any]:
         if case["protocol"] not in fitted:
             continue
         browser = Browser(
-            protocol=case["protocol"], job_s=limit.job_s, request_s=fitted[case["protocol"]],
+            protocol=case["protocol"], request_s=fitted[case["protocol"]],
             longpoll_hold_s=settings.scaled(settings.longpoll_max_wait_s),
             poll_every_s=settings.scaled(settings.poll_retry_after_s),
-            progress_steps=settings.progress_steps, watchdog_s=watchdog_s(), observe_s=limit.observe_s,
+            progress_steps=settings.progress_steps, watchdog_s=limit.watchdog_s, observe_s=limit.observe_s,
         )  # fmt: skip
-        rows += tab_rows(browser, case["channel"], case["clicks_s"], limit.stall_s)
+        works_s = [w / 1000 * TIME_SCALE for w in limit.works_ms(case["tabs"])]
+        rows += tab_rows(browser, case["channel"], case["clicks_s"], works_s)
     simulated = {(c["channel"], c["protocol"], c["tabs"]): c for c in summarize(rows, limit)}
     compared = []
     for case in measured:
@@ -248,6 +298,8 @@ def model(measured: list[dict[str, Any]], limit: Limits) -> dict[str, Any]:
         )
         compared.append({**{k: case[k] for k in ("channel", "protocol", "tabs")},
                          "measured_p95_s": case["first_event_p95_s"], "model_p95_s": sim["first_event_p95_s"],
+                         "measured_notify_p95_s": case["notify_delay_p95_s"],
+                         "model_notify_p95_s": sim["notify_delay_p95_s"],
                          "measured_delivered": case["delivered"], "model_delivered": sim["delivered"],
                          "agrees": agrees})  # fmt: skip
     return {"request_s": fitted, "agrees_within": {"s": AGREES_S, "share": AGREES_SHARE}, "cases": compared}
@@ -264,7 +316,7 @@ def measure(plan: TabsPlan, workdir: Path | None = None) -> dict[str, Any]:
             with chromium(stack.ca, http2=protocol == "h2") as browser:
                 for case in plan.cases(protocol):
                     bar.set_postfix_str(f"{case.channel} {protocol} x{case.tabs}")
-                    rows += run_case(browser, stack.urls.entry, case, limit)
+                    rows += run_case(browser, stack.urls, case, limit)
                     bar.update()
     cases = summarize(rows, limit)
     return {

@@ -32,7 +32,6 @@ Process = Generator[simpy.Event, Any, None]
 @dataclass(frozen=True)
 class Browser:
     protocol: str  # "h1" or "h2"
-    job_s: float  # each tab's job, from its start
     request_s: float  # one request's round trip, fitted from the one-tab cases
     longpoll_hold_s: float  # the longest the server holds a long poll
     poll_every_s: float  # the server's Retry-After for polls
@@ -47,6 +46,9 @@ class Browser:
 
 @dataclass
 class Tab:
+    click: float  # when it clicked
+    work_s: float  # its job's work
+    job_end: float = math.inf  # when its job ended, once it has started
     first_event_at: float | None = None
     ended_at: float | None = None  # when the tab heard its job had ended
     requests: int = 0
@@ -59,20 +61,19 @@ class Tab:
 class Tabs:
     """One browser's tabs, each following its own job on `channel`."""
 
-    def __init__(self, browser: Browser, channel: str, clicks_s: list[float]) -> None:
+    def __init__(self, browser: Browser, channel: str, clicks_s: list[float], works_s: list[float]) -> None:
         self.env = simpy.Environment()
         self.pool = simpy.Resource(self.env, capacity=browser.connections)
         self.browser = browser
         self.channel = channel
-        self.clicks_s = clicks_s  # when each tab clicks
-        self.tabs = [Tab() for _ in clicks_s]
+        self.tabs = [Tab(click, work) for click, work in zip(clicks_s, works_s, strict=True)]
         self._shared: simpy.Event | None = None  # the shared stream's connection, once open
         self._last_join = 0.0  # when a tab last gave the leader a job to follow
 
     def run(self) -> list[Tab]:
-        for tab, click in zip(self.tabs, self.clicks_s, strict=True):
-            self.env.process(self._follow(tab, click))
-        self.env.run(until=max(self.clicks_s) + self.browser.observe_s)
+        for tab in self.tabs:
+            self.env.process(self._follow(tab))
+        self.env.run(until=max(t.click for t in self.tabs) + self.browser.observe_s)
         return self.tabs
 
     def _request(self, tab: Tab, hold_s: float) -> Generator[simpy.Event, Any, float]:
@@ -83,15 +84,15 @@ class Tabs:
             yield self.env.timeout(hold_s)
         return self.env.now
 
-    def _follow(self, tab: Tab, click: float) -> Process:
+    def _follow(self, tab: Tab) -> Process:
         b = self.browser
-        yield self.env.timeout(click)
+        yield self.env.timeout(tab.click)
         started = yield from self._request(tab, b.request_s)  # the initiate
-        job_end = started - b.request_s / 2 + b.job_s
+        tab.job_end = started - b.request_s / 2 + tab.work_s
         if self.channel == "websocket":
             tab.requests += 1
             tab.heard(started + b.request_s)
-            tab.ended_at = max(job_end, started) + b.request_s / 2
+            tab.ended_at = max(tab.job_end, started) + b.request_s / 2
         elif self.channel == "shared":
             # The leader opens the stream again once no job has joined for the debounce.
             self._last_join = self.env.now
@@ -99,11 +100,11 @@ class Tabs:
                 yield self.env.timeout(self._last_join + SHARED_DEBOUNCE_S - self.env.now)
             yield self._shared_stream()
             tab.heard(self.env.now + b.request_s)
-            tab.ended_at = max(job_end + b.request_s / 2, self.env.now + b.request_s)
+            tab.ended_at = max(tab.job_end + b.request_s / 2, self.env.now + b.request_s)
         elif self.channel in ("sse", "hybrid"):
-            yield from self._stream(tab, job_end)
+            yield from self._stream(tab)
         else:
-            yield from self._polls(tab, job_end, long=self.channel == "longpoll")
+            yield from self._polls(tab, long=self.channel == "longpoll")
 
     def _shared_stream(self) -> simpy.Event:
         """Opened by the first tab to get here, on one connection, held for the whole case."""
@@ -118,7 +119,7 @@ class Tabs:
             opened.succeed()
             yield self.env.event()  # held until the case ends
 
-    def _stream(self, tab: Tab, job_end: float) -> Process:
+    def _stream(self, tab: Tab) -> Process:
         b = self.browser
         tab.requests += 1
         with self.pool.request() as connection:
@@ -126,46 +127,47 @@ class Tabs:
                 got = yield connection | self.env.timeout(b.watchdog_s)
                 if connection not in got:
                     connection.cancel()
-                    yield from self._polls(tab, job_end, long=False)
+                    yield from self._polls(tab, long=False)
                     return
             else:
                 yield connection
             opened = self.env.now + b.request_s
             tab.heard(opened)
-            yield self.env.timeout(max(opened, job_end + b.request_s / 2) - self.env.now)
+            yield self.env.timeout(max(opened, tab.job_end + b.request_s / 2) - self.env.now)
             tab.ended_at = self.env.now
 
-    def _polls(self, tab: Tab, job_end: float, long: bool) -> Process:
+    def _polls(self, tab: Tab, long: bool) -> Process:
         b = self.browser
         while True:
-            held = self._until_change(job_end) if long else 0.0
+            held = self._until_change(tab) if long else 0.0
             answered = yield from self._request(tab, held + b.request_s)
             tab.heard(answered)
-            if answered - b.request_s / 2 >= job_end:
+            if answered - b.request_s / 2 >= tab.job_end:
                 tab.ended_at = answered
                 return
             if not long:
                 yield self.env.timeout(b.poll_every_s)
 
-    def _until_change(self, job_end: float) -> float:
+    def _until_change(self, tab: Tab) -> float:
         """A long poll is held until the job's next event (its progress steps, its end) or the cap."""
         b = self.browser
-        every = b.job_s / b.progress_steps
-        since_start = self.env.now - (job_end - b.job_s)
-        next_change = job_end - b.job_s + (math.floor(since_start / every) + 1) * every
-        return max(0.0, min(b.longpoll_hold_s, next_change - self.env.now, job_end - self.env.now))
+        every = tab.work_s / b.progress_steps
+        started = tab.job_end - tab.work_s
+        next_change = started + (math.floor((self.env.now - started) / every) + 1) * every
+        return max(0.0, min(b.longpoll_hold_s, next_change - self.env.now, tab.job_end - self.env.now))
 
 
-def tab_rows(browser: Browser, channel: str, clicks_s: list[float], stall_s: float) -> list[dict[str, Any]]:
-    """The model's rows for one case (a tab for each click), shaped like the bench's."""
+def tab_rows(browser: Browser, channel: str, clicks_s: list[float], works_s: list[float]) -> list[dict[str, Any]]:
+    """The model's rows for one case (a tab for each click and work), shaped like the bench's."""
     rows = []
-    for i, (tab, click) in enumerate(zip(Tabs(browser, channel, clicks_s).run(), clicks_s, strict=True)):
-        first = None if tab.first_event_at is None else round(tab.first_event_at - click, 4)
-        delivered = tab.ended_at is not None and tab.ended_at - click <= browser.observe_s
+    for i, tab in enumerate(Tabs(browser, channel, clicks_s, works_s).run()):
+        first = None if tab.first_event_at is None else round(tab.first_event_at - tab.click, 4)
+        delivered = tab.ended_at is not None and tab.ended_at - tab.click <= browser.observe_s
         rows.append({
             "channel": channel, "protocol": browser.protocol, "tabs": len(clicks_s), "tab": i + 1,
             "started": True, "delivered": delivered, "first_event_s": first,
-            "stalled": first is None or first > stall_s, "via": channel, "job": None,
-            "requests": tab.requests, "clicked_s": click,
+            "notify_delay_s": round(tab.ended_at - tab.job_end, 4) if delivered and tab.ended_at else None,
+            "stalled": first is None or first > tab.work_s + browser.watchdog_s, "via": channel, "job": None,
+            "requests": tab.requests, "clicked_s": tab.click, "work_s": tab.work_s,
         })  # fmt: skip
     return rows

@@ -33,7 +33,7 @@ const SHARING = "locks" in navigator && "BroadcastChannel" in window;
 const ASKED = new URLSearchParams(location.search).get("channel");
 const CHANNEL = CHANNELS.includes(ASKED) && (ASKED !== "shared" || SHARING) ? ASKED : SHARING ? "shared" : "hybrid";
 
-// jobId -> {jobId, fileId, key, status, progress, channel, error, seq, clickedAt, firstEventMs}
+// jobId -> {jobId, fileId, key, status, progress, channel, error, seq, clickedAt, firstEventMs, knownMs}
 const jobs = new Map();
 let pending = {}; // fileId -> Idempotency-Key of a start not yet answered
 let stream = null; // {source, ids, timer, errors, delivered}: this tab's event stream or socket
@@ -112,6 +112,9 @@ function update(jobId, data, seq = 0, channel = "") {
     job.firstEventMs = Math.round(performance.now() - job.clickedAt);
   }
   if (data.status || data.state) job.status = data.status || data.state;
+  if (job.clickedAt !== undefined && job.knownMs === undefined && TERMINAL.has(job.status)) {
+    job.knownMs = Math.round(performance.now() - job.clickedAt);
+  }
   if (typeof data.progress === "number") job.progress = data.progress;
   if (data.error) job.error = data.error.message || data.error.code;
   job.seq = Math.max(job.seq, seq);
@@ -343,8 +346,11 @@ function render() {
       row.dataset.fileId = job.fileId;
       row.dataset.status = job.status;
       row.dataset.channel = job.channel;
-      // For measurement: from the click to the first thing heard of the job, in this tab.
+      // For measurement: when the tab's click was (ms since the epoch), and from it to the first
+      // thing the tab heard of the job and to when it heard the job had ended.
+      if (job.clickedAt !== undefined) row.dataset.clickedAt = Math.round(performance.timeOrigin + job.clickedAt);
       if (job.firstEventMs !== undefined) row.dataset.firstEventMs = job.firstEventMs;
+      if (job.knownMs !== undefined) row.dataset.knownMs = job.knownMs;
       const bar = document.createElement("progress");
       bar.max = 100;
       bar.value = job.status === "completed" ? 100 : job.progress;

@@ -16,7 +16,7 @@ from stack.chromium import chromium
 from stack.full_stack import Stack, StackSpec
 
 pytestmark = pytest.mark.browser
-LIMIT = limits(400_000)  # jobs of 4 s: every tab clicks within a small share of one
+LIMIT = limits(400_000, spread=(1.0, 1.0))  # jobs of 4 s each: every tab clicks within a small share of one
 TABS = 8  # two past the six connections of HTTP/1.1
 
 
@@ -33,7 +33,7 @@ def run_tabs(stack: Stack, channel: str, http2: bool, limit: Limits = LIMIT) -> 
     """Each tab's own row once every job has ended, and the tabs (closed) with their requests."""
     assert stack.urls is not None
     with chromium(stack.ca, http2=http2) as browser:
-        tabs = Tabs(browser, stack.urls.entry, channel, TABS, limit)
+        tabs = Tabs(browser, stack.urls.entry, channel, limit.works_ms(TABS))
         try:
             tabs.start()
             rows = tabs.wait(limit.observe_s)
@@ -70,7 +70,7 @@ def test_no_tab_waits_for_another_over_http2_or_with_one_shared_stream(stack: St
 def test_when_the_leading_tab_closes_another_resumes_the_shared_stream(stack: Stack) -> None:
     assert stack.urls is not None
     with chromium(stack.ca, http2=False) as browser:
-        tabs = Tabs(browser, stack.urls.entry, "shared", 3, LIMIT)
+        tabs = Tabs(browser, stack.urls.entry, "shared", LIMIT.works_ms(3))
         try:
             tabs.start()
             deadline = time.monotonic() + LIMIT.observe_s
