@@ -11,6 +11,7 @@ import pandas as pd
 
 from .config import Audience, Decision
 from .inputs import Inputs, one_row
+from .intermediaries import compatibility
 from .matrix import Matrix
 from .matrix import build as build_matrix
 from .robustness import probability_first
@@ -21,18 +22,28 @@ SHARED = ("scale", "intermediaries")  # criteria read from runs every audience s
 
 def _on(inputs: Inputs, decision: Decision, audience: Audience, scenario: str) -> Audience:
     """The audience's clients meeting `scenario`: a criterion none of its runs there has (a
-    phone's radio energy on a scenario without phones) is left out, and said to be."""
+    phone's radio energy on a scenario without phones) is left out, and so is a pattern with
+    no run there (sync in the browser tabs bench); both are said to be."""
+    ran = [
+        p
+        for p in audience.patterns
+        if any(one_row(t, scenario, p) is not None for t in (inputs.measured, inputs.simulated))
+    ]
+    # A run every audience shares stands in for the model where the model ran too; on a condition
+    # only measured (the browser tabs), only where it covers every pattern that ran.
+    modelled = any(one_row(inputs.simulated, scenario, p) is not None for p in ran)
+    covered = {"scale": set(inputs.scale.index), "intermediaries": set(compatibility(inputs.measured).index)}
     kept = {}
     for key, weight in audience.weights.items():
         criterion = decision.criteria[key]
-        rows = [one_row(t, scenario, p) for t in (inputs.measured, inputs.simulated) for p in audience.patterns]
+        rows = [one_row(t, scenario, p) for t in (inputs.measured, inputs.simulated) for p in ran]
         if (
             criterion.judgement
-            or criterion.prefer in SHARED
+            or (criterion.prefer in SHARED and (modelled or set(ran) <= covered[criterion.prefer]))
             or any(r is not None and pd.notna(r.get(key)) for r in rows)
         ):
             kept[key] = weight
-    return replace(audience, scenario=scenario, friendly="", weights=kept)
+    return replace(audience, scenario=scenario, friendly="", weights=kept, patterns=tuple(ran))
 
 
 def _hybrid_gap(matrix: Matrix) -> dict[str, Any]:
@@ -72,6 +83,8 @@ def where_each_wins(inputs: Inputs, decision: Decision) -> dict[str, Any]:
             rows.append(row)
             continue
         for audience in decision.audiences.values():
+            if condition.audiences and audience.key not in condition.audiences:
+                continue
             judged = _on(inputs, decision, audience, condition.scenario)
             matrix = build_matrix(inputs, decision, judged)
             first = probability_first(matrix, decision)
@@ -82,6 +95,7 @@ def where_each_wins(inputs: Inputs, decision: Decision) -> dict[str, Any]:
                 "margin": round(float(totals.iloc[0] - totals.iloc[1]), 4),
                 "probability_first": round(float(first.get(matrix.winner, 0.0)), 4),
                 "left_out": sorted(set(audience.weights) - set(judged.weights)),
+                "not_run": [p for p in audience.patterns if p not in judged.patterns],
             }
             if HYBRID in matrix.totals.index and matrix.winner != HYBRID:
                 cell["hybrid"] = _hybrid_gap(matrix)

@@ -44,6 +44,7 @@ class Audience:
 class Condition:
     label: str
     scenario: str  # a scenario the bench runs, by the name its results go by
+    audiences: tuple[str, ...] = ()  # the audiences it concerns (none named: every one)
 
 
 @dataclass(frozen=True)
@@ -90,5 +91,7 @@ def load(path: Path = DEFAULT) -> Decision:
         samples=robustness["samples"],
         concentration=robustness["concentration"],
         seed=robustness["seed"],
-        conditions=tuple(Condition(c["label"], c["scenario"]) for c in data.get("conditions", [])),
+        conditions=tuple(
+            Condition(c["label"], c["scenario"], tuple(c.get("audiences", ()))) for c in data.get("conditions", [])
+        ),
     )

@@ -14,6 +14,7 @@ import pandas as pd
 from simulations.sweep import flatten
 
 from .browsers import load as load_browsers
+from .browsers import measured_rows
 from .claims import outcomes
 from .intermediaries import PLATFORMS_STEP, platform_row
 from .performance import load as load_performance
@@ -73,6 +74,8 @@ def read(folder: Path) -> Inputs:
         if (run / "calibration.json").exists():
             for metric in json.loads((run / "calibration.json").read_text())["metrics"]:
                 calibration.append({**key, **metric})
+    browsers = load_browsers(folder)
+    measured += measured_rows(browsers)  # many tabs of one browser: the browser-tabs/ conditions
     micro_file = folder / "micro" / "server-bench.json"
     streams, memory = load_performance(folder)
     scale = [
@@ -95,5 +98,5 @@ def read(folder: Path) -> Inputs:
         streams=streams,
         memory=memory,
         claims=outcomes(folder / "claims"),
-        browsers=load_browsers(folder),
+        browsers=browsers,
     )

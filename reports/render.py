@@ -289,8 +289,13 @@ def _where_each_wins(r: Report) -> Section:
             continue
         cells: list[str | Sourced] = [row["condition"], f"`{row['scenario']}`"]
         for key in audiences:
-            cell = row["audiences"][key]
+            cell = row["audiences"].get(key)
+            if cell is None:  # a condition of other audiences' clients
+                cells.append("-")
+                continue
             text = f"{cell['winner']} by {cell['margin']:.2f} over {cell['runner_up']}, {cell['probability_first']:.0%}"
+            if cell.get("not_run"):
+                text += f" ({', '.join(cell['not_run'])} not run)"
             cells.append(Sourced(text, source))
         rows.append(cells)
     blocks: list[Block] = [
@@ -299,7 +304,8 @@ def _where_each_wins(r: Report) -> Section:
         "and P(first) under weights drawn around the configured ones. ● the condition's load tests "
         "ran on the real stack (its measured criteria are measured); ○ only its model ran. A "
         "criterion the condition has no run for (a phone's radio energy where no phone ran) is left "
-        "out of that cell.",
+        "out of that cell, and so is a pattern (the browser tabs bench has no sync client); a "
+        "condition that concerns other clients than an audience's is marked -.",
         Table(["condition", "scenario", *(a.label for a in audiences.values())], rows),
     ]
     verdict = found["hybrid"]

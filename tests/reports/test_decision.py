@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from reports import config
+from reports.browsers import CONDITION_TABS, TABS_FILE
 from reports.build import build
 from reports.check import CheckError, check
 from reports.conditions import where_each_wins
@@ -166,3 +167,26 @@ def test_each_condition_is_judged_with_each_audiences_weights(sim_bench: Path) -
     if not verdict["wins"]:
         closest = verdict["closest"]
         assert closest["behind_by"] >= 0 and closest["largest"]["criterion"] in DECISION.criteria
+
+
+def test_the_browser_tabs_conditions_judge_the_browser_app_on_the_patterns_that_ran(
+    sim_bench: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "bench"
+    shutil.copytree(sim_bench, folder)
+    # A tabs bench where a stream per tab over HTTP/1.1 heard its jobs late and lost one.
+    delivered, heard_p95_s = {"sse": (6, 0.4), "hybrid": (7, 0.3)}, 0.001  # real seconds at time scale 0.01
+    cases = [
+        {"channel": channel, "protocol": "h1", "tabs": CONDITION_TABS, "delivered": delivered.get(channel, (7,))[0],
+         "requests_per_tab": 2.0, "notify_delay_p50_s": heard_p95_s,
+         "notify_delay_p95_s": delivered.get(channel, (7, heard_p95_s))[1]}
+        for channel in ("shared", "sse", "hybrid", "longpoll", "websocket", "polling")
+    ]  # fmt: skip
+    (folder / TABS_FILE).parent.mkdir()
+    (folder / TABS_FILE).write_text(json.dumps({"time_scale": 0.01, "cases": cases}))
+    rows = {row["scenario"]: row for row in where_each_wins(read(folder), DECISION)["rows"]}
+    tabs = rows["browser-tabs/h1"]
+    assert tabs["measured"] and list(tabs["audiences"]) == ["browser"]
+    cell = tabs["audiences"]["browser"]
+    assert cell["not_run"] == ["sync"] and cell["winner"] not in ("sse", "hybrid", "sync")
+    assert rows["browser-tabs/h2"].get("missing")  # nothing ran over HTTP/2 here
