@@ -38,7 +38,8 @@ def measured_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
         if case["tabs"] != CONDITION_TABS or case["channel"] == "shared":
             continue
         delays = {
-            k: None if case.get(k) is None else case[k] / scale for k in ("notify_delay_p50_s", "notify_delay_p95_s")
+            k: None if case.get(k) is None else round(case[k] / scale, 4)
+            for k in ("notify_delay_p50_s", "notify_delay_p95_s")
         }
         rows.append({
             "scenario": f"{CONDITION_PREFIX}{case['protocol']}", "pattern": case["channel"],
