@@ -64,9 +64,8 @@ def test_every_pattern_runs_and_its_counts_match_the_server(tmp_path: Path, patt
     cost = summary["server_cost"]
     assert cost["jobs"] == summary["jobs"] and cost["peak_clients"] >= 1
     assert cost["api_cpu_s_per_job"] > 0
-    # Sync work runs in the API's request handler: the worker process may spend nothing on it
-    # (CI measured 0.0 over TLS; other runs, a few idle milliseconds).
-    assert cost["worker_cpu_s_per_job"] > 0 if pattern != "sync" else cost["worker_cpu_s_per_job"] >= 0
+    if pattern != "sync":  # sync's work runs in the API's request handler: CI saw its worker spend 0.0
+        assert cost["worker_cpu_s_per_job"] > 0
     assert cost["redis_commands_per_job"] > 0
     assert cost["cost_parts_per_million_jobs_usd"]["requests"] > 0
 
