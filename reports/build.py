@@ -43,10 +43,12 @@ def _clean(value: Any) -> Any:
 
 
 def _metrics(table: pd.DataFrame, extra: tuple[str, ...] = ()) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per scenario and pattern, the key metrics the run measured (the browser tabs measure
+    fewer than a load test: no metric it lacks is written as empty)."""
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for row in table.to_dict("records"):
-        keys = [k for k in (*KEY_METRICS, *extra) if k in row]
-        out.setdefault(row["scenario"], {})[row["pattern"]] = {k: _clean(row[k]) for k in keys}
+        found = {k: _clean(row[k]) for k in (*KEY_METRICS, *extra) if k in row}
+        out.setdefault(row["scenario"], {})[row["pattern"]] = {k: v for k, v in found.items() if v is not None}
     return out
 
 

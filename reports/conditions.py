@@ -86,6 +86,10 @@ def where_each_wins(inputs: Inputs, decision: Decision) -> dict[str, Any]:
             if condition.audiences and audience.key not in condition.audiences:
                 continue
             judged = _on(inputs, decision, audience, condition.scenario)
+            if len(judged.patterns) < 2:  # nothing to rank (the quick bench's tabs run one per-tab way)
+                row["missing"] = True
+                row["why"] = f"only {', '.join(judged.patterns) or 'no pattern'} ran on `{condition.scenario}`"
+                break
             matrix = build_matrix(inputs, decision, judged)
             first = probability_first(matrix, decision)
             totals = matrix.totals
@@ -100,6 +104,8 @@ def where_each_wins(inputs: Inputs, decision: Decision) -> dict[str, Any]:
             if HYBRID in matrix.totals.index and matrix.winner != HYBRID:
                 cell["hybrid"] = _hybrid_gap(matrix)
             row["audiences"][audience.key] = cell
+        if row.get("missing"):
+            row["audiences"] = {}
         rows.append(row)
     return {"rows": rows, "hybrid": _hybrid_verdict(rows)}
 

@@ -285,7 +285,8 @@ def _where_each_wins(r: Report) -> Section:
     for row in found["rows"]:
         source = "measured" if row["measured"] else "simulated"
         if row.get("missing"):
-            rows.append([row["condition"], f"`{row['scenario']}` did not run", *["-" for _ in audiences]])
+            why = row.get("why", f"`{row['scenario']}` did not run")
+            rows.append([row["condition"], why, *["-" for _ in audiences]])
             continue
         cells: list[str | Sourced] = [row["condition"], f"`{row['scenario']}`"]
         for key in audiences:

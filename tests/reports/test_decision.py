@@ -190,3 +190,19 @@ def test_the_browser_tabs_conditions_judge_the_browser_app_on_the_patterns_that_
     cell = tabs["audiences"]["browser"]
     assert cell["not_run"] == ["sync"] and cell["winner"] not in ("sse", "hybrid", "sync")
     assert rows["browser-tabs/h2"].get("missing")  # nothing ran over HTTP/2 here
+
+
+def test_a_condition_with_one_pattern_run_has_nothing_to_rank(sim_bench: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "bench"
+    shutil.copytree(sim_bench, folder)
+    # The quick bench's tabs: one per-tab way beside the shared stream, which is no pattern.
+    cases = [
+        {"channel": channel, "protocol": "h1", "tabs": CONDITION_TABS, "delivered": 7, "requests_per_tab": 2.0,
+         "notify_delay_p50_s": 0.001, "notify_delay_p95_s": 0.002}
+        for channel in ("shared", "sse")
+    ]  # fmt: skip
+    (folder / TABS_FILE).parent.mkdir()
+    (folder / TABS_FILE).write_text(json.dumps({"time_scale": 0.01, "cases": cases}))
+    found = where_each_wins(read(folder), DECISION)
+    tabs = next(row for row in found["rows"] if row["scenario"] == "browser-tabs/h1")
+    assert tabs["missing"] and tabs["audiences"] == {} and tabs["why"] == "only sse ran on `browser-tabs/h1`"
