@@ -10,8 +10,9 @@
         scale/<pattern>/          every pattern with 10,000 clients waiting at once (2,000 quick):
                                   a load test whose summary.json has what the server side spent
         streams/stream-bench.json 10,000 held event streams per engine (2,000 quick; the in-process
-                                  workers' engine 1,000 quick), nchan beside
-        streams/memory.json       where a held stream's memory goes, and aiohttp's floor
+                                  workers' engine 1,000 quick), WebSockets beside them (embedded
+                                  only, quick), nchan beside
+        streams/memory.json       where a held stream's or socket's memory goes, and aiohttp's floor
         browsers/tabs.json        many tabs of one headless Chromium over HTTP/1.1 and HTTP/2, per way
                                   the page follows its jobs (a subset quick)
         micro/server-bench.json   the micro-benchmarks (full mode only)
@@ -43,7 +44,7 @@ from tqdm import tqdm
 
 from benchmarks.browser_tabs import FULL_TABS, QUICK_TABS, TabsPlan
 from benchmarks.browser_tabs import measure as measure_tabs
-from benchmarks.stream_bench import StreamPlan, measure
+from benchmarks.stream_bench import ENGINES, StreamPlan, measure
 from benchmarks.stream_memory import breakdown
 from core.job_metrics import aggregate
 from core.scenario import SCENARIOS, Scenario, load
@@ -74,7 +75,9 @@ H1_LIMITS = (30, 60, 100)
 DELAY_SAMPLE = 5000
 SCALE_SCENARIO = "scale"
 LOCUST_WORKERS = 4  # 10,000 users over four gevent processes
-MEMORY_STREAMS = 2000  # enough for per-stream figures to settle; tracemalloc is slow
+# Enough for per-stream figures to settle (1,000 and 2,000 give the same KiB to 0.1); tracemalloc
+# is slow, and the breakdown holds them four times (streams and sockets, ours and the floor's).
+MEMORY_STREAMS = 1000
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,7 @@ class Plan:
     streams: int  # event streams each engine holds in the stream bench
     stream_job_s: float  # long enough to make that many jobs and open every stream
     inline_streams: int  # the stream bench's in-process-workers engine: 3 s of jobs per 200 streams
+    stream_engines: tuple[str, ...]  # the stream bench's engines (benchmarks.stream_bench.ENGINES)
     durations: tuple[float, ...]
     poll_intervals: tuple[float, ...]
     heartbeats: tuple[float, ...]
@@ -113,6 +117,7 @@ FULL = Plan(
     streams=10_000,
     stream_job_s=90.0,
     inline_streams=10_000,
+    stream_engines=ENGINES,
     durations=tuple(range(10, 201, 10)),
     poll_intervals=(1, 2, 5, 10, 20, 30),
     heartbeats=(0, 10, 15, 20, 30, 45, 55, 90),
@@ -131,6 +136,8 @@ QUICK = Plan(
     streams=2_000,
     stream_job_s=20.0,
     inline_streams=1_000,
+    # WebSockets in one mode: what a socket costs beyond a stream is the server's, not the store's.
+    stream_engines=tuple(e for e in ENGINES if e != "redis-websocket"),
     durations=(10, 30, 60, 90, 120, 150, 200),
     poll_intervals=(1, 5, 10, 30),
     heartbeats=(0, 15, 30, 55, 90),
@@ -314,7 +321,7 @@ def stream_bench(plan: Plan, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     streams = StreamPlan(plan.streams, job_s=plan.stream_job_s, inline_streams=plan.inline_streams)
     with tempfile.TemporaryDirectory(prefix="stream-bench-") as tmp:
-        results = asyncio.run(measure(streams, Path(tmp)))
+        results = asyncio.run(measure(streams, Path(tmp), plan.stream_engines))
     (out / "stream-bench.json").write_text(json.dumps(results, indent=2) + "\n")
     say(f"streams: where a held stream's memory goes ({MEMORY_STREAMS} streams, tracemalloc)")
     (out / "memory.json").write_text(json.dumps(asyncio.run(breakdown(MEMORY_STREAMS)), indent=2) + "\n")

@@ -12,6 +12,9 @@ nginx+nchan):
 4. the delay of each stream is the time its terminal event arrived less the time the job
    completed (`completedAt`, read back afterwards) or the message was published (in its body).
 
+`embedded-websocket` and `redis-websocket` are the first two with every client on the job's
+WebSocket instead of its event stream, so what a held socket costs more is read off the same run.
+
 One more engine, `redis-inline-workers`, is the one-process deployment under a burst: one server
 process on Redis running `INLINE_SLOTS` job slots itself, every stream's job `INLINE_JOB_S` of
 work, queued behind those slots, so that hundreds of jobs end together while the streams wait.
@@ -48,7 +51,8 @@ from stack.nchan_server import NchanServer, nchan_missing
 from stack.redis_server import RedisServer
 from stack.reference_process import ReferenceServer, ReferenceWorker, service_env
 
-ENGINES = ("embedded", "redis", "redis-inline-workers", "nchan")
+ENGINES = ("embedded", "embedded-websocket", "redis", "redis-websocket", "redis-inline-workers", "nchan")
+WEBSOCKET = "-websocket"  # an engine so named is the engine before it, its clients on WebSockets
 # The in-process configuration that once cut streams on a shared pool (1,281 of 10,000).
 INLINE_SLOTS = 200
 INLINE_JOB_S = 3.0
@@ -136,7 +140,13 @@ class Probe:
     """The client process holding the streams; it reports on its stdout."""
 
     def __init__(
-        self, port: int, paths: list[str], plan: StreamPlan, terminal: str = "", jobs_s: float | None = None
+        self,
+        port: int,
+        paths: list[str],
+        plan: StreamPlan,
+        terminal: str = "",
+        jobs_s: float | None = None,
+        transport: str = "sse",
     ) -> None:
         self.paths = "\n".join(paths).encode()
         self.argv = [
@@ -145,6 +155,7 @@ class Probe:
             "--rate", str(plan.connect_per_s),
             "--timeout", str((plan.job_s + plan.spread_s if jobs_s is None else jobs_s) + plan.grace_s),
             *(["--terminal", terminal] if terminal else []),
+            "--transport", transport,
         ]  # fmt: skip
         self.plan = plan
         self.process: asyncio.subprocess.Process | None = None
@@ -209,8 +220,10 @@ async def reference(plan: StreamPlan, workdir: Path, engine: str) -> dict[str, A
     """The reference server holding every stream in one process: in embedded mode, running
     the jobs too; on Redis and MinIO, with the jobs in a worker process of their own, as
     it would be deployed, so the API process's figures are the streams' alone; or, for
-    `redis-inline-workers`, on Redis running `INLINE_SLOTS` job slots itself."""
+    `redis-inline-workers`, on Redis running `INLINE_SLOTS` job slots itself. An engine named
+    with `WEBSOCKET` follows each job on its WebSocket."""
     inline = engine == "redis-inline-workers"
+    websocket = engine.endswith(WEBSOCKET)
     env = {
         **UNLIMITED_CLIENT,
         "TIME_SCALE": "1",
@@ -230,7 +243,7 @@ async def reference(plan: StreamPlan, workdir: Path, engine: str) -> dict[str, A
         env.update(DOWNLOAD_DELAY_MIN_MS=work_ms, DOWNLOAD_DELAY_MAX_MS=work_ms, WORKERS=str(INLINE_SLOTS))
         env["LEASE_S"] = str(10 * jobs_s)
     services: list[RedisServer | MinioServer | ReferenceWorker] = []
-    if engine != "embedded":
+    if not engine.startswith("embedded"):
         redis_server = RedisServer(workdir / "redis").start()
         minio = MinioServer(workdir / "minio").start()
         env.update(service_env(redis_server.url, minio))
@@ -266,7 +279,9 @@ async def reference(plan: StreamPlan, workdir: Path, engine: str) -> dict[str, A
                     await asyncio.sleep(1)  # the writes behind the last starts settle before the baseline
                     break
                 await asyncio.sleep(0.5)
-            probe = Probe(server.port, [f"/v1/download/jobs/{j}/events" for j in job_ids], plan, jobs_s=jobs_s)
+            paths = [f"/v1/download/jobs/{j}/{'ws' if websocket else 'events'}" for j in job_ids]
+            transport = "websocket" if websocket else "sse"
+            probe = Probe(server.port, paths, plan, jobs_s=jobs_s, transport=transport)
             held = await probe.hold([psutil.Process(server.process.pid)])
             streamed = await probe.result()
 
@@ -359,6 +374,11 @@ async def measure(plan: StreamPlan, workdir: Path, engines: tuple[str, ...] = EN
                 mine["vs_nchan"]["rss_per_stream"] = _ratio(
                     mine["rss_per_stream_kib"], reference_engine["rss_per_stream_kib"]
                 )
+    for engine in engines:
+        streams_engine = engine.removesuffix(WEBSOCKET)
+        if engine != streams_engine and "rss_per_stream_kib" in engines_out.get(streams_engine, {}):
+            extra = engines_out[engine]["rss_per_stream_kib"] - engines_out[streams_engine]["rss_per_stream_kib"]
+            engines_out[engine]["vs_event_stream"] = {"extra_kib_per_stream": round(extra, 2)}
     return results
 
 

@@ -5,7 +5,8 @@ started for it) is served in this process with tracemalloc on;
 a `benchmarks.stream_probe` process holds `streams` event streams on long jobs; the Python
 allocations made between before and after are grouped by the package that made them. The
 same is done for the floor: a bare aiohttp handler that prepares a `StreamResponse` and
-waits, which is the least a held stream can cost on aiohttp.
+waits, which is the least a held stream can cost on aiohttp. Both again with WebSockets: the
+server's job socket, and a bare `WebSocketResponse` prepared and waiting.
 
     python -m benchmarks.stream_memory --streams 2000 [--redis]
 
@@ -59,9 +60,11 @@ def _where(frame: tracemalloc.Frame) -> str:
     return f"{frame.filename.split('site-packages/')[-1]}:{frame.lineno}"
 
 
-async def _held_allocations(app: web.Application, paths: Callable[[str], Any], streams: int) -> dict[str, Any]:
-    """Serve `app`, hold `streams` streams on the paths `paths(url)` gives, and account for the
-    allocations between before and after, per stream."""
+async def _held_allocations(
+    app: web.Application, paths: Callable[[str], Any], streams: int, transport: str
+) -> dict[str, Any]:
+    """Serve `app`, hold `streams` streams (or WebSockets) on the paths `paths(url)` gives, and
+    account for the allocations between before and after, per stream."""
     runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
     await runner.setup()
     port = free_port()
@@ -71,7 +74,8 @@ async def _held_allocations(app: web.Application, paths: Callable[[str], Any], s
         listed: list[str] = await paths(f"http://127.0.0.1:{port}")
         tracemalloc.start(8)
         before = tracemalloc.take_snapshot()
-        argv = [sys.executable, "-m", "benchmarks.stream_probe", "--port", str(port), "--rate", str(OPEN_PER_S)]
+        argv = [sys.executable, "-m", "benchmarks.stream_probe", "--port", str(port), "--rate", str(OPEN_PER_S),
+                "--transport", transport]  # fmt: skip
         probe = await start_probe(argv, "\n".join(listed).encode())
         assert probe.stdout is not None
         held = json.loads(await probe.stdout.readline())
@@ -97,8 +101,9 @@ async def _held_allocations(app: web.Application, paths: Callable[[str], Any], s
     }
 
 
-async def reference_server(streams: int, services: dict[str, str]) -> dict[str, Any]:
-    """The reference server, embedded, or on the Redis and S3 that `services` names."""
+async def reference_server(streams: int, services: dict[str, str], transport: str = "sse") -> dict[str, Any]:
+    """The reference server, embedded, or on the Redis and S3 that `services` names, each job
+    followed on its event stream or its WebSocket."""
     env = {
         "DOWNLOAD_DELAY_MIN_MS": LONG_JOB_MS,
         "DOWNLOAD_DELAY_MAX_MS": LONG_JOB_MS,
@@ -114,18 +119,22 @@ async def reference_server(streams: int, services: dict[str, str]) -> dict[str, 
 
             async def one(i: int) -> str:
                 async with http.post(f"{url}/v1/download/initiate", json={"file_ids": [FILE_ID_MIN + i]}) as resp:
-                    return f"/v1/download/jobs/{(await resp.json())['jobId']}/events"
+                    job_id = (await resp.json())["jobId"]
+                    return f"/v1/download/jobs/{job_id}/{'ws' if transport == 'websocket' else 'events'}"
 
             return list(await asyncio.gather(*(one(i) for i in range(streams))))
 
-    return await _held_allocations(create_app(from_env(env)), jobs, streams)
+    return await _held_allocations(create_app(from_env(env)), jobs, streams, transport)
 
 
-async def floor(streams: int) -> dict[str, Any]:
-    """A bare aiohttp stream: prepared, then waiting on nothing."""
+async def floor(streams: int, transport: str = "sse") -> dict[str, Any]:
+    """A bare aiohttp stream, or WebSocket, prepared, then waiting on nothing."""
 
     async def hold(request: web.Request) -> web.StreamResponse:
-        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        if transport == "websocket":
+            resp: web.StreamResponse = web.WebSocketResponse()
+        else:
+            resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await resp.prepare(request)
         await asyncio.get_running_loop().create_future()  # the least a wait can hold (an Event holds a deque too)
         return resp
@@ -136,13 +145,17 @@ async def floor(streams: int) -> dict[str, Any]:
     async def paths(url: str) -> list[str]:
         return ["/hold"] * streams
 
-    return await _held_allocations(app, paths, streams)
+    return await _held_allocations(app, paths, streams, transport)
 
 
 async def breakdown(streams: int, redis: bool = False) -> dict[str, Any]:
-    """The reference server embedded and the floor; with `redis`, the reference server on a
-    Redis and a MinIO of its own as well."""
-    found = {"reference_server": await reference_server(streams, {})}
+    """The reference server embedded and the floor, each with event streams and with
+    WebSockets; with `redis`, the reference server's streams on a Redis and a MinIO of its own
+    as well."""
+    found = {
+        "reference_server": await reference_server(streams, {}),
+        "reference_server_websocket": await reference_server(streams, {}, "websocket"),
+    }
     if redis:
         with (
             tempfile.TemporaryDirectory() as tmp,
@@ -151,6 +164,7 @@ async def breakdown(streams: int, redis: bool = False) -> dict[str, Any]:
         ):
             found["reference_server_redis"] = await reference_server(streams, service_env(store.url, artifacts))
     found["aiohttp_floor"] = await floor(streams)
+    found["aiohttp_websocket_floor"] = await floor(streams, "websocket")
     return found
 
 

@@ -2,9 +2,10 @@
 at most 20,000 files here, and the server needs as many as the client).
 
 It opens one event stream per path (one per line on stdin) at a steady rate, over raw sockets so the client adds
-little of its own to the delays, and holds each until the stream's terminal event:
+little of its own to the delays, and holds each until the stream's terminal event. With `--transport
+websocket` the paths are WebSockets, whose text messages are the reference server's `{"id", "event", "data"}`:
 
-    python -m benchmarks.stream_probe --port P --rate 1000 < paths.txt
+    python -m benchmarks.stream_probe --port P --rate 1000 [--transport websocket] < paths.txt
 
 It prints two lines of JSON. The first when every connection has had its answer (how
 many streams are held, and how the others failed), so the caller can measure a server
@@ -40,20 +41,18 @@ class Stream:
     answered: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-async def _follow(port: int, stream: Stream, terminal: frozenset[str]) -> None:
-    writer: asyncio.StreamWriter | None = None
-    try:
-        async with asyncio.timeout(CONNECT_TIMEOUT_S):
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            request = f"GET {stream.path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n"
-            writer.write(request.encode())
-            head = await reader.readuntil(b"\r\n\r\n")
-        status = head.split(b" ", 2)[1].decode()
-        if status != "200":
-            stream.outcome = status
-            return
-        stream.outcome, stream.opened_at = "ended", time.time()
-        stream.answered.set()
+Events = AsyncIterator[tuple[str, str]]  # (event name, data) as they arrive
+
+
+class Sse:
+    """An event stream: answered 200, events parsed from its (maybe chunked) body."""
+
+    status = "200"
+
+    def request(self, path: str) -> bytes:
+        return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n".encode()
+
+    async def events(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, head: bytes) -> Events:
         parser = SseParser()
         body = _chunks(reader) if b"chunked" in head.lower() else _raw(reader)
         pending = b""
@@ -61,9 +60,63 @@ async def _follow(port: int, stream: Stream, terminal: frozenset[str]) -> None:
             *lines, pending = (pending + data).split(b"\n")
             for line in lines:
                 item = parser.feed(line.decode().removesuffix("\r"))
-                if isinstance(item, SseEvent) and item.event in terminal:
-                    stream.outcome, stream.received_at, stream.data = "terminal", time.time(), item.data
-                    return
+                if isinstance(item, SseEvent):
+                    yield item.event, item.data
+
+
+class WebSocket:
+    """A WebSocket (RFC 6455): answered 101, one JSON event per text message, pings answered.
+    No extension is asked for, so frames arrive whole and uncompressed."""
+
+    status = "101"
+    # Any 16 bytes in base64 will do: the client checks no accept key here.
+    KEY = "cHJveHliZW5jaC1wcm9iZQ=="
+
+    def request(self, path: str) -> bytes:
+        return (
+            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {self.KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+
+    async def events(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, head: bytes) -> Events:
+        while True:
+            first, second = await reader.readexactly(2)
+            size = second & 0x7F
+            if size >= 126:
+                size = int.from_bytes(await reader.readexactly(2 if size == 126 else 8), "big")
+            payload = await reader.readexactly(size)
+            opcode = first & 0x0F
+            if opcode == 0x1:
+                message = json.loads(payload)
+                yield message["event"], json.dumps(message["data"])
+            elif opcode == 0x9:
+                # A client's frames are masked; a zero mask leaves the payload as it is.
+                writer.write(bytes([0x8A, 0x80 | len(payload)]) + bytes(4) + payload)
+            elif opcode == 0x8:
+                return
+
+
+Transport = Sse | WebSocket
+TRANSPORTS: dict[str, Transport] = {"sse": Sse(), "websocket": WebSocket()}
+
+
+async def _follow(port: int, stream: Stream, terminal: frozenset[str], transport: Transport) -> None:
+    writer: asyncio.StreamWriter | None = None
+    try:
+        async with asyncio.timeout(CONNECT_TIMEOUT_S):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(transport.request(stream.path))
+            head = await reader.readuntil(b"\r\n\r\n")
+        status = head.split(b" ", 2)[1].decode()
+        if status != transport.status:
+            stream.outcome = status
+            return
+        stream.outcome, stream.opened_at = "ended", time.time()
+        stream.answered.set()
+        async for event, data in transport.events(reader, writer, head):
+            if event in terminal:
+                stream.outcome, stream.received_at, stream.data = "terminal", time.time(), data
+                return
     except TimeoutError:
         stream.outcome = "timeout"
     except (ConnectionResetError, asyncio.IncompleteReadError, ValueError):  # ValueError: a cut chunk size
@@ -88,13 +141,15 @@ async def _raw(reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
         yield data
 
 
-async def probe(port: int, paths: list[str], rate: float, timeout_s: float, terminal: frozenset[str]) -> None:
+async def probe(
+    port: int, paths: list[str], rate: float, timeout_s: float, terminal: frozenset[str], transport: Transport
+) -> None:
     streams = [Stream(p) for p in paths]
     began = time.monotonic()
     tasks = []
     for i, stream in enumerate(streams):
         await asyncio.sleep(max(0.0, began + i / rate - time.monotonic()))
-        tasks.append(asyncio.create_task(_follow(port, stream, terminal)))
+        tasks.append(asyncio.create_task(_follow(port, stream, terminal, transport)))
     await asyncio.gather(*(s.answered.wait() for s in streams))
     connect_s = time.monotonic() - began
     held = Counter("held" if s.outcome in ("ended", "terminal") else s.outcome for s in streams)
@@ -116,9 +171,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=1000.0, help="new connections per second")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds before giving up on open streams")
     parser.add_argument("--terminal", nargs="+", default=sorted(TERMINAL_STATES), help="event names that end a stream")
+    parser.add_argument("--transport", choices=TRANSPORTS, default="sse", help="how the paths are followed")
     args = parser.parse_args(argv)
     paths = sys.stdin.read().split()
-    asyncio.run(probe(args.port, paths, args.rate, args.timeout, frozenset(args.terminal)))
+    transport = TRANSPORTS[args.transport]
+    asyncio.run(probe(args.port, paths, args.rate, args.timeout, frozenset(args.terminal), transport))
     return 0
 
 

@@ -18,7 +18,9 @@ MEMORY_FILE = Path("streams") / "memory.json"
 PAGE_MARKERS = ("<!-- performance table: written by `make bench` -->", "<!-- end of performance table -->")
 ENGINES = {
     "embedded": "reference server, embedded",
+    "embedded-websocket": "reference server, embedded, WebSocket clients",
     "redis": "reference server, Redis + MinIO",
+    "redis-websocket": "reference server, Redis + MinIO, WebSocket clients",
     # Its RSS is its 200 running jobs' as well, so it has no memory ratio.
     "redis-inline-workers": "reference server, Redis + MinIO, 200 job slots in the same process",
     "nchan": "nginx + nchan (reference engine)",
@@ -34,6 +36,13 @@ HEADERS = [
     "end → client p50 / p99",
     "vs nchan (RSS, p99)",
 ]
+# The memory breakdown's columns: what `benchmarks.stream_memory.breakdown` measured, by key.
+MEMORY_COLUMNS = {
+    "reference_server": "reference server",
+    "aiohttp_floor": "aiohttp floor",
+    "reference_server_websocket": "reference server, WebSocket",
+    "aiohttp_websocket_floor": "aiohttp floor, WebSocket",
+}
 
 
 def load(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -87,17 +96,32 @@ def plan_sentence(streams: dict[str, Any]) -> str:
     )
 
 
+def memory_headers(memory: dict[str, Any]) -> list[str]:
+    return ["package", *(label for key, label in MEMORY_COLUMNS.items() if key in memory)]
+
+
 def memory_rows(memory: dict[str, Any]) -> list[list[str]]:
     """Traced KiB per held stream, by the package that allocated it: the reference server's
-    stream next to the least an aiohttp stream costs."""
-    ours, floor = memory["reference_server"], memory["aiohttp_floor"]
+    stream next to the least an aiohttp stream costs, and the same for WebSockets where measured."""
+    columns = [memory[key] for key in MEMORY_COLUMNS if key in memory]
     packages = sorted(
-        set(ours["by_package_kib"]) | set(floor["by_package_kib"]), key=lambda k: -ours["by_package_kib"].get(k, 0)
+        {k for c in columns for k in c["by_package_kib"]}, key=lambda k: -columns[0]["by_package_kib"].get(k, 0)
     )
-    table = [
-        [k, f"{ours['by_package_kib'].get(k, 0):.2f}", f"{floor['by_package_kib'].get(k, 0):.2f}"] for k in packages
+    table = [[k, *(f"{c['by_package_kib'].get(k, 0):.2f}" for c in columns)] for k in packages]
+    return [*table, ["all", *(f"{c['traced_kib_per_stream']:.2f}" for c in columns)]]
+
+
+def websocket_sentence(streams: dict[str, Any]) -> str | None:
+    """What a held WebSocket costs beyond a held event stream, per mode, from the same run."""
+    engines = streams.get("engines", {})
+    extra = [
+        f"{engines[e]['vs_event_stream']['extra_kib_per_stream']:+.1f} KiB ({ENGINES[e]})"
+        for e in ENGINES
+        if "vs_event_stream" in engines.get(e, {})
     ]
-    return [*table, ["all", f"{ours['traced_kib_per_stream']:.2f}", f"{floor['traced_kib_per_stream']:.2f}"]]
+    if not extra:
+        return None
+    return "A held WebSocket's RSS beyond a held event stream's, same run: " + "; ".join(extra) + "."
 
 
 def markdown(streams: dict[str, Any]) -> str:

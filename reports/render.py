@@ -449,6 +449,9 @@ def _performance(r: Report) -> Section:
         performance.plan_sentence(r.streams) + " Source: `streams/stream-bench.json`.",
         Table(performance.HEADERS, held),
     ]
+    websocket = performance.websocket_sentence(r.streams)
+    if websocket:
+        blocks.append(websocket)
     if r.memory:
         n = r.memory["reference_server"]["streams"]
         blocks += [
@@ -456,9 +459,7 @@ def _performance(r: Report) -> Section:
             "held, in KiB per stream by the package that made them, next to the floor: a bare aiohttp handler "
             "that prepares a stream and waits. Traced bytes are most of RSS, not all of it (the allocator's own "
             "overhead is not traced; socket buffers are the kernel's). Source: `streams/memory.json`.",
-            Table(
-                ["package", "reference server", "aiohttp floor"], [list(x) for x in performance.memory_rows(r.memory)]
-            ),
+            Table(performance.memory_headers(r.memory), [list(x) for x in performance.memory_rows(r.memory)]),
         ]
     return Section("performance", title, blocks)
 

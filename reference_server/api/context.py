@@ -25,7 +25,7 @@ class Context:
     metrics: Metrics
     identity: ClientIdentity  # who a request comes from, behind trusted proxies
     streams: StreamSlots  # event streams held, per client and in all
-    heartbeats: Heartbeats  # pings for the event streams held
+    heartbeats: Heartbeats  # pings for the event streams and WebSockets held
     callbacks: CallbackPolicy  # where webhooks may go
     bodies: EncodedBodies = field(default_factory=EncodedBodies)  # status bodies, by ETag
 

@@ -78,7 +78,7 @@ class Feed:
     with a resume cursor the missed ones), then each new event as the jobs change, until
     every job has ended. Each event goes out with the cursor that resumes after it."""
 
-    __slots__ = ("ctx", "followers", "jobs", "request", "resume", "woken")
+    __slots__ = ("ctx", "followers", "jobs", "request", "resume", "sent", "woken")
 
     def __init__(
         self, ctx: Context, request: web.Request, jobs: list[Job], resume: list[int] | None, woken: Watch
@@ -88,6 +88,7 @@ class Feed:
         self.jobs = jobs
         self.resume = resume
         self.woken = woken
+        self.sent = 0  # events sent so far
         self.followers = [Follower(job, resume[i] if resume else job.seq) for i, job in enumerate(jobs)]
         if resume is not None:
             for follower, job in zip(self.followers, jobs, strict=True):
@@ -102,6 +103,7 @@ class Feed:
         follower.done = follower.done or event.type in TERMINAL_STATES
         cursor = ".".join(str(f.cursor) for f in self.followers)
         await send(cursor, name, _payload(self.ctx, self.request, follower.job_id, event, job))
+        self.sent += 1
 
     async def _events(self, job_id: str, after_seq: int, gone: Callable[[], bool]) -> tuple[list[Event], Job | None]:
         """The job's events after `after_seq`, and the job. A held stream is never cut because
@@ -217,7 +219,6 @@ class EventStream(web.StreamResponse):
         self._ctx = ctx
         self._feed = feed
         self._slot = slot
-        self._sent = 0
 
     async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter | None:
         ctx = self._ctx
@@ -233,22 +234,21 @@ class EventStream(web.StreamResponse):
             await self._feed.send(self._send, connection.is_closing)
         finally:  # also when the client has left (ConnectionResetError, for aiohttp); it resumes with Last-Event-ID
             ctx.heartbeats.drop(self)
-            await ended(ctx, self._feed, self._slot, self._sent)
+            await ended(ctx, self._feed, self._slot)
         return writer
 
     async def _send(self, cursor: str, name: str, data: str) -> None:
         await self.write(sse_format.event(cursor, name, data))
         self._ctx.heartbeats.wrote(self)
-        self._sent += 1
 
 
-async def ended(ctx: Context, feed: Feed, slot: Slot, sent: int) -> None:
-    """A stream or socket that sent `sent` events of `feed` has ended: its watch and slot
-    are given back, and it is counted."""
+async def ended(ctx: Context, feed: Feed, slot: Slot) -> None:
+    """A stream or socket of `feed` has ended: its watch and slot are given back, and it and
+    the events it sent are counted."""
     feed.woken.close()
     slot.give_back()
     await ctx.metrics.inc("dl_event_streams_closed_total")
-    await ctx.metrics.inc("dl_events_sent_total", sent)
+    await ctx.metrics.inc("dl_events_sent_total", feed.sent)
 
 
 @routes.get(BASE + "/{job_id}/events")

@@ -1,8 +1,9 @@
-"""Comment heartbeats for every held event stream, sent by one task per process.
+"""Heartbeats for every held event stream and WebSocket, sent by one task per process.
 
-A stream silent for the heartbeat interval gets `: ping`, which keeps idle proxies from
-cutting it. One task serves them all, where a task per stream (aiohttp-sse's) cost each
-held stream about 2 KiB (`python -m benchmarks.stream_memory`). The streams are kept in the
+A stream silent for the heartbeat interval gets `: ping`, a WebSocket a ping frame, which
+keeps idle proxies from cutting it. One task serves them all, where a task per stream
+(aiohttp-sse's) cost each held stream about 2 KiB, and aiohttp's own WebSocket heartbeat (a
+timer per socket) 1.6 KiB (`python -m benchmarks.stream_memory`). The streams are kept in the
 order they last wrote, so each tick pings only the ones due, oldest first; streams opened
 at different moments stay spread over the interval instead of all being written at once.
 """
@@ -80,4 +81,7 @@ async def _ping(stream: web.StreamResponse, transport: asyncio.WriteTransport) -
     if transport.is_closing() or transport.get_write_buffer_size():
         return
     with contextlib.suppress(ConnectionResetError, RuntimeError):  # the client went; its handler ends
-        await stream.write(PING)
+        if isinstance(stream, web.WebSocketResponse):
+            await stream.ping()
+        else:
+            await stream.write(PING)

@@ -1,9 +1,10 @@
 """WebSocket: the same feed as the event streams (`events.Feed`), one JSON text message
 per event, `{"id", "event", "data"}`, with the same ids. A client resumes by connecting
 with `?lastEventId=<the last id it got>` (a browser cannot set headers on a WebSocket).
-The server pings at the heartbeat interval, which keeps idle proxies from cutting the
-connection and closes it when the client stops answering; once every job has ended it
-closes with 1000.
+The server pings a socket silent for the heartbeat interval (`heartbeats.Heartbeats`, as
+event streams get comments), which keeps idle proxies from cutting the connection; a client
+gone without a word acknowledges nothing and the kernel drops it. Once every job has ended
+the server closes with 1000.
 """
 
 from __future__ import annotations
@@ -31,12 +32,10 @@ class EventSocket(web.WebSocketResponse):
     `events.EventStream` and for the same reason; it too owns the feed's watch and its slot."""
 
     def __init__(self, ctx: Context, feed: Feed, slot: Slot) -> None:
-        s = ctx.settings
-        super().__init__(heartbeat=s.scaled(s.sse_heartbeat_s) or None)
+        super().__init__()
         self._ctx = ctx
         self._feed = feed
         self._slot = slot
-        self._sent = 0
 
     async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter:
         ctx, feed = self._ctx, self._feed
@@ -44,21 +43,25 @@ class EventSocket(web.WebSocketResponse):
         try:
             await ctx.metrics.inc("dl_event_streams_opened_total")
             writer = await super().prepare(request)
+            # Serialised and sent by now, and never read again: dropped, as an event stream's are.
+            self.headers.clear()
             request.pop(RATE, None)
+            ctx.heartbeats.keep(request, self)
             listening = asyncio.create_task(_listen(self, feed.woken))
             await feed.send(self._send, lambda: self.closed)
             await self.close(code=WSCloseCode.OK, message=b"every job has ended")
         finally:  # also when the client has left (ConnectionResetError, for aiohttp); it resumes with lastEventId
+            ctx.heartbeats.drop(self)
             if listening is not None:
                 listening.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await listening
-            await ended(ctx, feed, self._slot, self._sent)
+            await ended(ctx, feed, self._slot)
         return writer
 
     async def _send(self, cursor: str, name: str, data: str) -> None:
         await self.send_str(f'{{"id":"{cursor}","event":"{name}","data":{data}}}')
-        self._sent += 1
+        self._ctx.heartbeats.wrote(self)
 
 
 @routes.get(BASE + "/{job_id}/ws")

@@ -23,8 +23,13 @@ async def test_every_engine_holds_every_stream_and_delivers_every_end(tmp_path: 
         assert r["resets"] == 0 and r["ended_without_terminal_event"] == 0 and r["unfinished"] == 0, (engine, r)
         assert r["delay"]["p99_ms"] is not None and r["delay"]["p50_ms"] <= r["delay"]["p99_ms"], (engine, r)
         assert r["rss_per_stream_kib"] > 0, (engine, r)
-    for engine in ("embedded", "redis"):
+    for engine in ("embedded", "embedded-websocket", "redis", "redis-websocket"):
         assert set(results["engines"][engine]["vs_nchan"]) == {"rss_per_stream", "p99_delay"}
+    # A WebSocket's cost beyond an event stream's, in the same mode and run.
+    for mode in ("embedded", "redis"):
+        socket, stream = results["engines"][f"{mode}-websocket"], results["engines"][mode]
+        extra = socket["vs_event_stream"]["extra_kib_per_stream"]
+        assert extra == pytest.approx(socket["rss_per_stream_kib"] - stream["rss_per_stream_kib"], abs=0.01)
     # Jobs queued behind in-process slots: its memory is theirs too, so only its delay compares.
     assert set(results["engines"]["redis-inline-workers"]["vs_nchan"]) == {"p99_delay"}
 
@@ -32,9 +37,10 @@ async def test_every_engine_holds_every_stream_and_delivers_every_end(tmp_path: 
 async def test_a_held_streams_memory_is_accounted_by_package_against_the_floor() -> None:
     found = await breakdown(50, redis=True)
     floor = found["aiohttp_floor"]
-    for mode in ("reference_server", "reference_server_redis"):
+    for mode in ("reference_server", "reference_server_websocket", "reference_server_redis"):
         ours = found[mode]
         assert ours["streams"] == floor["streams"] == 50
         assert ours["by_package_kib"]["reference_server"] > 0, mode
-    assert floor["by_package_kib"].get("reference_server", 0.0) < 0.5  # the floor runs none of our code
-    assert floor["by_package_kib"]["aiohttp"] > 0
+    for bare in ("aiohttp_floor", "aiohttp_websocket_floor"):
+        assert found[bare]["by_package_kib"].get("reference_server", 0.0) < 0.5  # the floor runs none of our code
+        assert found[bare]["by_package_kib"]["aiohttp"] > 0
