@@ -21,10 +21,8 @@ import re
 import statistics
 import sys
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +30,7 @@ from playwright.sync_api import Browser as Chromium
 from playwright.sync_api import Request
 from tqdm import tqdm
 
+from loadtests.collect import server_view
 from reference_server.api.ops import WEBAPP
 from reference_server.config import Settings
 from simulations.browser_pool import Browser, tab_rows
@@ -195,7 +194,7 @@ def _tab_row(
     notify_s = None
     if delivered:  # from the job's end, as the server stamped it, to the tab hearing of it
         known_at = (int(own["clickedAt"]) + int(own["knownMs"])) / 1000
-        notify_s = round(known_at - _completed_at(origin, own["jobId"]), 4)
+        notify_s = round(known_at - server_view(origin, own["jobId"])["server_completed"], 4)
     return {
         **asdict(case),
         "tab": tab + 1,
@@ -214,13 +213,6 @@ def _tab_row(
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
-
-
-def _completed_at(origin: str, job_id: str) -> float:
-    """When the job ended, by the server's clock (this machine's), read from the server itself."""
-    with urllib.request.urlopen(f"{origin}/v1/download/jobs/{job_id}", timeout=10) as resp:
-        stamp = json.loads(resp.read())["completedAt"]
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
 def _p(values: list[float], n: int) -> float | None:

@@ -15,6 +15,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -138,6 +139,15 @@ def server_view(server: str, job_id: str) -> dict[str, Any]:
         "executions": body["executions"],
         "webhook_attempts": hook.get("attempts", 0),
     }
+
+
+SERVER_READS_IN_FLIGHT = 8  # a scale run reads 2,000 jobs back: one at a time took 3-7 s
+
+
+def server_views(server: str, job_ids: list[str]) -> list[dict[str, Any]]:
+    """`server_view` of each job, in order, several at a time."""
+    with ThreadPoolExecutor(SERVER_READS_IN_FLIGHT) as pool:
+        return list(pool.map(lambda job_id: server_view(server, job_id), job_ids))
 
 
 INT_COLUMNS = frozenset({"index", "requests", "bytes", "reconnects", "events", "heartbeats", "webhook_receipts",

@@ -335,9 +335,9 @@ def run(test: LoadTest, given: Stack | None = None) -> Path:
         if test.target is None:
             time.sleep(0.5)  # the server batches some counters for 0.2 s
             after = collect.settled(origin, longest_work_s + 10)
-            for row in rows:
-                if row["job_id"]:
-                    row.update(collect.server_view(origin, row["job_id"]))
+            followed = [row for row in rows if row["job_id"]]
+            for row, view in zip(followed, collect.server_views(origin, [r["job_id"] for r in followed]), strict=True):
+                row.update(view)
             server_record: dict[str, Any] = {"before": before, "after": after, "delta": collect.delta(before, after)}
             truth = collect.reference_truth(test.pattern, server_record["delta"])
         else:
