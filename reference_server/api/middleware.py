@@ -27,16 +27,22 @@ from .errors import ApiError, error_response, from_http_exception, request_id
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+# On every answer: what protects a JSON body too (OWASP's REST Security Cheat Sheet).
 SECURITY_HEADERS = {
     "Strict-Transport-Security": "max-age=15552000; includeSubDomains",
     "X-Frame-Options": "SAMEORIGIN",
     "X-Content-Type-Options": "nosniff",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+# On HTML pages only: each governs what a document does (its referrers, prefetches, opener,
+# agent cluster, legacy XSS filter, IE's open-in-place, Flash's policy files). A poll carried
+# them for nothing, 230 bytes an answer, through every proxy and cache on the way.
+DOCUMENT_SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-XSS-Protection": "0",
     "X-DNS-Prefetch-Control": "off",
     "X-Download-Options": "noopen",
     "X-Permitted-Cross-Domain-Policies": "none",
-    "Cross-Origin-Resource-Policy": "same-origin",
     "Cross-Origin-Opener-Policy": "same-origin",
     "Origin-Agent-Cluster": "?1",
 }
@@ -118,6 +124,9 @@ def add_response_headers(settings: Settings) -> Callable[[web.Request, web.Strea
         h["X-Request-ID"] = request_id(request)
         for name, value in SECURITY_HEADERS.items():
             h.setdefault(name, value)
+        if response.content_type == "text/html":
+            for name, value in DOCUMENT_SECURITY_HEADERS.items():
+                h.setdefault(name, value)
         h.popall("Server", None)
         origin = request.headers.get("Origin")
         if "*" in origins:

@@ -49,6 +49,12 @@ async def test_common_headers(http: aiohttp.ClientSession, server: Running) -> N
         assert int(h["RateLimit-Limit"]) == 1_000_000
         assert 0 <= int(h["RateLimit-Remaining"]) < 1_000_000
         assert "RateLimit-Remaining" in h["Access-Control-Expose-Headers"]
+        # A document's policies are the page's, not a JSON answer's.
+        assert "Referrer-Policy" not in h and "Cross-Origin-Opener-Policy" not in h
+    async with http.get(f"{server.url}/app/") as resp:
+        assert resp.headers["Referrer-Policy"] == "no-referrer"
+        assert resp.headers["Cross-Origin-Opener-Policy"] == "same-origin"
+        assert resp.headers["X-Content-Type-Options"] == "nosniff"
     async with http.get(f"{server.url}/health") as resp:
         uuid.UUID(resp.headers["X-Request-ID"])  # generated when the client sent none
     preflight = {"Origin": "https://app.example", "Access-Control-Request-Method": "POST"}
