@@ -17,6 +17,7 @@ from typing import Any
 
 from .callback_policy import Entry, parse_entry
 from .contract import LONGPOLL_MAX_WAIT_S
+from .store import redis_address
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -158,6 +159,16 @@ def _text(name: str, raw: str) -> str | None:
     return raw.strip() or None  # the original treats an empty string as unset
 
 
+def _redis_url(name: str, raw: str) -> str | None:
+    url = _text(name, raw)
+    if url is not None:
+        try:
+            redis_address.parse(url)
+        except ValueError as exc:
+            raise ConfigError(f"{name}: {exc}") from None
+    return url
+
+
 def _seconds_list(name: str, raw: str) -> tuple[float, ...] | None:
     if not raw.strip():
         return None
@@ -211,7 +222,14 @@ VARIABLES: tuple[Variable, ...] = (
         Number(float, 0.0001),
         "multiplies every duration below (jobs, timeouts, heartbeats, TTLs, retry schedules)",
     ),
-    Variable("REDIS_URL", "redis_url", _text, "job store, queue and event logs; unset: in memory (embedded mode)"),
+    Variable(
+        "REDIS_URL",
+        "redis_url",
+        _redis_url,
+        "job store, queue and event logs: `redis://host:port/db`, or "
+        "`redis+sentinel://host:port,host:port/master-name[/db]` for the master that Redis Sentinels name "
+        "(found again after a failover); unset: in memory (embedded mode)",
+    ),
     Variable(
         "REDIS_POOL_SIZE",
         "redis_pool_size",

@@ -11,6 +11,9 @@
 - `dl:idem:{key}` and `dl:active:{hash}`: idempotency records and the active-job index.
 - `dl:notify`: pub/sub channel carrying each change's new events (and the job, when it
   completes), so a woken event stream sends them without reading them back.
+
+The Redis is one server, or the master that Sentinels name (`redis_address`), found again
+after a failover.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any, cast
 
 import redis.asyncio as redis
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError, WatchError
@@ -32,6 +36,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..jobs.model import ACTIVE, Event, Job
 from ..jobs.transitions import Change, created
+from . import redis_address
 from .base import CreateOutcome, Message, News, Notifier, RateHit, StoredResponse, decide_create
 
 log = logging.getLogger(__name__)
@@ -71,6 +76,7 @@ local nxt = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
 if #nxt == 0 then return -1 end
 return math.max(0, tonumber(nxt[2]) - now)
 """
+SENTINEL_TIMEOUT_S = 0.5  # a Sentinel that does not answer by then is skipped for the next
 TRANSIENT = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
 
 
@@ -87,16 +93,34 @@ def _events_key(job_id: str) -> str:
     return f"dl:events:{job_id}"
 
 
+class _SentinelBlockingPool(SentinelConnectionPool, redis.BlockingConnectionPool):
+    """Sentinel's pool (it asks the Sentinels where the master is, and again after a failover)
+    with the blocking pool's waiting, which redis-py does not combine by itself."""
+
+
 def connect(url: str, pool_size: int, pool_timeout_s: float) -> redis.Redis:
-    # Retries ride out a dropped connection or a short restart; callers handle longer outages.
-    # A blocking pool: a burst of requests waits for a free connection instead of failing.
+    # Retries ride out a dropped connection, a short restart or a failover; callers handle
+    # longer outages. A blocking pool: a burst of requests waits for a free connection
+    # instead of failing.
     retry: dict[str, Any] = {
         "retry": Retry(ExponentialBackoff(cap=0.5, base=0.02), retries=8),
         "retry_on_error": [RedisConnectionError, RedisTimeoutError],
     }
-    pool = redis.BlockingConnectionPool.from_url(
-        url, max_connections=pool_size, timeout=pool_timeout_s, decode_responses=True, health_check_interval=5, **retry
-    )
+    pooling: dict[str, Any] = {"max_connections": pool_size, "timeout": pool_timeout_s, "health_check_interval": 5}
+    address = redis_address.parse(url)
+    if isinstance(address, redis_address.SentinelAddress):
+        sentinel = Sentinel(list(address.sentinels), socket_timeout=SENTINEL_TIMEOUT_S)
+        client: redis.Redis = sentinel.master_for(
+            address.master,
+            connection_pool_class=_SentinelBlockingPool,
+            db=address.db,
+            password=address.password,
+            decode_responses=True,
+            **pooling,
+            **retry,
+        )
+        return client
+    pool = redis.BlockingConnectionPool.from_url(url, decode_responses=True, **pooling, **retry)
     return redis.Redis(connection_pool=pool, **retry)
 
 
