@@ -20,6 +20,7 @@ from typing import Protocol
 from proxies.render import Hop, Profile, ProxyConfig, render
 
 from .engine import engine_answers, use_engine
+from .hosts import LOCAL, Network, Place
 from .minio_server import ACCESS_KEY, SECRET_KEY, MinioServer
 from .processes import ManagedProcess, ServiceError, free_port, tcp_open, wait_until
 from .redis_server import RedisServer
@@ -41,12 +42,35 @@ class Backend(Protocol):
     name: str
     upstream_host: str  # how a proxy reaches a service published on the host
     proxy_peers: str  # where the proxies' connections come from: the servers' TRUSTED_PROXIES
-    server_bind: str  # where reference servers listen so that proxies can reach them
+
+    @property
+    def server_bind(self) -> str | None: ...  # where reference servers listen (None: their place's own address)
+    @property
+    def proxy_places(self) -> Callable[[Profile], Place] | None: ...  # a host per proxy; None: all here
 
     def redis(self, workdir: Path) -> Service: ...
     def minio(self, workdir: Path) -> Service: ...
     def proxy(self, config: ProxyConfig, workdir: Path) -> Service: ...
+    def place(self, role: str) -> Place: ...  # where a reference server or worker process runs
+    def reach(self, place: Place, port: int) -> Hop: ...  # how a proxy reaches a server there
+    def hosts(self) -> dict[str, str]: ...  # each role's host address, with hosts of their own
     def close(self) -> None: ...
+
+
+class SharedHost:
+    """Every service on this machine's own network: servers and workers run locally."""
+
+    upstream_host: str
+    proxy_places = None
+
+    def place(self, role: str) -> Place:
+        return LOCAL
+
+    def reach(self, place: Place, port: int) -> Hop:
+        return Hop(self.upstream_host, port)
+
+    def hosts(self) -> dict[str, str]:
+        return {}
 
 
 def proxy_argv(profile: Profile, main: str, root: str) -> list[str]:
@@ -57,18 +81,19 @@ def proxy_argv(profile: Profile, main: str, root: str) -> list[str]:
     return ["haproxy", "-db", "-f", main]
 
 
-def local_proxy(config: ProxyConfig, workdir: Path) -> Service:
-    """A proxy as a process of ours, its config rendered into `workdir`."""
+def local_proxy(config: ProxyConfig, workdir: Path, place: Place = LOCAL) -> Service:
+    """A proxy as a process of ours (on `place`), its config rendered into `workdir`."""
     main = render(config, workdir)
-    argv = proxy_argv(config.profile, str(main), str(workdir))
+    argv = place.argv(proxy_argv(config.profile, str(main), str(workdir)))
     # Caddy keeps an autosaved config and its state under these; a run's own folder, not ~.
     env = {"XDG_CONFIG_HOME": str(workdir), "XDG_DATA_HOME": str(workdir)}
-    process = ManagedProcess(config.profile.name, argv, workdir, env=env, ready=tcp_open(config.listen.port)).start()
-    url = f"{config.scheme}://127.0.0.1:{config.listen.port}"
+    ready = tcp_open(config.listen.port, config.listen.host)
+    process = ManagedProcess(config.profile.name, argv, workdir, env=env, ready=ready).start()
+    url = f"{config.scheme}://{config.listen.host}:{config.listen.port}"
     return Service(config.profile.name, url, config.listen.port, process.stop)
 
 
-class ProcessBackend:
+class ProcessBackend(SharedHost):
     name = "processes"
     upstream_host = "127.0.0.1"
     server_bind = "127.0.0.1"
@@ -89,7 +114,7 @@ class ProcessBackend:
         return None
 
 
-class ContainerBackend:
+class ContainerBackend(SharedHost):
     name = "containers"
     upstream_host = "host.containers.internal"
     server_bind = "0.0.0.0"  # containers reach the host through the gateway, not loopback
@@ -173,6 +198,52 @@ class ContainerBackend:
             self._engine.stop()
 
 
+class HostsBackend:
+    """Every role on a host of its own (`stack.hosts`): the proxies, each reference server and
+    worker process, MinIO, and Redis as a master, a replica and three Sentinels, which the
+    servers reach through a `redis+sentinel://` URL as they would across machines."""
+
+    name = "hosts"
+    upstream_host = ""  # unused: each proxy is reached at its own host's address
+
+    def __init__(self) -> None:
+        self.network = Network().start()
+        assert self.network.subnet is not None
+        self.proxy_peers = str(self.network.subnet)  # the proxies connect from their own hosts
+        self.server_bind = None
+        self._proxies: dict[str, Place] = {}
+        self.proxy_places = self._proxy_place
+
+    def redis(self, workdir: Path) -> Service:
+        from .redis_sentinel import SentinelRedis
+
+        store = SentinelRedis(workdir, self.network.host).start()
+        return Service("redis", store.url, store.master.port, store.stop)
+
+    def minio(self, workdir: Path) -> Service:
+        server = MinioServer(workdir, place=self.network.host("minio")).start()
+        return Service("minio", server.endpoint, server.port, server.stop)
+
+    def _proxy_place(self, profile: Profile) -> Place:
+        self._proxies[profile.name] = self.network.host(profile.name)
+        return self._proxies[profile.name]
+
+    def proxy(self, config: ProxyConfig, workdir: Path) -> Service:
+        return local_proxy(config, workdir, self._proxies[config.profile.name])
+
+    def place(self, role: str) -> Place:
+        return self.network.host(role)
+
+    def reach(self, place: Place, port: int) -> Hop:
+        return Hop(place.address, port)
+
+    def hosts(self) -> dict[str, str]:
+        return {place.role: place.address for place in self.network.hosts}
+
+    def close(self) -> None:
+        self.network.close()
+
+
 def make_backend(name: str, workdir: Path) -> Backend:
     """`auto` takes containers when a Docker-compatible engine already answers."""
     if name == "auto":
@@ -181,7 +252,9 @@ def make_backend(name: str, workdir: Path) -> Backend:
         return ProcessBackend()
     if name == "containers":
         return ContainerBackend(workdir)
-    raise ValueError(f"unknown backend {name!r}: choose auto, processes or containers")
+    if name == "hosts":
+        return HostsBackend()
+    raise ValueError(f"unknown backend {name!r}: choose auto, processes, containers or hosts")
 
 
 def free_listen() -> Hop:

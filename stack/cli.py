@@ -19,7 +19,10 @@ from .full_stack import Stack, StackSpec
 def add_stack(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", default="cloudflare+nginx-tuned", help=f"{CHAIN_HELP}, or direct")
     parser.add_argument("--time-scale", type=float, default=0.02)
-    parser.add_argument("--backend", choices=("auto", "processes", "containers"), default="auto")
+    parser.add_argument("--backend", choices=("auto", "processes", "containers", "hosts"), default="auto")
+    parser.add_argument(
+        "--hosts", action="store_true", help="each role on a host of its own (network namespaces): --backend hosts"
+    )
     parser.add_argument("--servers", type=int, default=1)
     parser.add_argument("--worker-processes", type=int, default=0)
     parser.add_argument("--micro-cache", action="store_true", help="1 s nginx micro-cache for status polls")
@@ -35,7 +38,7 @@ def stack(args: argparse.Namespace) -> int:
         worker_processes=args.worker_processes,
         server_env=dict(item.split("=", 1) for item in args.env),
         micro_cache=args.micro_cache,
-        backend=args.backend,
+        backend="hosts" if args.hosts else args.backend,
         tls=args.tls,
     )
     stop = threading.Event()
@@ -44,6 +47,8 @@ def stack(args: argparse.Namespace) -> int:
     with Stack(spec) as running:
         assert running.urls is not None and running.backend is not None
         summary = {"backend": running.backend.name, "urls": vars(running.urls), "startup_s": running.startup_s}
+        if running.backend.hosts():
+            summary["hosts"] = running.backend.hosts()
         if running.ca:
             summary["ca_cert"] = str(running.ca.ca_cert)
         print(json.dumps(summary, indent=2), flush=True)

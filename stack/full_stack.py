@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from proxies.render import RECOMMENDED_HEARTBEAT_S, Hop, parse_chain
+from proxies.render import RECOMMENDED_HEARTBEAT_S, parse_chain
 
 from .backends import Backend, make_backend
 from .proxy_chain import chain_configs
@@ -90,6 +90,10 @@ class Stack:
         chain = [] if spec.profile == "direct" else parse_chain(spec.profile)
         if spec.tls and not chain:
             raise ValueError("TLS is spoken by the entry proxy: give a profile, not direct")
+        if spec.tls and spec.backend == "hosts":
+            raise ValueError(
+                "--tls names 127.0.0.1 in its certificate; with --hosts the entry has an address of its own"
+            )
         began = time.monotonic()
         try:
             if spec.tls:
@@ -114,20 +118,28 @@ class Stack:
             }
             self.server_env = env
             for i in range(spec.servers):
-                server = ReferenceServer(self.workdir / f"server{i}", env, name=f"server{i}", host=backend.server_bind)
+                server = ReferenceServer(
+                    self.workdir / f"server{i}",
+                    env,
+                    name=f"server{i}",
+                    host=backend.server_bind,
+                    place=backend.place(f"server{i}"),
+                )
                 self._timed(f"server{i}", server.start)
                 self._stops.append(server.stop)
                 self.servers.append(server)
             for i in range(spec.worker_processes):
                 worker_env = {**env, "WORKERS": str(spec.workers_per_process)}
-                worker = ReferenceWorker(self.workdir / f"worker{i}", worker_env, name=f"worker{i}")
+                worker = ReferenceWorker(
+                    self.workdir / f"worker{i}", worker_env, name=f"worker{i}", place=backend.place(f"worker{i}")
+                )
                 self._timed(f"worker{i}", worker.start)
                 self._stops.append(worker.stop)
                 self.workers.append(worker)
             # A stream timeout sized by heartbeats assumes the recommended one when this server
             # sends none: that a silent stream then gets cut is what a run should show.
             heartbeat = float(env.get("SSE_HEARTBEAT_S", RECOMMENDED_HEARTBEAT_S))
-            hops = tuple(Hop(backend.upstream_host, s.port) for s in self.servers)
+            hops = tuple(backend.reach(s.place, s.port) for s in self.servers)
             proxies: dict[str, str] = {}
             for config in chain_configs(
                 chain,
@@ -137,6 +149,7 @@ class Stack:
                 heartbeat,
                 spec.micro_cache,
                 self.ca.edge if self.ca else None,
+                backend.proxy_places,
             ):
                 start = functools.partial(backend.proxy, config, self.workdir / config.profile.name)
                 service = self._timed(config.profile.name, start)

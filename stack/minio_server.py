@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from .go_build import MINIO
-from .processes import ManagedProcess, ProcessService, ServiceError, free_port, http_ok
+from .hosts import LOCAL, Place
+from .processes import ManagedProcess, ProcessService, ServiceError, http_ok
 
+PORT, CONSOLE_PORT = 9000, 9001
 ACCESS_KEY = "minioadmin"
 SECRET_KEY = "minioadmin"
 
@@ -14,22 +16,23 @@ SECRET_KEY = "minioadmin"
 class MinioServer(ProcessService):
     start_timeout_s = 60.0
 
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    def __init__(self, workdir: Path, port: int | None = None, place: Place = LOCAL) -> None:
         binary = MINIO.path
         if not binary.exists():
             raise ServiceError(f"MinIO is not built at {binary}; run `make setup` (or python -m stack.go_build)")
-        self.port = port or free_port()
-        console = free_port()
+        self.place = place
+        self.port = port or place.port(PORT)
+        console = place.port(CONSOLE_PORT)
         argv = [
             str(binary), "server", str(workdir / "data"),
-            "--address", f"127.0.0.1:{self.port}",
-            "--console-address", f"127.0.0.1:{console}",
+            "--address", f"{place.address}:{self.port}",
+            "--console-address", f"{place.address}:{console}",
             "--quiet",
         ]  # fmt: skip
         env = {"MINIO_ROOT_USER": ACCESS_KEY, "MINIO_ROOT_PASSWORD": SECRET_KEY, "MINIO_BROWSER": "off"}
         probe = http_ok(f"{self.endpoint}/minio/health/live", accept=lambda status: status == 200)
-        self.process = ManagedProcess("minio", argv, workdir, env=env, ready=probe)
+        self.process = ManagedProcess("minio", place.argv(argv), workdir, env=env, ready=probe)
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.place.address}:{self.port}"

@@ -173,10 +173,10 @@ def http_ok(url: str, accept: Callable[[int], bool] = lambda status: status < 50
     return probe
 
 
-def tcp_open(port: int) -> Callable[[], bool]:
+def tcp_open(port: int, host: str = "127.0.0.1") -> Callable[[], bool]:
     def probe() -> bool:
         with socket.socket() as sock:
             sock.settimeout(0.5)
-            return sock.connect_ex(("127.0.0.1", port)) == 0
+            return sock.connect_ex((host, port)) == 0
 
     return probe

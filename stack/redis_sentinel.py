@@ -1,5 +1,6 @@
-"""Redis with a replica and three Sentinels, on this machine: the highly available store a
-deployment on several machines would run, as local processes on free ports.
+"""Redis with a replica and three Sentinels: the highly available store a deployment on
+several machines would run, as processes on free ports of this machine, or each on a host of
+its own (`stack.hosts`).
 
     with SentinelRedis(workdir) as store:
         store.url          # redis+sentinel://127.0.0.1:P1,127.0.0.1:P2,127.0.0.1:P3/proxybench/0
@@ -12,13 +13,16 @@ so a test sees it within seconds.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import redis
 
-from .processes import ManagedProcess, ServiceError, free_port, tcp_open
+from .hosts import LOCAL, Place
+from .processes import ManagedProcess, ServiceError, tcp_open
 from .redis_server import RedisServer, redis_binary
 
+SENTINEL_PORT = 26379
 MASTER_NAME = "proxybench"
 SENTINELS = 3
 QUORUM = 2  # Sentinels that must agree the master is down
@@ -27,50 +31,56 @@ FAILOVER_TIMEOUT_MS = 3000
 
 
 class SentinelRedis:
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, place: Callable[[str], Place] = lambda role: LOCAL) -> None:
+        """`place(role)`: where each of them runs, by role."""
         self.workdir = workdir
-        self.master = RedisServer(workdir / "master")
-        self.replica = RedisServer(workdir / "replica", replica_of=self.master.port)
-        self.sentinel_ports = [free_port() for _ in range(SENTINELS)]
-        self.sentinels = [self._sentinel(i, port) for i, port in enumerate(self.sentinel_ports)]
+        self.master = RedisServer(workdir / "master", place=place("redis-master"))
+        self.replica = RedisServer(workdir / "replica", replica_of=self.master, place=place("redis-replica"))
+        self.sentinel_at = []
+        self.sentinels = []
+        for i in range(SENTINELS):
+            where = place(f"sentinel{i}")
+            self.sentinel_at.append((where.address, where.port(SENTINEL_PORT)))
+            self.sentinels.append(self._sentinel(i, where, self.sentinel_at[-1][1]))
 
-    def _sentinel(self, i: int, port: int) -> ManagedProcess:
+    def _sentinel(self, i: int, place: Place, port: int) -> ManagedProcess:
         folder = self.workdir / f"sentinel{i}"
         folder.mkdir(parents=True, exist_ok=True)
         config = folder / "sentinel.conf"  # a Sentinel rewrites its own file as it learns
         config.write_text(
-            f"port {port}\nbind 127.0.0.1\ndir {folder}\n"
-            f"sentinel monitor {MASTER_NAME} 127.0.0.1 {self.master.port} {QUORUM}\n"
+            f"port {port}\nbind {place.address}\ndir {folder}\n"
+            f"sentinel monitor {MASTER_NAME} {self.master.place.address} {self.master.port} {QUORUM}\n"
             f"sentinel down-after-milliseconds {MASTER_NAME} {DOWN_AFTER_MS}\n"
             f"sentinel failover-timeout {MASTER_NAME} {FAILOVER_TIMEOUT_MS}\n"
         )
-        return ManagedProcess(f"sentinel{i}", [redis_binary(), str(config), "--sentinel"], folder, ready=tcp_open(port))
+        argv = place.argv([redis_binary(), str(config), "--sentinel"])
+        return ManagedProcess(f"sentinel{i}", argv, folder, ready=tcp_open(port, place.address))
 
     @property
     def url(self) -> str:
-        sentinels = ",".join(f"127.0.0.1:{port}" for port in self.sentinel_ports)
+        sentinels = ",".join(f"{host}:{port}" for host, port in self.sentinel_at)
         return f"redis+sentinel://{sentinels}/{MASTER_NAME}/0"
 
-    def master_port(self) -> int:
-        """The master's port as the first Sentinel that answers names it."""
-        for port in self.sentinel_ports:
+    def master_at(self) -> tuple[str, int]:
+        """The master's address and port as the first Sentinel that answers names them."""
+        for host, port in self.sentinel_at:
             try:
-                with redis.Redis(port=port, socket_timeout=1) as sentinel:
-                    _, master = sentinel.sentinel_get_master_addr_by_name(MASTER_NAME)
-                    return int(master)
+                with redis.Redis(host=host, port=port, socket_timeout=1, decode_responses=True) as sentinel:
+                    address, master = sentinel.sentinel_get_master_addr_by_name(MASTER_NAME)
+                    return address, int(master)
             except redis.ConnectionError:
                 continue
         raise ServiceError("no Sentinel answered")
 
-    def wait_for_master(self, port: int, timeout_s: float = 30.0) -> None:
+    def wait_for_master(self, server: RedisServer, timeout_s: float = 30.0) -> None:
         deadline = time.monotonic() + timeout_s
-        while self.master_port() != port:
+        while self.master_at() != (server.place.address, server.port):
             if time.monotonic() > deadline:
-                raise ServiceError(f"the Sentinels did not name port {port} the master within {timeout_s:g} s")
+                raise ServiceError(f"the Sentinels did not name {server.url} the master within {timeout_s:g} s")
             time.sleep(0.1)
 
     def _replicating(self) -> bool:
-        with redis.Redis(port=self.replica.port, socket_timeout=1) as replica:
+        with redis.Redis(host=self.replica.place.address, port=self.replica.port, socket_timeout=1) as replica:
             return bool(replica.info("replication").get("master_link_status") == "up")
 
     def start(self) -> SentinelRedis:

@@ -6,7 +6,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from .processes import ManagedProcess, ProcessService, ServiceError, free_port, tcp_open
+from .hosts import LOCAL, Place
+from .processes import ManagedProcess, ProcessService, ServiceError, tcp_open
+
+PORT = 6379
 
 
 def redis_binary() -> str:
@@ -17,27 +20,30 @@ def redis_binary() -> str:
 
 
 class RedisServer(ProcessService):
-    def __init__(self, workdir: Path, port: int | None = None, replica_of: int | None = None) -> None:
-        """`replica_of`: the port of a master on this machine to replicate."""
+    def __init__(
+        self, workdir: Path, port: int | None = None, replica_of: RedisServer | None = None, place: Place = LOCAL
+    ) -> None:
+        """`replica_of`: a master to replicate."""
         binary = redis_binary()
-        self.port = port or free_port()
+        self.place = place
+        self.port = port or place.port(PORT)
         self.workdir = workdir
         argv = [
             binary,
             "--port", str(self.port),
-            "--bind", "127.0.0.1",
+            "--bind", place.address,
             "--dir", str(workdir),
             "--appendonly", "yes",
             "--appendfsync", "always",
             "--save", "",
             "--protected-mode", "no",
-            *(["--replicaof", "127.0.0.1", str(replica_of)] if replica_of else []),
+            *(["--replicaof", replica_of.place.address, str(replica_of.port)] if replica_of else []),
         ]  # fmt: skip
-        self.process = ManagedProcess("redis", argv, workdir, ready=tcp_open(self.port))
+        self.process = ManagedProcess("redis", place.argv(argv), workdir, ready=tcp_open(self.port, place.address))
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"redis://{self.place.address}:{self.port}/0"
 
     def restart(self) -> None:
         self.process.stop()

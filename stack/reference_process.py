@@ -7,8 +7,11 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from .hosts import LOCAL, Place
 from .minio_server import ACCESS_KEY, SECRET_KEY, MinioServer
-from .processes import ManagedProcess, ProcessService, free_port, http_ok
+from .processes import ManagedProcess, ProcessService, http_ok
+
+PORT = 8000
 
 
 def service_env(redis_url: str | None, minio: MinioServer | None) -> dict[str, str]:
@@ -32,19 +35,23 @@ class ReferenceServer(ProcessService):
         env: Mapping[str, str],
         port: int | None = None,
         name: str = "server",
-        host: str = "127.0.0.1",
+        host: str | None = None,
+        place: Place = LOCAL,
     ) -> None:
-        self.port = port or free_port()
-        argv = [sys.executable, "-m", "reference_server", "--host", host, "--port", str(self.port)]
+        """`host`: the address to listen on, if not the place's own (0.0.0.0 for containers)."""
+        self.place = place
+        self.port = port or place.port(PORT)
+        argv = [sys.executable, "-m", "reference_server", "--host", host or place.address, "--port", str(self.port)]
         # /health may be 503 while a dependency is down; any answer means the server is up.
-        self.process = ManagedProcess(name, argv, workdir, env=dict(env), ready=http_ok(f"{self.url}/health"))
+        ready = http_ok(f"{self.url}/health")
+        self.process = ManagedProcess(name, place.argv(argv), workdir, env=dict(env), ready=ready)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.place.address}:{self.port}"
 
 
 class ReferenceWorker(ProcessService):
-    def __init__(self, workdir: Path, env: Mapping[str, str], name: str = "worker") -> None:
+    def __init__(self, workdir: Path, env: Mapping[str, str], name: str = "worker", place: Place = LOCAL) -> None:
         argv = [sys.executable, "-m", "reference_server.worker"]
-        self.process = ManagedProcess(name, argv, workdir, env=dict(env))
+        self.process = ManagedProcess(name, place.argv(argv), workdir, env=dict(env))

@@ -32,7 +32,7 @@ async def test_a_killed_master_is_replaced_by_its_replica_and_every_job_complete
         server = ReferenceServer(tmp_path / "server", env).start()
         worker = ReferenceWorker(tmp_path / "worker", {**env, "WORKERS": "4"}).start()
         try:
-            assert store.master_port() == store.master.port
+            assert store.master_at() == ("127.0.0.1", store.master.port)
             status, running, _ = await initiate(http, server.url, [70000])
             assert status == 202
             await eventually(lambda: job(http, server.url, running["jobId"]), lambda j: j["progress"] > 0, "started")
@@ -41,7 +41,7 @@ async def test_a_killed_master_is_replaced_by_its_replica_and_every_job_complete
             with redis.Redis(port=store.master.port) as master:
                 assert master.wait(1, 5000) == 1
             store.master.process.kill()
-            store.wait_for_master(store.replica.port)
+            store.wait_for_master(store.replica)
 
             async def after_failover() -> tuple[int, dict, object]:
                 return await initiate(http, server.url, [70007])

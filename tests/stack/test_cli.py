@@ -3,7 +3,6 @@ behind; a load test stopped with SIGTERM midway leaves nothing behind either."""
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
@@ -15,6 +14,7 @@ import psutil
 import pytest
 
 from stack.processes import TERMINATED, tcp_open
+from tests.stack.stack_cli import printed_summary, stack_up
 
 NETWORK_SCENARIO = Path(__file__).parents[1] / "loadtests" / "blackholes.toml"
 
@@ -22,18 +22,9 @@ pytestmark = pytest.mark.integration
 
 
 def test_stack_up_prints_urls_serves_and_tears_down_on_ctrl_c() -> None:
-    argv = [sys.executable, "-m", "stack", "up", "--profile", "cloudflare+nginx-tuned"]
-    proc = subprocess.Popen([*argv, "--backend", "processes"], stdout=subprocess.PIPE, text=True)
+    proc = stack_up("--profile", "cloudflare+nginx-tuned", "--backend", "processes")
     try:
-        assert proc.stdout is not None
-        text = ""
-        while True:  # the JSON document ends with a closing brace alone on its line
-            line = proc.stdout.readline()
-            assert line, "the stack exited before printing its URLs"
-            text += line
-            if line.rstrip() == "}":
-                break
-        info = json.loads(text)
+        info = printed_summary(proc)
         urls = info["urls"]
         assert info["backend"] == "processes" and set(urls["proxies"]) == {"cloudflare", "nginx-tuned"}
         with urllib.request.urlopen(urls["entry"] + "/health", timeout=5) as resp:
