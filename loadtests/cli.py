@@ -26,7 +26,12 @@ def add_loadtest(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--users", type=int, help="concurrent clients (default: what the model says is in flight)")
     parser.add_argument("--time-scale", type=float, default=0.02, help="real seconds per scenario second")
     parser.add_argument("--profile", help=f"{CHAIN_HELP}; default: the scenario's")
-    parser.add_argument("--backend", choices=("auto", "processes", "containers"), default="auto")
+    parser.add_argument("--backend", choices=("auto", "processes", "containers", "hosts"), default="auto")
+    parser.add_argument(
+        "--hosts",
+        action="store_true",
+        help="the stack and each Locust process (the master, each worker) on a host of its own: --backend hosts",
+    )
     parser.add_argument("--workers", type=int, default=0, help="Locust worker processes (0: standalone)")
     parser.add_argument("--micro-cache", action="store_true", help="nginx-tuned caches status answers for 1 s")
     parser.add_argument(
@@ -48,7 +53,7 @@ def loadtest(args: argparse.Namespace) -> int:
             users=args.users,
             time_scale=args.time_scale,
             profile=args.profile,
-            backend=args.backend,
+            backend="hosts" if args.hosts else args.backend,
             workers=args.workers,
             micro_cache=args.micro_cache,
             out=args.out,

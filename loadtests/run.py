@@ -24,6 +24,7 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,7 +40,7 @@ from reference_server.contract import HYBRID, LONGPOLL, POLLING, SSE, SYNC, WEBH
 from simulations.engine import simulate
 from simulations.patterns import PATTERNS as MODELS
 from stack.full_stack import STACK_SERVER_ENV, Stack, StackSpec
-from stack.processes import free_port
+from stack.hosts import LOCAL, Place
 from stack.provenance import provenance
 from stack.toxiproxy import impaired_network
 
@@ -49,6 +50,7 @@ from .schedule import arrivals, jobs_to_draw
 from .server_cost import ServerSampler, per_job
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+LOCUST_MASTER_PORT = 5557  # Locust's own default for --master-bind-port
 LATE_WARNING_S = 1.0  # scenario seconds of p95 lateness that make a run's timing suspect
 STRETCH_WARNING = 1.10  # the server taking 10% longer than the work it was given
 # How the warnings that say the machine did not keep up begin: a run's figures are suspect, but
@@ -169,7 +171,16 @@ def _locust_argv(test: LoadTest, scenario_file: Path, host: str, users: int, lim
     ]  # fmt: skip
 
 
-def run_locust(test: LoadTest, argv: list[str], extra: list[str], env: dict[str, str], out: Path) -> None:
+def run_locust(
+    test: LoadTest,
+    argv: list[str],
+    extra: list[str],
+    env: dict[str, str],
+    out: Path,
+    place: Callable[[str], Place] = lambda role: LOCAL,
+) -> None:
+    """Locust alone, or a master and its workers; `place(role)` says where each runs (on a
+    host of its own, the master listens on Locust's standard port at its address)."""
     user_class = USER_CLASSES[test.pattern]
     # Statistics files from the master (or the one process) alone: workers given the same
     # paths write their own rows into them, and a request rate read from that mix is nonsense.
@@ -178,15 +189,18 @@ def run_locust(test: LoadTest, argv: list[str], extra: list[str], env: dict[str,
     procs: list[subprocess.Popen[bytes]] = []
     try:
         if not test.workers:
-            procs.append(subprocess.Popen([*argv, *stats, *extra, user_class], env=env, stdout=log, stderr=log))
+            alone = place("locust").argv([*argv, *stats, *extra, user_class])
+            procs.append(subprocess.Popen(alone, env=env, stdout=log, stderr=log))
         else:
-            port = str(free_port())
-            master = [*argv, *stats, *extra, "--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", port,
+            at = place("locust-master")
+            port = str(at.port(LOCUST_MASTER_PORT))
+            master = [*argv, *stats, *extra, "--master", "--master-bind-host", at.address, "--master-bind-port", port,
                       "--expect-workers", str(test.workers), user_class]  # fmt: skip
-            procs.append(subprocess.Popen(master, env=env, stdout=log, stderr=log))
+            procs.append(subprocess.Popen(at.argv(master), env=env, stdout=log, stderr=log))
             for k in range(test.workers):
-                worker = [*argv, *extra, "--worker", "--master-host", "127.0.0.1", "--master-port", port,
+                worker = [*argv, *extra, "--worker", "--master-host", at.address, "--master-port", port,
                           "--bench-share", f"{k}/{test.workers}", user_class]  # fmt: skip
+                worker = place(f"locust-worker{k}").argv(worker)
                 procs.append(subprocess.Popen(worker, env=env, stdout=log, stderr=log))
         procs[0].wait()
         for proc in procs[1:]:
@@ -260,6 +274,19 @@ def stack_spec(test: LoadTest, scenario: Scenario) -> StackSpec:
     )
 
 
+def _fits_hosts(test: LoadTest, scenario: Scenario) -> None:
+    """What a load test across hosts does not do yet, refused by name."""
+    if test.target:
+        raise ValueError("--hosts runs the reference stack on hosts of its own; a target is loaded from this one")
+    if scenario.network is not None:
+        raise ValueError("the impaired network (Toxiproxy) listens on this machine's loopback, out of the hosts' reach")
+    if takes_webhooks(scenario, test.pattern):
+        raise ValueError(
+            f"{test.pattern} takes webhooks, and across hosts the load generators' receivers are not yet on the "
+            "servers' allow-list (WEBHOOK_ALLOWED_HOSTS)"
+        )
+
+
 def takes_webhooks(scenario: Scenario, pattern: str) -> bool:
     """Webhook retries outlive a run (the schedule reaches hours), so such runs should not
     share a stack: a later run would count the earlier one's attempts."""
@@ -284,6 +311,8 @@ def run(test: LoadTest, given: Stack | None = None) -> Path:
     out = test.out or Path("results/loadtests") / f"{stamp}-{scenario.name}-{test.pattern}"
     out.mkdir(parents=True, exist_ok=True)
     spec = stack_spec(test, scenario)
+    if spec.backend == "hosts":
+        _fits_hosts(test, scenario)
     _copy_scenario(test.scenario, spec.profile, out / "scenario.toml")
     if given is not None and (given.spec != spec or test.target):
         raise ValueError("the given stack is not the one this scenario and test describe")
@@ -300,9 +329,13 @@ def run(test: LoadTest, given: Stack | None = None) -> Path:
     longest_work_s = max(a.work_s for a in schedule) * test.time_scale
     with contextlib.ExitStack() as scope:
         env = dict(os.environ)
+        # Where each Locust process runs, and the hosts of a stack on hosts of their own.
+        places: Callable[[str], Place] = lambda role: LOCAL  # noqa: E731
+        hosts_of: Callable[[], dict[str, str]] = dict
         if test.target is None:
             stack = given or scope.enter_context(Stack(spec))
-            assert stack.urls is not None
+            assert stack.urls is not None and stack.backend is not None
+            places, hosts_of = stack.backend.place, stack.backend.hosts
             entry, origin, startup = stack.urls.entry, stack.urls.servers[0], dict(stack.startup_s)
             env[SECRET_ENV] = stack.server_env.get("WEBHOOK_SECRET", STACK_SERVER_ENV["WEBHOOK_SECRET"])
             if stack.ca:  # every client verifies the entry against the run's own CA
@@ -329,8 +362,10 @@ def run(test: LoadTest, given: Stack | None = None) -> Path:
         argv = _locust_argv(test, out / "scenario.toml", network.entry if network else entry, users, limit_s, out)
         # What the load cost the server side; a target's processes are its own affair.
         sampler = server_sampler(stack) if test.target is None else None
+        extra = ["--bench-window-s", str(window_s), "--bench-drawn", str(drawn)]
         with sampler or contextlib.nullcontext():
-            run_locust(test, argv, ["--bench-window-s", str(window_s), "--bench-drawn", str(drawn)], env, out)
+            run_locust(test, argv, extra, env, out, places)
+        hosts = hosts_of()  # the load generators' hosts too, now that they have run
         rows = collect.read_jobs(out / "jobs.csv") if (out / "jobs.csv").exists() else []
         if test.target is None:
             time.sleep(0.5)  # the server batches some counters for 0.2 s
@@ -393,7 +428,7 @@ def run(test: LoadTest, given: Stack | None = None) -> Path:
         "jobs": jobs,
         "users": users,
         "locust_workers": test.workers,
-        "stack": {**asdict(spec), "server_env": dict(spec.server_env), "startup_s": startup},
+        "stack": {**asdict(spec), "server_env": dict(spec.server_env), "startup_s": startup, "hosts": hosts},
         "target": None if test.target is None else {"file": str(test.target), **asdict(target)},
         "network": network_record,
         "wall_s": round(time.time() - began, 1),

@@ -15,8 +15,10 @@ from typing import Any
 
 import psutil
 import redis
+from redis.sentinel import Sentinel
 
 from core.scenario import Prices
+from reference_server.store import redis_address
 
 SAMPLE_EVERY_S = 0.5
 
@@ -52,7 +54,11 @@ class ServerSampler:
 
     def _redis_info(self) -> dict[str, Any]:
         assert self.redis_url is not None
-        client = redis.Redis.from_url(self.redis_url)
+        address = redis_address.parse(self.redis_url)
+        if isinstance(address, redis_address.SentinelAddress):  # the master the Sentinels name now
+            client = Sentinel(list(address.sentinels), socket_timeout=1).master_for(address.master, db=address.db)
+        else:
+            client = redis.Redis.from_url(address)
         try:
             return dict(client.info())
         finally:

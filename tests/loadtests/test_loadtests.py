@@ -26,8 +26,9 @@ TLS_ENTRY = "cloudflare+nginx-tuned"
 
 
 def _run(tmp_path: Path, pattern: str, profile: str, **options: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    test = LoadTest(SMALL, pattern, duration_s=5.0, time_scale=SCALE, profile=profile, backend="processes",
-                    out=tmp_path / pattern, **options)  # fmt: skip
+    options.setdefault("backend", "processes")
+    test = LoadTest(SMALL, pattern, duration_s=5.0, time_scale=SCALE, profile=profile, out=tmp_path / pattern,
+                    **options)  # fmt: skip
     out = run(test)
     return json.loads((out / "summary.json").read_text()), json.loads((out / "meta.json").read_text())
 
@@ -78,6 +79,26 @@ def test_locust_master_with_two_workers_shares_the_schedule(tmp_path: Path) -> N
     ]
     assert summary["jobs"] == meta["jobs"]
     assert all(check["match"] for check in summary["accounting"].values())
+
+
+def test_a_load_test_from_three_load_hosts_on_a_stack_of_hosts_matches_the_server(tmp_path: Path) -> None:
+    """As on several machines: the stack's roles and Locust's master and three workers each on
+    a host of its own (`stack.hosts`); the per-job rows reach the master and add up as on one."""
+    summary, meta = _run(tmp_path, "polling", "cloudflare+nginx-tuned", workers=3, backend="hosts")
+    hosts = meta["stack"]["hosts"]
+    load_hosts = {hosts[role] for role in ("locust-master", "locust-worker0", "locust-worker1", "locust-worker2")}
+    assert len(load_hosts) == 4 and not load_hosts & {hosts["server0"], hosts["cloudflare"]}
+    assert sorted(p["share"] for p in meta["load_generators"]) == [0, 1, 2]
+    assert sum(p["jobs"] for p in meta["load_generators"]) == meta["jobs"] == summary["jobs"] > 40
+    assert [w for w in summary["warnings"] if not w.startswith(PACE_WARNINGS)] == [], summary["warnings"]
+    mismatched = {name: check for name, check in summary["accounting"].items() if not check["match"]}
+    assert not mismatched, mismatched
+    assert summary["success_rate"] == 1.0 and summary["duplicate_executions_per_job"] == 0
+
+
+def test_a_load_test_across_hosts_refuses_what_it_cannot_wire_yet(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="takes webhooks"):
+        _run(tmp_path, "webhook", "cloudflare+nginx-tuned", backend="hosts")
 
 
 NAIVE = Path(__file__).resolve().parent.parent / "targets" / "naive.toml"
