@@ -23,6 +23,7 @@ from .engine import engine_answers, use_engine
 from .hosts import LOCAL, Network, Place
 from .minio_server import ACCESS_KEY, SECRET_KEY, MinioServer
 from .processes import ManagedProcess, ServiceError, free_port, tcp_open, wait_until
+from .redis_sentinel import SentinelRedis
 from .redis_server import RedisServer
 
 CONTAINER_CONFIG_DIR = "/etc/proxy"
@@ -213,12 +214,11 @@ class HostsBackend:
         self.server_bind = None
         self._proxies: dict[str, Place] = {}
         self.proxy_places = self._proxy_place
+        self.store: SentinelRedis | None = None  # for fault tests: its master to kill
 
     def redis(self, workdir: Path) -> Service:
-        from .redis_sentinel import SentinelRedis
-
-        store = SentinelRedis(workdir, self.network.host).start()
-        return Service("redis", store.url, store.master.port, store.stop)
+        self.store = SentinelRedis(workdir, self.network.host).start()
+        return Service("redis", self.store.url, self.store.master.port, self.store.stop)
 
     def minio(self, workdir: Path) -> Service:
         server = MinioServer(workdir, place=self.network.host("minio")).start()

@@ -125,6 +125,23 @@ class Network:
         _ip("-n", namespace, "route", "add", "default", "via", str(self.subnet.network_address + 1))
         return self.hosts[-1]
 
+    def link(self, place: Place, up: bool) -> None:
+        """The host's one link down (it is cut from every other host, mid-connection) or up."""
+        number = int(place.address.rsplit(".", 1)[1])
+        _ip("link", "set", f"{self.tag}v{number}", "up" if up else "down")
+
+    def drop(self, place: Place, toward: Sequence[str], dropping: bool) -> None:
+        """Drop what `place` sends to these addresses, or stop: a partition between it and
+        them that leaves its other paths alone. Packets vanish, as on a broken network; no
+        connection is refused or reset."""
+        assert place.namespace is not None
+        for address in toward:
+            rule = ["OUTPUT", "-d", address, "-j", "DROP"]
+            argv = place.argv(["iptables", "-A" if dropping else "-D", *rule])
+            done = subprocess.run(argv, capture_output=True, text=True)
+            if done.returncode != 0:
+                raise ServiceError(f"{' '.join(argv)}: {done.stderr.strip()}")
+
     def close(self) -> None:
         """Every namespace (its end of each link goes with it), then the bridge."""
         for place in self.hosts:

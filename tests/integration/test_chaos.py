@@ -17,28 +17,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import random
 import time
-import uuid
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
 import pytest
 from aiohttp import web
 
-from core.sse import SseEvent, read_stream
-from reference_server.contract import TERMINAL_STATES
 from stack.minio_server import MinioServer
 from stack.processes import free_port
 from stack.redis_server import RedisServer
 from tests.conftest import FAST_ENV
 from tests.fleet import Fleet
-from tests.helpers import eventually, job, metrics, serving
+from tests.helpers import metrics, serving
+from tests.history import History, check_artifacts, follow, judge_streams, settled, start_job
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos]
 
@@ -54,7 +50,6 @@ CHAOS_ENV = {
     "TRUSTED_PROXIES": "127.0.0.1",
 }
 RECEIVER_FAILS = 0.25
-PATIENCE_S = 120.0  # how long any client keeps trying before the checker calls it lost
 
 
 @pytest.fixture
@@ -62,16 +57,6 @@ def fleet(tmp_path: Path, private_redis: RedisServer, private_minio: MinioServer
     fleet = Fleet(tmp_path, private_redis, private_minio, CHAOS_ENV)
     yield fleet
     fleet.close()
-
-
-@dataclass
-class History:
-    answers: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # key -> job ids
-    seen: dict[str, list[tuple[int, str]]] = field(default_factory=lambda: defaultdict(list))  # job -> (id, event)
-    resumes: int = 0
-    retried_initiates: int = 0
-    hooks: list[tuple[str, str, int]] = field(default_factory=list)  # (webhook-id, job id, status answered)
-    faults: Counter[str] = field(default_factory=Counter)
 
 
 @contextlib.asynccontextmanager
@@ -84,49 +69,6 @@ async def flaky_receiver(history: History, rng: random.Random) -> AsyncIterator[
 
     async with serving(free_port(), hook=hook) as url:
         yield f"{url}/hook"
-
-
-async def start_job(http: aiohttp.ClientSession, url: str, file_id: int, callback: str, history: History) -> str:
-    """Initiate until the service answers, with one Idempotency-Key however many tries it takes."""
-    key = str(uuid.uuid4())
-    body = {"file_ids": [file_id], "callback_url": callback}
-    deadline = time.monotonic() + PATIENCE_S
-    while time.monotonic() < deadline:
-        try:
-            async with http.post(f"{url}/v1/download/initiate", json=body, headers={"Idempotency-Key": key}) as resp:
-                if resp.status in (200, 202):
-                    job_id = (await resp.json())["jobId"]
-                    history.answers[key].add(job_id)
-                    return job_id
-        except (aiohttp.ClientError, TimeoutError):
-            pass
-        history.retried_initiates += 1
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"initiate for file {file_id} never accepted in {PATIENCE_S:g} s")
-
-
-async def follow(http: aiohttp.ClientSession, url: str, job_id: str, history: History) -> None:
-    """An SSE client that starts from the job's first event and resumes with Last-Event-ID
-    after every cut, until it has seen the terminal event."""
-    last = "0"
-    deadline = time.monotonic() + PATIENCE_S
-    while time.monotonic() < deadline:
-        try:
-            async with http.get(f"{url}/v1/download/jobs/{job_id}/events", headers={"Last-Event-ID": last}) as resp:
-                if resp.status == 204:
-                    return  # it has seen the end already
-                if resp.status == 200:
-                    async for item in read_stream(resp):
-                        if isinstance(item, SseEvent) and item.id is not None:
-                            history.seen[job_id].append((int(item.id), item.event))
-                            last = item.id
-                            if item.event in TERMINAL_STATES:
-                                return
-        except (aiohttp.ClientError, TimeoutError, ValueError):
-            pass
-        history.resumes += 1
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"the event stream of job {job_id} never reached its end")
 
 
 async def client(
@@ -204,12 +146,7 @@ async def test_jobs_events_and_webhooks_survive_random_kills_and_outages(fleet: 
     for state, jobs in (("completed", completed), ("failed", failed)):
         assert counters.get(f'dl_jobs_finished_total{{state="{state}"}}', 0) <= len(jobs), f"a job {state} twice"
 
-    # Every stream: every event once, in order, ending with the one terminal event.
-    for job_id in job_ids:
-        ids = [seq for seq, _ in history.seen[job_id]]
-        events = [name for _, name in history.seen[job_id]]
-        assert ids == list(range(1, len(ids) + 1)), f"job {job_id}: events {ids}"
-        assert events[-1] == final[job_id]["status"] and sum(e in TERMINAL_STATES for e in events) == 1
+    judge_streams(history, job_ids, final)
 
     # Every job's webhook: one webhook-id, accepted at least once, recorded as delivered.
     by_job: dict[str, list[tuple[str, int]]] = defaultdict(list)
@@ -220,25 +157,3 @@ async def test_jobs_events_and_webhooks_survive_random_kills_and_outages(fleet: 
         assert len({webhook_id for webhook_id, _ in calls}) == 1, f"job {job_id}: {calls}"
         assert any(status == 204 for _, status in calls), f"job {job_id}: never accepted: {calls}"
         assert final[job_id]["webhook"]["status"] == "delivered"
-
-
-async def settled(http: aiohttp.ClientSession, url: str, job_id: str) -> dict:
-    """The job once it has ended and its webhook is settled."""
-    return await eventually(
-        lambda: job(http, url, job_id),
-        lambda j: j["status"] in TERMINAL_STATES and j["webhook"]["status"] != "pending",
-        f"job {job_id} ended with its webhook settled",
-        timeout_s=PATIENCE_S,
-    )
-
-
-async def check_artifacts(http: aiohttp.ClientSession, final: dict[str, dict]) -> int:
-    verified = 0
-    for ended in final.values():
-        if ended["status"] != "completed":
-            continue
-        async with http.get(ended["downloadUrl"]) as resp:
-            assert resp.status == 200, f"job {ended['jobId']}: download answered {resp.status}"
-            assert hashlib.sha256(await resp.read()).hexdigest() == ended["artifact"]["sha256"]
-        verified += 1
-    return verified
