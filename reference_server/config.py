@@ -70,6 +70,10 @@ class Settings:
     # (15 MB). A request past the pool waits for a connection, up to `redis_pool_timeout_s`.
     redis_pool_size: int = 64
     redis_pool_timeout_s: float = 10.0
+    # Replicas that must hold a new job before its initiate is answered (Redis WAIT); 0: the
+    # master's word alone, which a failover can lose (replication is asynchronous).
+    redis_ack_replicas: int = 0
+    redis_ack_timeout_s: float = 1.0
     s3_endpoint: str | None = None
     s3_public_endpoint: str | None = None
     s3_region: str = "us-east-1"
@@ -243,6 +247,20 @@ VARIABLES: tuple[Variable, ...] = (
         Number(float, 0.001),
         "how long a request waits for a free connection before it fails (503 `store_unavailable`; a held "
         "stream waits and tries again instead)",
+    ),
+    Variable(
+        "REDIS_ACK_REPLICAS",
+        "redis_ack_replicas",
+        Number(int, 0),
+        "replicas that must hold a new job before its initiate is answered 202 (Redis WAIT), so that a "
+        "failover cannot lose an acknowledged job; if fewer do within REDIS_ACK_TIMEOUT_MS, the answer is 503 "
+        "`store_not_durable` and a retry with the same Idempotency-Key is answered once they do; 0: off",
+    ),
+    Variable(
+        "REDIS_ACK_TIMEOUT_MS",
+        "redis_ack_timeout_s",
+        Number(float, 1, 1000),
+        "how long an initiate waits for REDIS_ACK_REPLICAS replicas",
     ),
     Variable(
         "S3_ENDPOINT", "s3_endpoint", _text, "artifact store (S3 API); unset: local disk, served through signed links"

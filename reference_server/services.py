@@ -35,7 +35,14 @@ def build_store(settings: Settings) -> JobStore:
 
 
 def _redis_store(settings: Settings, url: str) -> RedisStore:
-    return RedisStore(url, settings.max_queued_jobs, settings.redis_pool_size, settings.redis_pool_timeout_s)
+    return RedisStore(
+        url,
+        settings.max_queued_jobs,
+        settings.redis_pool_size,
+        settings.redis_pool_timeout_s,
+        settings.redis_ack_replicas,
+        settings.redis_ack_timeout_s,
+    )
 
 
 def build_artifacts(settings: Settings) -> ArtifactStore:

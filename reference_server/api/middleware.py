@@ -20,7 +20,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..config import Settings
 from ..contract import PREFERENCE_APPLIED_HEADER, RETRY_AFTER_MS_HEADER
-from ..store.base import RateHit
+from ..store.base import NotReplicated, RateHit
 from .context import context
 from .errors import ApiError, error_response, from_http_exception, request_id
 
@@ -106,6 +106,17 @@ def build_middlewares(settings: Settings) -> list[Callable[..., Awaitable[web.St
             if exc.status < 400:
                 raise
             return error_response(request, from_http_exception(request, exc))
+        except NotReplicated as exc:
+            log.warning("a new job is not on enough replicas yet: %s", exc)
+            return error_response(
+                request,
+                ApiError(
+                    503,
+                    "store_not_durable",
+                    "The job is not yet on enough replicas to survive a failover; retry with the same Idempotency-Key",
+                    {"Retry-After": "1"},
+                ),
+            )
         except (RedisConnectionError, RedisTimeoutError) as exc:
             log.warning("job store unavailable: %s", exc)
             unavailable = ApiError(

@@ -26,6 +26,11 @@ class StoredResponse:
     body: dict[str, Any]
 
 
+class NotReplicated(Exception):
+    """A new job is on the master alone: too few replicas acknowledged it in time, so a
+    failover now could lose it. Answered 503; the same Idempotency-Key retried finds it."""
+
+
 @dataclass(frozen=True)
 class CreateOutcome:
     kind: CreateKind

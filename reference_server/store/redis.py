@@ -37,7 +37,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from ..jobs.model import ACTIVE, Event, Job
 from ..jobs.transitions import Change, created
 from . import redis_address
-from .base import CreateOutcome, Message, News, Notifier, RateHit, StoredResponse, decide_create
+from .base import CreateOutcome, Message, News, Notifier, NotReplicated, RateHit, StoredResponse, decide_create
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ GROUP = "workers"
 NOTIFY = "dl:notify"
 QUEUED = "dl:queued"
 METRICS = "dl:metrics"
+ACKED = "dl:acked"  # written before each WAIT, so that the WAIT counts every write before it
 # One fixed window per client, counted and started atomically: the first request of a
 # window sets its expiry. Returns the count, the milliseconds left and, given a second key,
 # that job, so a status poll costs one round trip.
@@ -183,9 +184,19 @@ class RedisQueue:
 
 
 class RedisStore:
-    def __init__(self, url: str, max_queued: int, pool_size: int, pool_timeout_s: float) -> None:
+    def __init__(
+        self,
+        url: str,
+        max_queued: int,
+        pool_size: int,
+        pool_timeout_s: float,
+        ack_replicas: int = 0,
+        ack_timeout_s: float = 1.0,
+    ) -> None:
         self.r = connect(url, pool_size, pool_timeout_s)
         self.max_queued = max_queued
+        self.ack_replicas = ack_replicas
+        self.ack_timeout_ms = max(1, round(ack_timeout_s * 1000))
         self.jobs = RedisQueue(self.r, "dl:queue:jobs")
         self.webhooks = RedisQueue(self.r, "dl:queue:webhooks")
         self.notifier = Notifier()
@@ -263,6 +274,7 @@ class RedisStore:
                         await pipe.unwatch()
                         if kind == "replayed":
                             assert stored is not None
+                            await self._replicated()  # a retry after a 503 is answered once it holds
                             return CreateOutcome(kind, await self.get(stored.body["jobId"]), stored)
                         return CreateOutcome(kind, active)
                     change = created(job)
@@ -278,9 +290,24 @@ class RedisStore:
                         # Cleared when the job ends; the TTL only bounds a leak if that never happens.
                         pipe.set(active_k, job.id, px=int(ttl_s * 1000))
                     await pipe.execute()
+                    await self._replicated()
                     return CreateOutcome("created", job, response)
                 except WatchError:
                     continue
+
+    async def _replicated(self) -> None:
+        """With `ack_replicas`, wait until that many replicas hold every write so far. WAIT counts
+        the writes of the connection it is sent on, so it follows a write of its own on one
+        connection (a pipeline): everything the master applied before, this job included, comes
+        earlier in the replication stream."""
+        if not self.ack_replicas:
+            return
+        async with self.r.pipeline(transaction=False) as pipe:
+            pipe.incr(ACKED)
+            pipe.wait(self.ack_replicas, self.ack_timeout_ms)
+            _, replicas = await pipe.execute()
+        if int(replicas) < self.ack_replicas:
+            raise NotReplicated(f"{replicas} of {self.ack_replicas} replicas acknowledged the job in time")
 
     @staticmethod
     async def _get_with(client: Any, job_id: str) -> Job | None:

@@ -56,3 +56,26 @@ async def test_a_killed_master_is_replaced_by_its_replica_and_every_job_complete
         finally:
             worker.stop()
             server.stop()
+
+
+async def test_with_ack_replicas_an_initiate_is_answered_once_a_replica_holds_the_job(
+    http: aiohttp.ClientSession, tmp_path: Path, private_minio: MinioServer
+) -> None:
+    with SentinelRedis(tmp_path / "redis") as store:
+        env = {**FAST_ENV, **service_env(store.url, private_minio), "REDIS_ACK_REPLICAS": "1"}
+        server = ReferenceServer(tmp_path / "server", {**env, "REDIS_ACK_TIMEOUT_MS": "300"}).start()
+        try:
+            status, _, _ = await initiate(http, server.url, [70000], key="with-a-replica")
+            assert status == 202
+            store.replica.process.stop()
+            status, err, headers = await initiate(http, server.url, [70007], key="replica-gone")
+            assert (status, err["error"], headers["Retry-After"]) == (503, "store_not_durable", "1")
+            store.replica.process.start()
+            # The same key, once the replica is back and has caught up: the job it made, now held twice.
+            status, body, headers = await eventually(
+                lambda: initiate(http, server.url, [70007], key="replica-gone"), lambda r: r[0] == 202, "durable"
+            )
+            assert headers["Idempotent-Replayed"] == "true"
+            await wait_state(http, server.url, body["jobId"], {"completed"})
+        finally:
+            server.stop()
