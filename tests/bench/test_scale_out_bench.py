@@ -1,6 +1,8 @@
-"""Scale-out on one machine (run by `make bench`): N server processes behind nginx-tuned (an
-upstream with keep-alive) and one worker process, on one Redis and MinIO, as
-`proxybench stack --servers N --worker-processes 1` starts them.
+"""Scale-out (run by `make bench`): N server processes behind nginx-tuned (an upstream with
+keep-alive) and one worker process, on one Redis and MinIO, as
+`proxybench stack --servers N --worker-processes 1` starts them: on this machine's loopback,
+and with every role on a host of its own (`--hosts`: each API process on its own network
+stack, Redis as a master, a replica and three Sentinels).
 
 For N = 1, 2 and 4, wrk measures through nginx:
 - status polls of a completed job (a read: one Redis round trip and a cached link);
@@ -43,7 +45,8 @@ end
 """
 
 
-async def test_throughput_against_server_processes(http: aiohttp.ClientSession, tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["processes", "hosts"])
+async def test_throughput_against_server_processes(http: aiohttp.ClientSession, tmp_path: Path, backend: str) -> None:
     script = tmp_path / "initiate.lua"
     script.write_text(INITIATE_SCRIPT)
     runs: dict[str, list[float]] = {}
@@ -55,7 +58,7 @@ async def test_throughput_against_server_processes(http: aiohttp.ClientSession, 
             servers=n,
             worker_processes=1,
             server_env=SERVER_ENV,
-            backend="processes",
+            backend=backend,
         )
         with Stack(spec) as stack:
             assert stack.urls is not None
@@ -69,9 +72,9 @@ async def test_throughput_against_server_processes(http: aiohttp.ClientSession, 
                 runs.setdefault(f"status[{n}]", []).append(_wrk(status))
                 runs.setdefault(f"initiate[{n}]", []).append(_wrk(entry, script=script))
     with tempfile.TemporaryDirectory() as tmp:
-        static, static_url = _static_nginx(Path(tmp), status_body)
+        static, static_port = _static_nginx(Path(tmp), status_body)
         try:
-            runs["nginx_static_file"] = [_wrk(static_url + "/status.json") for _ in range(REPEATS)]
+            runs["nginx_static_file"] = [_wrk(f"http://127.0.0.1:{static_port}/status.json") for _ in range(REPEATS)]
         finally:
             static.stop()
     medians = {name: round(statistics.median(v)) for name, v in runs.items()}
@@ -83,7 +86,7 @@ async def test_throughput_against_server_processes(http: aiohttp.ClientSession, 
             for n in SERVER_COUNTS
         }
     _record(
-        "scale_out",
+        f"scale_out[{backend}]",
         {
             "servers": list(SERVER_COUNTS),
             "worker_processes": 1,
