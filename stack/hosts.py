@@ -16,8 +16,10 @@ next run removes those whose process is gone. Needs root (`ip netns add`).
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import os
 import re
+import string
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -91,9 +93,18 @@ def _free_subnet() -> ipaddress.IPv4Network:
     raise ServiceError("no /24 of 198.18.0.0/15 is free on this machine")
 
 
+_networks = itertools.count()
+
+
+def _tag() -> str:
+    """pb<pid><a letter per network of this process>: unique while the process lives, and
+    short enough for a link name (15 characters) with v<host number> after it."""
+    return f"{PREFIX}{os.getpid()}{string.ascii_lowercase[next(_networks) % 26]}"
+
+
 @dataclass
 class Network:
-    tag: str = field(default_factory=lambda: f"{PREFIX}{os.getpid()}")
+    tag: str = field(default_factory=_tag)
     hosts: list[Place] = field(default_factory=list)
     subnet: ipaddress.IPv4Network | None = None
 
@@ -105,8 +116,12 @@ class Network:
         remove_stale()
         self.subnet = _free_subnet()
         _ip("link", "add", self.bridge, "type", "bridge")
-        _ip("addr", "add", f"{self.subnet.network_address + 1}/{self.subnet.prefixlen}", "dev", self.bridge)
-        _ip("link", "set", self.bridge, "up")
+        try:
+            _ip("addr", "add", f"{self.subnet.network_address + 1}/{self.subnet.prefixlen}", "dev", self.bridge)
+            _ip("link", "set", self.bridge, "up")
+        except BaseException:
+            self.close()
+            raise
         return self
 
     def host(self, role: str) -> Place:

@@ -29,7 +29,7 @@ def _namespaces() -> set[str]:
 
 def test_stack_on_hosts_names_them_streams_a_job_and_leaves_nothing() -> None:
     proc = stack_up("--hosts", "--servers", "2", "--worker-processes", "1")
-    ours = f"{PREFIX}{proc.pid}-"
+    ours = f"{PREFIX}{proc.pid}a-"  # the first network of that process
     try:
         info = printed_summary(proc)
         assert info["backend"] == "hosts" and set(info["hosts"]) == ROLES
