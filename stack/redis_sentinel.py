@@ -28,23 +28,28 @@ SENTINELS = 3
 QUORUM = 2  # Sentinels that must agree the master is down
 DOWN_AFTER_MS = 1000
 FAILOVER_TIMEOUT_MS = 3000
+# The roles `place` is asked about, which name the hosts on a stack of hosts.
+MASTER_ROLE = "redis-master"
+REPLICA_ROLE = "redis-replica"
+SENTINEL_ROLES = tuple(f"sentinel{i}" for i in range(SENTINELS))
+ROLES = (MASTER_ROLE, REPLICA_ROLE, *SENTINEL_ROLES)
 
 
 class SentinelRedis:
     def __init__(self, workdir: Path, place: Callable[[str], Place] = lambda role: LOCAL) -> None:
         """`place(role)`: where each of them runs, by role."""
         self.workdir = workdir
-        self.master = RedisServer(workdir / "master", place=place("redis-master"))
-        self.replica = RedisServer(workdir / "replica", replica_of=self.master, place=place("redis-replica"))
+        self.master = RedisServer(workdir / "master", place=place(MASTER_ROLE))
+        self.replica = RedisServer(workdir / "replica", replica_of=self.master, place=place(REPLICA_ROLE))
         self.sentinel_at = []
         self.sentinels = []
-        for i in range(SENTINELS):
-            where = place(f"sentinel{i}")
+        for role in SENTINEL_ROLES:
+            where = place(role)
             self.sentinel_at.append((where.address, where.port(SENTINEL_PORT)))
-            self.sentinels.append(self._sentinel(i, where, self.sentinel_at[-1][1]))
+            self.sentinels.append(self._sentinel(role, where, self.sentinel_at[-1][1]))
 
-    def _sentinel(self, i: int, place: Place, port: int) -> ManagedProcess:
-        folder = self.workdir / f"sentinel{i}"
+    def _sentinel(self, role: str, place: Place, port: int) -> ManagedProcess:
+        folder = self.workdir / role
         folder.mkdir(parents=True, exist_ok=True)
         config = folder / "sentinel.conf"  # a Sentinel rewrites its own file as it learns
         config.write_text(
@@ -54,7 +59,7 @@ class SentinelRedis:
             f"sentinel failover-timeout {MASTER_NAME} {FAILOVER_TIMEOUT_MS}\n"
         )
         argv = place.argv([redis_binary(), str(config), "--sentinel"])
-        return ManagedProcess(f"sentinel{i}", argv, folder, ready=tcp_open(port, place.address))
+        return ManagedProcess(role, argv, folder, ready=tcp_open(port, place.address))
 
     @property
     def url(self) -> str:

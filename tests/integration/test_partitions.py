@@ -29,6 +29,7 @@ from functools import partial
 import aiohttp
 import pytest
 
+from stack import redis_sentinel
 from stack.backends import HostsBackend
 from stack.full_stack import Stack, StackSpec
 from stack.hosts import Network, Place
@@ -49,7 +50,6 @@ ENV = {
     "DOWNLOAD_DELAY_MAX_MS": "300000",
     "MAX_STREAMS_PER_CLIENT": "0",
 }
-REDIS_ROLES = ("redis-master", "redis-replica", "sentinel0", "sentinel1", "sentinel2")
 
 
 @pytest.fixture
@@ -76,7 +76,7 @@ async def inject(fault: str, stack: Stack) -> None:
         store.master.process.kill()
         await asyncio.to_thread(store.wait_for_master, store.replica)
     elif fault == "api_cut_from_redis":
-        await _partition(partial(network.drop, at["server0"], [at[r].address for r in REDIS_ROLES]))
+        await _partition(partial(network.drop, at["server0"], [at[r].address for r in redis_sentinel.ROLES]))
     elif fault == "worker_partitioned":
         await _partition(partial(network.link, at["worker0"]))
     elif fault == "edge_cut_from_api":
@@ -127,10 +127,11 @@ INITIATORS = 8
 
 def _split(network: Network, at: dict[str, Place], cut: bool) -> None:
     """The Redis master on one side; its replica and the Sentinels on the other."""
-    others = [at[r] for r in ("redis-replica", "sentinel0", "sentinel1", "sentinel2")]
-    network.drop(at["redis-master"], [o.address for o in others], cut)
+    master = at[redis_sentinel.MASTER_ROLE]
+    others = [at[r] for r in redis_sentinel.ROLES if r != redis_sentinel.MASTER_ROLE]
+    network.drop(master, [o.address for o in others], cut)
     for other in others:
-        network.drop(other, [at["redis-master"].address], cut)
+        network.drop(other, [master.address], cut)
 
 
 @pytest.mark.parametrize(("ack_replicas", "loses"), [("0", True), ("1", False)])

@@ -14,12 +14,12 @@ from ipaddress import ip_address
 
 import pytest
 
+from stack import redis_sentinel
 from stack.hosts import BENCHMARK_NETWORK, PREFIX, Network
 from tests.stack.stack_cli import printed_summary, stack_up
 
 pytestmark = pytest.mark.integration
-ROLES = {"redis-master", "redis-replica", "sentinel0", "sentinel1", "sentinel2", "minio",
-         "server0", "server1", "worker0", "nginx-tuned", "cloudflare"}  # fmt: skip
+ROLES = {*redis_sentinel.ROLES, "minio", "server0", "server1", "worker0", "nginx-tuned", "cloudflare"}
 
 
 def _namespaces() -> set[str]:
