@@ -97,7 +97,7 @@ def behind_proxies(
     stops = []
     try:
         tls = ca.edge if ca else None
-        configs = chain_configs(chain, (upstream,), backend.upstream_host, time_scale, target.heartbeat_s, tls=tls)
+        configs = chain_configs(chain, (upstream,), backend.reach, time_scale, target.heartbeat_s, tls=tls)
         entry = origin
         for config in configs:
             service = backend.proxy(config, workdir / config.profile.name)

@@ -41,7 +41,6 @@ class Service:
 
 class Backend(Protocol):
     name: str
-    upstream_host: str  # how a proxy reaches a service published on the host
     proxy_peers: str  # where the proxies' connections come from: the servers' TRUSTED_PROXIES
 
     @property
@@ -53,7 +52,7 @@ class Backend(Protocol):
     def minio(self, workdir: Path) -> Service: ...
     def proxy(self, config: ProxyConfig, workdir: Path) -> Service: ...
     def place(self, role: str) -> Place: ...  # where a reference server or worker process runs
-    def reach(self, place: Place, port: int) -> Hop: ...  # how a proxy reaches a server there
+    def reach(self, place: Place, port: int) -> Hop: ...  # how a proxy reaches a server or proxy there
     def hosts(self) -> dict[str, str]: ...  # each role's host address, with hosts of their own
     def close(self) -> None: ...
 
@@ -61,7 +60,7 @@ class Backend(Protocol):
 class SharedHost:
     """Every service on this machine's own network: servers and workers run locally."""
 
-    upstream_host: str
+    upstream_host: str  # how a proxy reaches a service published on this machine
     proxy_places = None
 
     def place(self, role: str) -> Place:
@@ -205,7 +204,6 @@ class HostsBackend:
     servers reach through a `redis+sentinel://` URL as they would across machines."""
 
     name = "hosts"
-    upstream_host = ""  # unused: each proxy is reached at its own host's address
 
     def __init__(self) -> None:
         self.network = Network().start()

@@ -144,7 +144,7 @@ class Stack:
             for config in chain_configs(
                 chain,
                 hops,
-                backend.upstream_host,
+                backend.reach,
                 spec.time_scale,
                 heartbeat,
                 spec.micro_cache,

@@ -31,7 +31,7 @@ class Fleet:
             process.start()
         backend = ProcessBackend()
         upstreams = tuple(Hop("127.0.0.1", api.port) for api in self.apis)
-        (config,) = chain_configs([PROFILES["nginx-tuned"]], upstreams, backend.upstream_host, TIME_SCALE)
+        (config,) = chain_configs([PROFILES["nginx-tuned"]], upstreams, backend.reach, TIME_SCALE)
         self.proxy_dir = tmp / "nginx"
         self.proxy = backend.proxy(config, self.proxy_dir)
         self.url = self.proxy.url

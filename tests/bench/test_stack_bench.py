@@ -68,10 +68,8 @@ async def test_status_polls_through_the_proxies(http: aiohttp.ClientSession) -> 
     ):
         assert plain.urls is not None and cached.urls is not None
         paths = {}
-        for name, stack in (("plain", plain), ("cached", cached)):
-            client = TargetClient(
-                http, reference_target(stack.urls.servers[0]), stack.urls.entry, stack.urls.servers[0], 0.02
-            )
+        for name, urls in (("plain", plain.urls), ("cached", cached.urls)):
+            client = TargetClient(http, reference_target(urls.servers[0]), urls.entry, urls.servers[0], 0.02)
             job = client.job(await client.initiate(70000, work_s=0.02))
             assert job is not None and (await client.poll_until_terminal(job, 30)).final is not None
             paths[name] = client.path("status", job)
@@ -80,8 +78,9 @@ async def test_status_polls_through_the_proxies(http: aiohttp.ClientSession) -> 
         static, static_port = _static_nginx(Path(tmp) / "static", body)
         # The same edge in front of the static file: what crossing the edge costs a request
         # that the hop behind it answers at once, as the micro-cache answers most polls.
-        [edge_config] = chain_configs(parse_chain("cloudflare"), (Hop("127.0.0.1", static_port),), "127.0.0.1", 0.02)
-        edge = ProcessBackend().proxy(edge_config, Path(tmp) / "edge")
+        backend = ProcessBackend()
+        [edge_config] = chain_configs(parse_chain("cloudflare"), (Hop("127.0.0.1", static_port),), backend.reach, 0.02)
+        edge = backend.proxy(edge_config, Path(tmp) / "edge")
         try:
             cases = {
                 "nginx_static_file": f"http://127.0.0.1:{static_port}/status.json",

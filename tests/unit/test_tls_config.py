@@ -13,6 +13,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from proxies.render import PROFILES, Hop, ProxyConfig, render
+from stack.backends import ProcessBackend
 from stack.proxy_chain import chain_configs
 from stack.tls import EDGE_NAMES, make_stack_ca
 
@@ -26,7 +27,7 @@ def test_a_caddy_entry_is_refused_tls_by_name(tmp_path: Path) -> None:
 def test_only_the_entry_of_a_chain_speaks_tls(tmp_path: Path) -> None:
     chain = [PROFILES["cloudflare"], PROFILES["nginx-tuned"]]
     edge = make_stack_ca(tmp_path / "ca").edge
-    inner, entry = chain_configs(chain, (Hop("127.0.0.1", 1),), "127.0.0.1", 1.0, tls=edge)
+    inner, entry = chain_configs(chain, (Hop("127.0.0.1", 1),), ProcessBackend().reach, 1.0, tls=edge)
     assert (inner.scheme, entry.scheme) == ("http", "https")
     text = render(entry, tmp_path / "edge").read_text()
     assert f"ssl crt {tmp_path}/edge/edge-chain.pem alpn h2,http/1.1" in text
