@@ -84,19 +84,28 @@ class SentinelRedis:
                 raise ServiceError(f"the Sentinels did not name {server.url} the master within {timeout_s:g} s")
             time.sleep(0.1)
 
-    def _replicating(self) -> bool:
-        with redis.Redis(host=self.replica.place.address, port=self.replica.port, socket_timeout=1) as replica:
-            return bool(replica.info("replication").get("master_link_status") == "up")
+    @staticmethod
+    def replicates(server: RedisServer, master: RedisServer) -> bool:
+        """Whether `server` is `master`'s replica, in sync with it (its link up)."""
+        with redis.Redis(host=server.place.address, port=server.port, socket_timeout=1, decode_responses=True) as r:
+            info = r.info("replication")
+        at = (info.get("master_host"), info.get("master_port"))
+        return at == (master.place.address, master.port) and info.get("master_link_status") == "up"
+
+    def wait_for_replica(self, server: RedisServer, master: RedisServer, timeout_s: float = 30.0) -> None:
+        """Until `server` replicates `master`: a master that rejoins after a failover has then
+        dropped what it took alone and holds what the new master holds."""
+        deadline = time.monotonic() + timeout_s
+        while not self.replicates(server, master):
+            if time.monotonic() > deadline:
+                raise ServiceError(f"{server.url} did not become {master.url}'s replica:\n{server.process.log_tail()}")
+            time.sleep(0.05)
 
     def start(self) -> SentinelRedis:
         try:
             self.master.start()
             self.replica.start()
-            deadline = time.monotonic() + 30
-            while not self._replicating():
-                if time.monotonic() > deadline:
-                    raise ServiceError(f"the replica did not sync:\n{self.replica.process.log_tail()}")
-                time.sleep(0.05)
+            self.wait_for_replica(self.replica, self.master)
             for sentinel in self.sentinels:
                 sentinel.start()
         except BaseException:

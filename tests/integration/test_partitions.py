@@ -121,7 +121,7 @@ async def test_jobs_and_streams_survive_each_fault_between_hosts(hosts: Stack, f
 
 
 SPLIT_AFTER_S = 2.0  # the old master taking initiates after the replica's promotion
-HEALED_S = 4.0  # for the old master to rejoin as a replica and the API to find the new one
+HEALED_S = 4.0  # once the old master has rejoined, for the API to find the new one
 INITIATORS = 8
 
 
@@ -174,6 +174,8 @@ async def test_a_split_brain_loses_acknowledged_jobs_unless_a_replica_must_hold_
             await asyncio.to_thread(backend.store.wait_for_master, backend.store.replica)
             await asyncio.sleep(SPLIT_AFTER_S)
             await asyncio.to_thread(_split, backend.network, at, False)
+            # Until the old master has rejoined, it still answers for the jobs it took alone.
+            await asyncio.to_thread(backend.store.wait_for_replica, backend.store.master, backend.store.replica)
             await asyncio.sleep(HEALED_S)
             stop.set()
             await asyncio.gather(*running)
