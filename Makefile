@@ -35,8 +35,9 @@ go-binaries: python-deps
 images: go-binaries system-deps
 	@$(PY) -m stack.images
 
+# Two workers: most tests wait on jobs, servers and proxies rather than on a core.
 test: setup
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadgroup
 
 bench: setup
 	$(VENV)/bin/proxybench bench $(if $(QUICK),--quick) --check

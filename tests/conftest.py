@@ -37,6 +37,20 @@ FAST_ENV = {
 MODES = ("embedded", "redis+minio")
 _databases = itertools.count(1)
 
+# `make test` runs two pytest-xdist workers (--dist loadgroup). A module's tests stay on one
+# worker, so its servers start once. The tests that add network interfaces (podman's container
+# network, which tests/stack uses, and the hosts topology's namespaces) share one worker with the
+# browser tests: Chromium drops its connections (ERR_NETWORK_CHANGED) when an interface appears.
+ONE_WORKER = "interfaces-and-browsers"
+ADD_INTERFACES = ("tests/stack/", "tests/integration/test_partitions.py", "tests/loadtests/test_load_hosts.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        path = item.nodeid.split("::")[0]
+        apart = item.get_closest_marker("browser") or path.startswith(ADD_INTERFACES)
+        item.add_marker(pytest.mark.xdist_group(ONE_WORKER if apart else path))
+
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:

@@ -25,7 +25,7 @@ PROFILES = {"cloudflare+nginx-tuned": "524", "cloudflare+nginx-default": "504"} 
 TLS_ENTRY = "cloudflare+nginx-tuned"
 
 
-def _run(tmp_path: Path, pattern: str, profile: str, **options: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+def run_small(tmp_path: Path, pattern: str, profile: str, **options: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     options.setdefault("backend", "processes")
     test = LoadTest(SMALL, pattern, duration_s=5.0, time_scale=SCALE, profile=profile, out=tmp_path / pattern,
                     **options)  # fmt: skip
@@ -36,7 +36,7 @@ def _run(tmp_path: Path, pattern: str, profile: str, **options: Any) -> tuple[di
 @pytest.mark.parametrize("profile", PROFILES)
 @pytest.mark.parametrize("pattern", USER_CLASSES)
 def test_every_pattern_runs_and_its_counts_match_the_server(tmp_path: Path, pattern: str, profile: str) -> None:
-    summary, meta = _run(tmp_path, pattern, profile, tls=profile == TLS_ENTRY)
+    summary, meta = run_small(tmp_path, pattern, profile, tls=profile == TLS_ENTRY)
     assert meta["stack"]["tls"] == (profile == TLS_ENTRY)
     assert [w for w in summary["warnings"] if not w.startswith(PACE_WARNINGS)] == [], summary["warnings"]
     assert summary["jobs"] == meta["jobs"] > 40
@@ -72,7 +72,7 @@ def test_every_pattern_runs_and_its_counts_match_the_server(tmp_path: Path, patt
 
 
 def test_locust_master_with_two_workers_shares_the_schedule(tmp_path: Path) -> None:
-    summary, meta = _run(tmp_path, "polling", "cloudflare+nginx-tuned", workers=2)
+    summary, meta = run_small(tmp_path, "polling", "cloudflare+nginx-tuned", workers=2)
     assert [p["jobs"] for p in sorted(meta["load_generators"], key=lambda p: p["share"])] == [
         (meta["jobs"] + 1) // 2,
         meta["jobs"] // 2,
@@ -81,24 +81,9 @@ def test_locust_master_with_two_workers_shares_the_schedule(tmp_path: Path) -> N
     assert all(check["match"] for check in summary["accounting"].values())
 
 
-def test_a_load_test_from_three_load_hosts_on_a_stack_of_hosts_matches_the_server(tmp_path: Path) -> None:
-    """As on several machines: the stack's roles and Locust's master and three workers each on
-    a host of its own (`stack.hosts`); the per-job rows reach the master and add up as on one."""
-    summary, meta = _run(tmp_path, "polling", "cloudflare+nginx-tuned", workers=3, backend="hosts")
-    hosts = meta["stack"]["hosts"]
-    load_hosts = {hosts[role] for role in ("locust-master", "locust-worker0", "locust-worker1", "locust-worker2")}
-    assert len(load_hosts) == 4 and not load_hosts & {hosts["server0"], hosts["cloudflare"]}
-    assert sorted(p["share"] for p in meta["load_generators"]) == [0, 1, 2]
-    assert sum(p["jobs"] for p in meta["load_generators"]) == meta["jobs"] == summary["jobs"] > 40
-    assert [w for w in summary["warnings"] if not w.startswith(PACE_WARNINGS)] == [], summary["warnings"]
-    mismatched = {name: check for name, check in summary["accounting"].items() if not check["match"]}
-    assert not mismatched, mismatched
-    assert summary["success_rate"] == 1.0 and summary["duplicate_executions_per_job"] == 0
-
-
 def test_a_load_test_across_hosts_refuses_what_it_cannot_wire_yet(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="takes webhooks"):
-        _run(tmp_path, "webhook", "cloudflare+nginx-tuned", backend="hosts")
+        run_small(tmp_path, "webhook", "cloudflare+nginx-tuned", backend="hosts")
 
 
 NAIVE = Path(__file__).resolve().parent.parent / "targets" / "naive.toml"
@@ -107,11 +92,11 @@ NAIVE = Path(__file__).resolve().parent.parent / "targets" / "naive.toml"
 def test_a_foreign_target_is_loaded_and_its_own_counter_is_the_truth(tmp_path: Path) -> None:
     """The same Locust users against the naive service: retried sync calls show up as work
     it counted twice, its job API as one execution per job."""
-    sync, meta = _run(tmp_path, "sync", "cloudflare+nginx-tuned", target=NAIVE)
+    sync, meta = run_small(tmp_path, "sync", "cloudflare+nginx-tuned", target=NAIVE)
     assert meta["target"]["name"] == "naive export service"
     assert sync["accounting"]["attempts_vs_sync_executions"]["match"]
     assert sync["duplicate_executions_per_job"] > 0 and set(sync["timeouts_per_job"]) == {"524"}
-    polling, _ = _run(tmp_path, "polling", "cloudflare+nginx-tuned", target=NAIVE)
+    polling, _ = run_small(tmp_path, "polling", "cloudflare+nginx-tuned", target=NAIVE)
     assert polling["success_rate"] == 1.0 and polling["executions_per_job"] == 1.0
     assert "server_cost" not in polling  # a target's processes are not the harness's to read
     # It says nothing of when a job's work ended, so notification delays are not measured, not zero.
@@ -120,7 +105,7 @@ def test_a_foreign_target_is_loaded_and_its_own_counter_is_the_truth(tmp_path: P
 
 def test_a_target_without_the_paths_a_pattern_needs_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=re.escape("the sse pattern needs the target's paths.events")):
-        _run(tmp_path, "sse", "cloudflare+nginx-tuned", target=NAIVE)
+        run_small(tmp_path, "sse", "cloudflare+nginx-tuned", target=NAIVE)
 
 
 def test_cli_refuses_bad_input_with_a_message(tmp_path: Path) -> None:
