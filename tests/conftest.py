@@ -45,7 +45,9 @@ ONE_WORKER = "interfaces-and-browsers"
 ADD_INTERFACES = ("tests/stack/", "tests/integration/test_partitions.py", "tests/loadtests/test_load_hosts.py")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.pluginmanager.has_plugin("xdist"):  # `-p no:xdist`: one process, nothing to group
+        return
     for item in items:
         path = item.nodeid.split("::")[0]
         apart = item.get_closest_marker("browser") or path.startswith(ADD_INTERFACES)
