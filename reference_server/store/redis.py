@@ -77,6 +77,12 @@ local nxt = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
 if #nxt == 0 then return -1 end
 return math.max(0, tonumber(nxt[2]) - now)
 """
+# The active-job index forgets a job that ended, unless it already names a newer one. Inside
+# the job's transaction, rather than watched and read before it: those were two round trips
+# between a job's end and its notice. An index left naming an ended job is ignored (`create`).
+RELEASE_SCRIPT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+"""
 SENTINEL_TIMEOUT_S = 0.5  # a Sentinel that does not answer by then is skipped for the next
 TRANSIENT = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
 
@@ -351,11 +357,6 @@ class RedisStore:
                         await pipe.unwatch()
                         return None
                     new = change.job
-                    active_k = f"dl:active:{new.dedupe_key}" if new.dedupe_key else None
-                    release = False
-                    if change.terminal and active_k:
-                        await pipe.watch(active_k)
-                        release = await pipe.get(active_k) == job_id
                     pipe.multi()
                     job_json = new.to_json()
                     pipe.set(key, job_json, keepttl=True)  # an ended job keeps its expiry through later writes
@@ -367,8 +368,8 @@ class RedisStore:
                         keep_ms = int(max(1.0, new.forget_at - time.time()) * 1000)
                         pipe.pexpire(key, keep_ms)
                         pipe.pexpire(_events_key(job_id), keep_ms)
-                        if release and active_k:
-                            pipe.delete(active_k)
+                        if new.dedupe_key:
+                            pipe.eval(RELEASE_SCRIPT, 1, f"dl:active:{new.dedupe_key}", job_id)
                         if new.webhook is not None:
                             pipe.xadd(self.webhooks.stream, {"job": job_id})
                     await pipe.execute()

@@ -7,6 +7,7 @@ import uuid
 
 import aiohttp
 import pytest
+import redis
 
 from tests.conftest import Running, ServerFactory
 from tests.helpers import initiate, metrics, wait_state
@@ -40,6 +41,15 @@ async def test_fifty_simultaneous_initiates_without_a_key_share_the_active_job(
     fresh = servers.start(server.mode)
     answers = await asyncio.gather(*(initiate(http, fresh.url, [70014]) for _ in range(50)))
     assert sorted(status for status, _, _ in answers) == [200] * 49 + [202]
-    assert len({body["jobId"] for _, body, _ in answers}) == 1
+    (job_id,) = {body["jobId"] for _, body, _ in answers}
     m = await metrics(http, fresh.url)
     assert m["dl_jobs_created_total"] == 1
+    # Once it has ended, the same request is new work, and the store has forgotten the old job
+    # as the active one (on Redis, in the job's final transaction).
+    await wait_state(http, fresh.url, job_id, {"completed"})
+    if "REDIS_URL" in fresh.env:
+        client = redis.Redis.from_url(fresh.env["REDIS_URL"])
+        assert client.keys("dl:active:*") == []
+        client.close()
+    status, body, _ = await initiate(http, fresh.url, [70014])
+    assert status == 202 and body["jobId"] != job_id
