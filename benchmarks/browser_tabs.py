@@ -33,6 +33,7 @@ from tqdm import tqdm
 from loadtests.collect import server_view
 from reference_server.api.ops import WEBAPP
 from reference_server.config import Settings
+from reference_server.jobs.workload import existing_file_id
 from simulations.browser_pool import Browser, tab_rows
 from stack.chromium import chromium
 from stack.full_stack import Stack, StackSpec, StackUrls
@@ -47,7 +48,7 @@ JOB_WORK_MS = 200_000  # unscaled: 2 s of work at the time scale, on average
 # case with as many tabs): a tab whose stream waits for a connection waits for whichever held
 # job ends first, and may hear of its own end late.
 WORK_SPREAD = (0.25, 1.75)
-FIRST_FILE_ID = 70_000  # a multiple of 7: a file that exists; tab i asks for the i-th after it
+FIRST_FILE_ID = 70_000  # tab i asks for the i-th file that exists from here
 # Each tab's job has a slot of its own, so a job's time is its work, not a queue's.
 SERVER_ENV = {"SSE_HEARTBEAT_S": "10", "LEASE_S": "100", "WORKERS": str(2 * max(TABS))}
 TERMINAL = ("completed", "failed", "cancelled", "expired")
@@ -133,7 +134,7 @@ class Tabs:
             page.goto(f"{entry}/app/?channel={channel}", wait_until="commit")
         for i, page in enumerate(self.pages):
             page.wait_for_load_state()
-            page.fill("#file-ids", str(FIRST_FILE_ID + 7 * i))
+            page.fill("#file-ids", str(existing_file_id(i, FIRST_FILE_ID)))
 
     def _keep(self, tab: int) -> Callable[[Request], None]:
         def keep(request: Request) -> None:

@@ -46,6 +46,7 @@ import psutil
 from core.prometheus_text import counter_value
 from reference_server.api.schemas import FILE_ID_MIN
 from reference_server.config import Settings
+from reference_server.jobs.workload import existing_file_id
 from stack.minio_server import MinioServer
 from stack.nchan_server import NchanServer, nchan_missing
 from stack.redis_server import RedisServer
@@ -257,8 +258,9 @@ async def reference(plan: StreamPlan, workdir: Path, engine: str) -> dict[str, A
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
 
             async def initiate(i: int) -> str:
-                # Files of its own: the same client asking for the same files gets the running job.
-                files = {"file_ids": [FILE_ID_MIN + i]}
+                # A file of its own (the same client asking for the same files gets the running
+                # job) that exists: the job ends completed, its artifact stored, as real ones do.
+                files = {"file_ids": [existing_file_id(i, FILE_ID_MIN)]}
                 async with http.post(f"{server.url}/v1/download/initiate", json=files) as resp:
                     body = await resp.json()
                     assert resp.status in (200, 201, 202), body

@@ -16,8 +16,8 @@ import numpy as np
 
 from core.scenario import Scenario
 from core.workload import draw_schedule
-
-FIRST_FILE_ID = 10_010  # the smallest id of an existing file (a multiple of 7) in the server's range
+from reference_server.api.schemas import FILE_ID_MIN
+from reference_server.jobs.workload import existing_file_id
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ def arrivals(scenario: Scenario, drawn: int, window_s: float) -> list[Arrival]:
     for i, (t, w) in enumerate(zip(at, work, strict=True)):
         if t >= window_s:
             break
-        ids = tuple(FIRST_FILE_ID + 7 * (i * files + f) for f in range(files))
+        ids = tuple(existing_file_id(i * files + f, FILE_ID_MIN) for f in range(files))
         out.append(Arrival(i, t, w, ids))
     if len(out) == drawn:
         raise ValueError(f"{drawn} drawn arrivals do not cover {window_s} s; draw more")

@@ -9,10 +9,17 @@ import zipfile
 from ..config import DelayProfile
 from ..contract import DURATION_MIX
 
+EXISTING_EVERY = 7  # the original's catalogue rule in mock mode: ids divisible by 7 exist
+
 
 def file_exists(file_id: int) -> bool:
-    """The original's catalogue rule in mock mode: ids divisible by 7 exist."""
-    return file_id % 7 == 0
+    return file_id % EXISTING_EVERY == 0
+
+
+def existing_file_id(n: int, first: int) -> int:
+    """The id of the `n`-th file that exists (from 0) at or after `first`: a job asking for it
+    completes, with an artifact, rather than failing with FILE_NOT_FOUND."""
+    return -(-first // EXISTING_EVERY) * EXISTING_EVERY + EXISTING_EVERY * n
 
 
 def draw_delay_s(profile: DelayProfile, rng: random.Random) -> float:
