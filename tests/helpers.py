@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import aiohttp
 import jsonschema
 from aiohttp import web
+from multidict import CIMultiDictProxy
 
 from core.prometheus_text import series
 
@@ -44,7 +45,7 @@ async def initiate(
     key: str | None = None,
     callback: str | None = None,
     headers: dict[str, str] | None = None,
-) -> tuple[int, JSON, aiohttp.typedefs.LooseHeaders]:
+) -> tuple[int, JSON, CIMultiDictProxy[str]]:
     body: JSON = {"file_ids": file_ids}
     if callback is not None:
         body["callback_url"] = callback

@@ -307,12 +307,9 @@ async def test_bad_input(
     status: int,
     code: str | None,
 ) -> None:
-    kwargs: dict[str, object] = {"headers": headers or {}}
-    if isinstance(body, bytes):
-        kwargs["data"] = body
-    elif body is not None:
-        kwargs["json"] = body
-    async with http.request(method, f"{server.url}{path}", **kwargs) as resp:
+    raw = body if isinstance(body, bytes) else None
+    parsed = body if raw is None else None
+    async with http.request(method, f"{server.url}{path}", headers=headers or {}, data=raw, json=parsed) as resp:
         assert resp.status == status, await resp.text()
         assert resp.content_type == "application/json"
         err = await resp.json()

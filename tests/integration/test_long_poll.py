@@ -43,7 +43,8 @@ async def test_a_long_poll_follows_the_job_in_a_few_requests(http: aiohttp.Clien
     _, accepted, _ = await initiate(http, held.url, [70000])
     url = f"{held.url}{accepted['links']['status']}?wait=1000"
     tags: dict[str, str] = {}
-    states, requests = [], 0
+    states: list[str] = []
+    requests = 0
     while not states or states[-1] not in TERMINAL_STATES:
         requests += 1
         assert requests <= 12, f"a long poll should be held, not answered at once: {states}"

@@ -3,6 +3,7 @@ the same webhook-id on every attempt, signatures that verify (Standard Webhooks)
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -85,7 +86,7 @@ async def test_dead_receivers_do_not_hold_up_a_healthy_one(
     dead = [(await initiate(http, server.url, [71000 + i], callback=webhook_receiver.dead_url))[1] for i in range(10)]
     for body in dead:
         await eventually(
-            lambda b=body: job(http, server.url, b["jobId"]),
+            partial(job, http, server.url, body["jobId"]),
             lambda j: j["webhook"]["attempts"] >= 1,
             "a dead receiver's first attempt",
         )

@@ -34,9 +34,9 @@ NO_DELAY = Clients(rtt_s=0.0)
 TIMING_KEYS = ("sim_wall_s", "sim_jobs_per_s")
 
 
-def edge(**limits: float) -> dict[str, object]:
+def edge(limits: ProxyOverride) -> dict[str, object]:
     """The Cloudflare-like edge alone, with some of its limits changed."""
-    return {"proxies": "cloudflare", "proxy_overrides": {"cloudflare": ProxyOverride(**limits)}}
+    return {"proxies": "cloudflare", "proxy_overrides": {"cloudflare": limits}}
 
 
 def scenario(**changes: object) -> Scenario:
@@ -100,7 +100,12 @@ def cuts_per_job(limit: float, reconnect: float) -> float:
 
 def test_heartbeats_shorter_than_the_idle_limit_prevent_every_cut() -> None:
     sse = SsePolicy(heartbeat_s=15, progress_steps=1)
-    result = run(scenario(**edge(idle_timeout_s=20), clients=dataclasses.replace(NO_DELAY, sse=sse)), "sse", 20_000, 1)
+    result = run(
+        scenario(**edge(ProxyOverride(idle_timeout_s=20)), clients=dataclasses.replace(NO_DELAY, sse=sse)),
+        "sse",
+        20_000,
+        1,
+    )
     assert result["stream_reconnects_per_job"] == 0
 
 
@@ -110,7 +115,7 @@ GATEWAY_LIFETIME_S = PROFILES["api-gateway"].lifetime_s or 0
 @pytest.mark.parametrize(
     ("heartbeat_s", "proxies", "limit"),
     [
-        pytest.param(0, edge(idle_timeout_s=10.0), 10.0, id="silent-stream-idle-limit"),
+        pytest.param(0, edge(ProxyOverride(idle_timeout_s=10.0)), 10.0, id="silent-stream-idle-limit"),
         pytest.param(
             5,
             {"proxies": "max-lifetime-proxy", "proxy_overrides": {"max-lifetime-proxy": ProxyOverride(lifetime_s=25)}},
@@ -141,7 +146,7 @@ def test_stream_reconnects_match_the_analytic_count(
 
 def test_only_a_profile_with_a_lifetime_takes_another() -> None:
     with pytest.raises(ScenarioError, match="cloudflare has no total lifetime"):
-        scenario(**edge(lifetime_s=30))
+        scenario(**edge(ProxyOverride(lifetime_s=30)))
     assert scenario(proxies="gcp-lb").read_limit == (30, 504)
 
 
@@ -170,7 +175,7 @@ def test_the_fifo_engine_gives_the_simpy_engine_s_records(pattern: str) -> None:
     contended = scenario(
         arrivals=Arrivals(rate_per_s=0.07),
         workers=Workers(count=1, concurrency=5, queue_capacity=20),
-        **edge(idle_timeout_s=40),
+        **edge(ProxyOverride(idle_timeout_s=40)),
         clients=dataclasses.replace(NO_DELAY, sse=SsePolicy(heartbeat_s=0)),
     )
     fast = run(contended, pattern, 5_000, 3, engine="fifo")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -38,7 +38,10 @@ class Stacks:
         self.root = root
         self._running: dict[tuple[str, tuple[tuple[str, str], ...], bool, bool], Stack] = {}
 
-    def get(self, profile: str, micro_cache: bool = False, tls: bool = False, **env: str) -> Stack:
+    def get(
+        self, profile: str, micro_cache: bool = False, tls: bool = False, env: Mapping[str, str] | None = None
+    ) -> Stack:
+        env = env or {}
         key = (profile, tuple(sorted(env.items())), micro_cache, tls)
         if key not in self._running:
             spec = StackSpec(
@@ -57,10 +60,11 @@ class Stacks:
         http: aiohttp.ClientSession,
         profile: str = "cloudflare+nginx-tuned",
         scope: tuple[str, ...] = DEFAULT_SCOPE,
-        **env: str,
+        env: Mapping[str, str] | None = None,
     ) -> CheckSession:
-        """The checks' view of a stack: the reference server as a target behind its chain."""
-        stack = self.get(profile, **env)
+        """The checks' view of a stack (the server with `env` on top of the stack's own): the
+        reference server as a target behind its chain."""
+        stack = self.get(profile, env=env)
         assert stack.urls is not None
         target = replace(reference_target(stack.urls.servers[0]), scope=scope)
         client = TargetClient(http, target, stack.urls.entry, stack.urls.servers[0], TIME_SCALE)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from multidict import CIMultiDictProxy
 
 from checks.target_client import Followed, follow_url
 from proxies.render import PROFILES, Hop, ProxyConfig
@@ -168,7 +169,7 @@ async def test_an_antivirus_proxy_holds_a_stream_as_long_as_it_lasts(proxy: Call
     assert min(e.received for e in seen.events) - seen.connected_at >= lasts
 
 
-async def _get(url: str) -> tuple[int, aiohttp.typedefs.LooseHeaders, str, float]:
+async def _get(url: str) -> tuple[int, CIMultiDictProxy[str], str, float]:
     began = time.monotonic()
     async with aiohttp.ClientSession() as http, http.get(url) as resp:
         return resp.status, resp.headers, await resp.text(), time.monotonic() - began

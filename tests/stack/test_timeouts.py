@@ -78,7 +78,7 @@ async def test_each_platform_cuts_a_long_sync_request_with_its_documented_status
 async def test_a_long_poll_asking_past_every_limit_is_held_within_them(
     http: aiohttp.ClientSession, stacks: Stacks, profile: str
 ) -> None:
-    s = stacks.session(http, profile, **SILENT_JOBS)
+    s = stacks.session(http, profile, env=SILENT_JOBS)
     result = await run_check(s, "timeouts/long_poll_within_the_limits")
     assert result.verdict == "pass", result
 
@@ -89,7 +89,8 @@ async def test_the_long_poll_check_catches_a_wait_past_the_platform_limit(
     # Heroku's router gives up after 30 s; this server would hold a read for 40.
     past = str(PROFILES["heroku"].read_s + 10)
     result = await run_check(
-        stacks.session(http, "heroku", LONGPOLL_MAX_WAIT_S=past, **SILENT_JOBS), "timeouts/long_poll_within_the_limits"
+        stacks.session(http, "heroku", env={"LONGPOLL_MAX_WAIT_S": past, **SILENT_JOBS}),
+        "timeouts/long_poll_within_the_limits",
     )
     assert result.verdict == "fail" and "503 after" in result.evidence, result
 
@@ -109,9 +110,11 @@ async def test_slow_job_completes_for_polling_and_sse_clients(
 ) -> None:
     # Two sessions, so the polled job and the streamed one run side by side.
     polled, streamed = stacks.session(http, profile), stacks.session(http, profile)
-    results = await asyncio.gather(
-        run_check(polled, "timeouts/slow_job_completes_by_polling"),
-        run_check(streamed, "sse/stream_outlives_the_idle_limit"),
+    results = list(
+        await asyncio.gather(
+            run_check(polled, "timeouts/slow_job_completes_by_polling"),
+            run_check(streamed, "sse/stream_outlives_the_idle_limit"),
+        )
     )
     results.append(await run_check(polled, "timeouts/download_through_the_proxies"))
     assert [r.verdict for r in results] == ["pass"] * 3, results
@@ -121,7 +124,7 @@ async def test_slow_job_completes_for_polling_and_sse_clients(
 async def test_heartbeats_carry_a_stream_three_times_past_the_edge_limit(
     http: aiohttp.ClientSession, stacks: Stacks
 ) -> None:
-    s = stacks.session(http, "cloudflare", **SILENT_JOBS)
+    s = stacks.session(http, "cloudflare", env=SILENT_JOBS)
     result = await run_check(s, "sse/stream_outlives_the_idle_limit")
     assert result.verdict == "pass", result
     seen = (await s.observe(long_streamed_job)).seen
@@ -135,7 +138,7 @@ async def test_a_total_lifetime_cuts_the_stream_whatever_its_heartbeats(
     gcp = PROFILES["gcp-lb"]
     assert gcp.lifetime_s is not None
     beats = {"SSE_HEARTBEAT_S": str(gcp.lifetime_s / 10), **SILENT_JOBS}  # ten heartbeats per lifetime
-    cut = stacks.session(http, "gcp-lb", **beats)
+    cut = stacks.session(http, "gcp-lb", env=beats)
     result = await run_check(cut, "sse/stream_outlives_the_idle_limit")
     assert result.verdict == "fail" and "total time" in result.evidence, result
     seen = (await cut.observe(long_streamed_job)).seen
@@ -143,7 +146,7 @@ async def test_a_total_lifetime_cuts_the_stream_whatever_its_heartbeats(
     lifetime = gcp.lifetime_s * TIME_SCALE
     assert 0.9 * lifetime <= seen.lasted_s < lifetime + LATE_S
     # The same stream through the Cloudflare-like edge, which times out only on silence.
-    whole = await run_check(stacks.session(http, "cloudflare", **beats), "sse/stream_outlives_the_idle_limit")
+    whole = await run_check(stacks.session(http, "cloudflare", env=beats), "sse/stream_outlives_the_idle_limit")
     assert whole.verdict == "pass", whole
 
 
@@ -165,7 +168,7 @@ async def test_the_api_gateway_passes_no_event_before_the_response_ends(
 async def test_the_heartbeat_check_catches_a_server_without_heartbeats(
     http: aiohttp.ClientSession, stacks: Stacks
 ) -> None:
-    s = stacks.session(http, "cloudflare", SSE_HEARTBEAT_S="0", **SILENT_JOBS)
+    s = stacks.session(http, "cloudflare", env={"SSE_HEARTBEAT_S": "0", **SILENT_JOBS})
     result = await run_check(s, "sse/stream_outlives_the_idle_limit")
     assert result.verdict == "fail" and "without a terminal event" in result.evidence, result
     seen = (await s.observe(long_streamed_job)).seen
@@ -192,7 +195,7 @@ async def test_stock_nginx_buffering_is_detected_without_the_accel_header(
     job_s = 1.0
     results = {}
     for name, env in (("with header", {}), ("without header", {"SSE_X_ACCEL_BUFFERING": "false"})):
-        s = stacks.session(http, "nginx-default", **env)
+        s = stacks.session(http, "nginx-default", env=env)
         started = await s.client.initiate(s.file_id(), job_s)
         job = s.client.job(started)
         assert job is not None
@@ -225,7 +228,7 @@ WITH_SOCKETS = (*DEFAULT_SCOPE, "websocket")
 async def test_pings_carry_a_websocket_past_the_idle_limit_and_it_resumes_without_loss(
     http: aiohttp.ClientSession, stacks: Stacks, profile: str
 ) -> None:
-    s = stacks.session(http, profile, scope=WITH_SOCKETS, **SILENT_JOBS)
+    s = stacks.session(http, profile, scope=WITH_SOCKETS, env=SILENT_JOBS)
     results = [await run_check(s, name) for name in CHECKS if name.startswith("websocket/")]
     assert [r.verdict for r in results] == ["pass", "pass"], results
     assert (await s.observe(long_socket_job)).seen.heartbeats  # what crossed the silences

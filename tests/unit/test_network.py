@@ -37,17 +37,17 @@ def test_latency_is_half_the_round_trip_each_way_and_scaled() -> None:
 
 
 @pytest.mark.parametrize(
-    ("change", "message"),
+    ("network", "message"),
     [
-        ({"network": Network(resets_per_hour=400, reset_window_s=15)}, "network.resets_per_hour"),
-        ({"network": Network(blackhole_s=0)}, "network.blackhole_s"),
-        ({"network": Network(jitter_s=-1)}, "network: jitter_s"),
+        (Network(resets_per_hour=400, reset_window_s=15), "network.resets_per_hour"),
+        (Network(blackhole_s=0), "network.blackhole_s"),
+        (Network(jitter_s=-1), "network: jitter_s"),
     ],
 )
-def test_an_impossible_network_is_refused_naming_the_field(change: dict[str, Network], message: str) -> None:
+def test_an_impossible_network_is_refused_naming_the_field(network: Network, message: str) -> None:
     scenario = load(SCENARIOS / "mobile-network.toml")
     with pytest.raises(TableError, match=message):  # ScenarioError is one
-        dataclasses.replace(scenario, **change).check()
+        dataclasses.replace(scenario, network=network).check()
 
 
 def test_a_watchdog_needs_heartbeats_to_count() -> None:
