@@ -35,6 +35,7 @@ def serve(args: argparse.Namespace) -> int:
         print=None,
         handler_cancellation=True,  # a client that leaves ends its handler: event streams wait on no timer
         backlog=settings.listen_backlog,
+        reuse_port=settings.reuse_port,
         keepalive_timeout=settings.idle_timeout_s,  # aiohttp starts it when a connection opens: a head timeout too
         access_log=logging.getLogger("aiohttp.access") if settings.access_log else None,
     )

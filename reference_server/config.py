@@ -110,6 +110,7 @@ class Settings:
     lease_s: float = 30.0
     max_queued_jobs: int = 10_000
     listen_backlog: int = 4096  # pending connections the kernel queues; aiohttp's default 128 overflows in bursts
+    reuse_port: bool = False
     max_streams_per_client: int = 100  # event streams one client may hold open (0: no limit)
     max_streams: int = 20_000  # event streams this process holds in all (0: no limit)
     storage_timeout_s: float = 10.0
@@ -332,6 +333,13 @@ VARIABLES: tuple[Variable, ...] = (
         "bursts: resets and time-outs)",
     ),
     Variable(
+        "REUSE_PORT",
+        "reuse_port",
+        parse_bool,
+        "true: several server processes listen on one port (SO_REUSEPORT) and the kernel spreads new connections "
+        "over them; on Redis only, since an embedded process's jobs are its own",
+    ),
+    Variable(
         "MAX_STREAMS_PER_CLIENT",
         "max_streams_per_client",
         Number(int, 0),
@@ -462,6 +470,8 @@ def validate(s: Settings) -> Settings:
         )
     if not s.webhook_schedule_s:
         raise ConfigError("WEBHOOK_SCHEDULE_S needs at least one attempt")
+    if s.embedded and s.reuse_port:
+        raise ConfigError("REUSE_PORT needs REDIS_URL: in embedded mode a job lives in the process that made it")
     if s.embedded and s.workers < 1:
         raise ConfigError("embedded mode (no Redis) needs WORKERS >= 1: no other process can run its jobs")
     if not s.webhook_secret:

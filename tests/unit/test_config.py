@@ -31,6 +31,7 @@ def test_booleans_mean_what_they_say(raw: str, expected: bool) -> None:
         {"DOWNLOAD_DELAY_MIN_MS": "5000", "DOWNLOAD_DELAY_MAX_MS": "1000"},
         {"S3_ENDPOINT": "http://127.0.0.1:9000"},
         {"WORKERS": "0"},
+        {"REUSE_PORT": "true"},  # embedded: the jobs are one process's
         {"DOWNLOAD_DELAY_PROFILE": "gaussian"},
     ],
 )
