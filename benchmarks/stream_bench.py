@@ -21,6 +21,12 @@ work, queued behind those slots, so that hundreds of jobs end together while the
 Its memory is the jobs' as well as the streams', so only its cut streams and delays compare; a
 job that ended before its stream opened is answered at once and counted apart, not as a delay.
 
+Past what one process may hold (`STREAMS_PER_PROCESS`, three quarters of the open-file limit),
+the streams are spread: on Redis over several server processes on one port (`REUSE_PORT`), nginx
+over as many workers, and the client over as many probe processes, each connecting from an
+address of its own in 127.0.0.0/8 (`CLIENT_ADDRESSES`). Embedded mode keeps its jobs in one
+process, so it is not measured beyond that.
+
     python -m benchmarks.stream_bench --streams 10000 --out results/stream-bench.json
 """
 
@@ -29,11 +35,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import random
 import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
@@ -48,7 +56,8 @@ from reference_server.api.schemas import FILE_ID_MIN
 from reference_server.config import Settings
 from reference_server.jobs.workload import existing_file_id
 from stack.minio_server import MinioServer
-from stack.nchan_server import NchanServer, nchan_missing
+from stack.nchan_server import MAX_FILES, NchanServer, nchan_missing
+from stack.processes import free_port
 from stack.redis_server import RedisServer
 from stack.reference_process import ReferenceServer, ReferenceWorker, service_env
 
@@ -59,8 +68,13 @@ INLINE_SLOTS = 200
 INLINE_JOB_S = 3.0
 REQUESTS_IN_FLIGHT = 64  # the set-up and read-back requests: quick, not a load test
 BACKLOG = Settings().listen_backlog  # nchan gets the reference server's default backlog
-# One address (the probe) holds every stream and makes every job here: no per-client limit applies.
+# The probe holds every stream and makes every job here: no per-client limit applies.
 UNLIMITED_CLIENT = {"MAX_STREAMS_PER_CLIENT": "0", "MAX_STREAMS": "0", "RATE_LIMIT_MAX_REQUESTS": "100000000"}
+# A quarter of a process's files left for the rest, and for the kernel's uneven spread of
+# connections over processes that share a port.
+STREAMS_PER_PROCESS = MAX_FILES * 3 // 4
+# The k-th probe's source address, from 2: none is the bench's own, 127.0.0.1.
+CLIENT_ADDRESSES = "127.0.0.{}"
 
 
 @dataclass(frozen=True)
@@ -77,10 +91,16 @@ class StreamPlan:
     # Streams for `redis-inline-workers`, whose jobs queue behind its slots (`INLINE_JOB_S` per
     # `INLINE_SLOTS` jobs); None: `streams`.
     inline_streams: int | None = None
+    per_process: int = STREAMS_PER_PROCESS  # past this many streams, spread them over processes
 
     @property
     def spread_s(self) -> float:
         return self.streams / self.ends_per_s
+
+    @property
+    def processes(self) -> int:
+        """Server processes (nchan workers, probe processes) that hold `streams` between them."""
+        return math.ceil(self.streams / self.per_process)
 
 
 @dataclass
@@ -90,6 +110,8 @@ class Held:
     rss_per_stream_kib: float
     rss_before_mib: float
     cpu_share_holding: float  # of one core, while every stream is held and nothing happens
+    streams_per_process: list[int]  # connections each server process (or nginx worker) held
+    client_addresses: int  # the distinct addresses they came from
 
 
 def _rss(processes: Iterable[psutil.Process]) -> int:
@@ -138,7 +160,8 @@ async def start_probe(argv: list[str], paths: bytes) -> asyncio.subprocess.Proce
 
 
 class Probe:
-    """The client process holding the streams; it reports on its stdout."""
+    """The client processes holding the streams (`plan.processes` of them, each from an
+    address of its own, the paths dealt out in turn); each reports on its stdout."""
 
     def __init__(
         self,
@@ -149,37 +172,67 @@ class Probe:
         jobs_s: float | None = None,
         transport: str = "sse",
     ) -> None:
-        self.paths = "\n".join(paths).encode()
-        self.argv = [
+        count = plan.processes
+        self.paths = ["\n".join(paths[k::count]).encode() for k in range(count)]
+        timeout_s = (plan.job_s + plan.spread_s if jobs_s is None else jobs_s) + plan.grace_s
+        self.argvs = [self._argv(port, k, count, plan, timeout_s, terminal, transport) for k in range(count)]
+        self.sources = {CLIENT_ADDRESSES.format(k + 2) for k in range(count)}
+        self.plan = plan
+        self.processes: list[asyncio.subprocess.Process] = []
+
+    @staticmethod
+    def _argv(
+        port: int, k: int, count: int, plan: StreamPlan, timeout_s: float, terminal: str, transport: str
+    ) -> list[str]:
+        return [
             sys.executable, "-m", "benchmarks.stream_probe",
             "--port", str(port),
-            "--rate", str(plan.connect_per_s),
-            "--timeout", str((plan.job_s + plan.spread_s if jobs_s is None else jobs_s) + plan.grace_s),
+            "--source", CLIENT_ADDRESSES.format(k + 2),
+            "--rate", str(plan.connect_per_s / count),
+            "--timeout", str(timeout_s),
             *(["--terminal", terminal] if terminal else []),
             "--transport", transport,
         ]  # fmt: skip
-        self.plan = plan
-        self.process: asyncio.subprocess.Process | None = None
 
-    async def _line(self) -> dict[str, Any]:
-        assert self.process is not None and self.process.stdout is not None
-        line = await self.process.stdout.readline()
-        if not line:
-            raise RuntimeError("the stream probe stopped early (its error is printed above)")
-        result: dict[str, Any] = json.loads(line)
-        return result
+    async def _lines(self) -> list[dict[str, Any]]:
+        async def line(process: asyncio.subprocess.Process) -> dict[str, Any]:
+            assert process.stdout is not None
+            text = await process.stdout.readline()
+            if not text:
+                raise RuntimeError("a stream probe stopped early (its error is printed above)")
+            result: dict[str, Any] = json.loads(text)
+            return result
+
+        return list(await asyncio.gather(*(line(p) for p in self.processes)))
+
+    @staticmethod
+    def _merged(lines: list[dict[str, Any]]) -> dict[str, Any]:
+        outcomes: Counter[str] = Counter()
+        for line in lines:
+            outcomes.update(line["outcomes"])
+        merged = {"outcomes": dict(outcomes), "connect_s": max(line["connect_s"] for line in lines)}
+        if "streams" in lines[0]:
+            merged["streams"] = [stream for line in lines for stream in line["streams"]]
+        return merged
 
     async def hold(self, server: list[psutil.Process]) -> Held:
         """Open every stream, then sample the server holding them."""
         rss_before = _rss(server)
-        self.process = await start_probe(self.argv, self.paths)
-        held = await self._line()
+        self.processes = [await start_probe(argv, paths) for argv, paths in zip(self.argvs, self.paths, strict=True)]
+        held = self._merged(await self._lines())
         cpu = _cpu(server)
         await asyncio.sleep(self.plan.hold_s)  # the measurement is of streams held while nothing happens
         cpu_share = (_cpu(server) - cpu) / self.plan.hold_s
         rss_after = _rss(server)
         count = held["outcomes"].get("held", 0)
+        # Each process's connections from the probes (nginx's master holds none, so it is left out).
+        peers = [
+            [c.raddr.ip for c in process.net_connections("tcp") if c.raddr and c.raddr.ip in self.sources]
+            for process in server
+        ]
         return Held(
+            streams_per_process=sorted((len(mine) for mine in peers if mine), reverse=True),
+            client_addresses=len({ip for mine in peers for ip in mine}),
             outcomes=held["outcomes"],
             connect_s=held["connect_s"],
             rss_per_stream_kib=round((rss_after - rss_before) / max(count, 1) / 1024, 2),
@@ -188,18 +241,21 @@ class Probe:
         )
 
     async def result(self) -> dict[str, Any]:
-        return await self._line()
+        return self._merged(await self._lines())
 
     async def stop(self) -> None:
-        if self.process is not None and self.process.returncode is None:
-            self.process.kill()
-            await self.process.wait()
+        for process in self.processes:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
 
 
 def _summary(held: Held, probe: dict[str, Any], delays_s: list[float], events_per_s: float) -> dict[str, Any]:
     outcomes = probe["outcomes"]
     return {
         "streams_held": held.outcomes.get("held", 0),
+        "streams_per_process": held.streams_per_process,
+        "client_addresses": held.client_addresses,
         "connect": {"seconds": held.connect_s, "outcomes": held.outcomes},
         "resets": held.outcomes.get("reset", 0),
         "ended_without_terminal_event": outcomes.get("ended", 0),
@@ -220,7 +276,8 @@ async def _started(http: aiohttp.ClientSession, url: str) -> float:
 async def reference(plan: StreamPlan, workdir: Path, engine: str) -> dict[str, Any]:
     """The reference server holding every stream in one process: in embedded mode, running
     the jobs too; on Redis and MinIO, with the jobs in a worker process of their own, as
-    it would be deployed, so the API process's figures are the streams' alone; or, for
+    it would be deployed, so the API process's figures are the streams' alone (and with more
+    streams than a process holds, `plan.processes` API processes on one port); or, for
     `redis-inline-workers`, on Redis running `INLINE_SLOTS` job slots itself. An engine named
     with `WEBSOCKET` follows each job on its WebSocket."""
     inline = engine == "redis-inline-workers"
@@ -252,7 +309,13 @@ async def reference(plan: StreamPlan, workdir: Path, engine: str) -> dict[str, A
         if not inline:
             services.append(ReferenceWorker(workdir / "worker", env).start())
             env["WORKERS"] = "0"
-    server = ReferenceServer(workdir / "server", env).start()
+    port = free_port()
+    if plan.processes > 1:
+        env["REUSE_PORT"] = "true"
+    servers = [ReferenceServer(workdir / f"server{i}", env, port=port) for i in range(plan.processes)]
+    server = servers[0]  # any of them answers for every job: the set-up and read-back go to the port
+    for process in servers:
+        process.start()
     probe = None
     try:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
@@ -284,7 +347,7 @@ async def reference(plan: StreamPlan, workdir: Path, engine: str) -> dict[str, A
             paths = [f"/v1/download/jobs/{j}/{'ws' if websocket else 'events'}" for j in job_ids]
             transport = "websocket" if websocket else "sse"
             probe = Probe(server.port, paths, plan, jobs_s=jobs_s, transport=transport)
-            held = await probe.hold([psutil.Process(server.process.pid)])
+            held = await probe.hold([psutil.Process(s.process.pid) for s in servers])
             streamed = await probe.result()
 
             async def completed_at(job_id: str) -> float | None:
@@ -296,7 +359,8 @@ async def reference(plan: StreamPlan, workdir: Path, engine: str) -> dict[str, A
     finally:
         if probe is not None:
             await probe.stop()
-        server.stop()
+        for process in servers:
+            process.stop()
         for service in reversed(services):
             service.stop()
     # A job that ended before its stream opened was answered at once: no notification to time.
@@ -316,7 +380,7 @@ async def reference(plan: StreamPlan, workdir: Path, engine: str) -> dict[str, A
 async def nchan(plan: StreamPlan, workdir: Path) -> dict[str, Any]:
     """nginx+nchan, one message per channel, published at random times over the spread the
     reference server's jobs end in: the same arrivals, at `ends_per_s`."""
-    server = NchanServer(workdir / "nchan", BACKLOG).start()
+    server = NchanServer(workdir / "nchan", BACKLOG, workers=plan.processes).start()
     probe = None
     try:
         master = psutil.Process(server.process.pid)
@@ -363,7 +427,11 @@ async def measure(plan: StreamPlan, workdir: Path, engines: tuple[str, ...] = EN
             own = (
                 plan if engine != "redis-inline-workers" else replace(plan, streams=plan.inline_streams or plan.streams)
             )
+            if own.processes > 1 and (engine.startswith("embedded") or engine == "redis-inline-workers"):
+                engines_out[engine] = {"not_measured": _one_process_only(own, engine)}
+                continue
             engines_out[engine] = await reference(own, workdir / engine, engine)
+        engines_out[engine]["processes"] = plan.processes
         print(f"    {json.dumps(engines_out[engine])}", flush=True)
     reference_engine = engines_out.get("nchan", {})
     if "delay" in reference_engine:
@@ -382,6 +450,18 @@ async def measure(plan: StreamPlan, workdir: Path, engines: tuple[str, ...] = EN
             extra = engines_out[engine]["rss_per_stream_kib"] - engines_out[streams_engine]["rss_per_stream_kib"]
             engines_out[engine]["vs_event_stream"] = {"extra_kib_per_stream": round(extra, 2)}
     return results
+
+
+def _one_process_only(plan: StreamPlan, engine: str) -> str:
+    what = (
+        "embedded mode keeps a job in the process that made it"
+        if engine.startswith("embedded")
+        else ("its configuration is one process running its own job slots")
+    )
+    return (
+        f"{plan.streams:,} streams take {plan.processes} processes of at most {plan.per_process:,} "
+        f"(three quarters of the {MAX_FILES:,} files one process may open here), and {what}"
+    )
 
 
 def _ratio(mine: float | None, theirs: float | None) -> float | None:

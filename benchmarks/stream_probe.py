@@ -5,7 +5,11 @@ It opens one event stream per path (one per line on stdin) at a steady rate, ove
 little of its own to the delays, and holds each until the stream's terminal event. With `--transport
 websocket` the paths are WebSockets, whose text messages are the reference server's `{"id", "event", "data"}`:
 
-    python -m benchmarks.stream_probe --port P --rate 1000 [--transport websocket] < paths.txt
+    python -m benchmarks.stream_probe --port P --rate 1000 [--transport websocket] [--source 127.0.0.2] < paths.txt
+
+With `--source`, its connections come from that address in 127.0.0.0/8, whose ephemeral ports
+are its own: several probes, each from an address of its own, hold more streams than one
+address has ports.
 
 It prints two lines of JSON. The first when every connection has had its answer (how
 many streams are held, and how the others failed), so the caller can measure a server
@@ -100,11 +104,11 @@ Transport = Sse | WebSocket
 TRANSPORTS: dict[str, Transport] = {"sse": Sse(), "websocket": WebSocket()}
 
 
-async def _follow(port: int, stream: Stream, terminal: frozenset[str], transport: Transport) -> None:
+async def _follow(port: int, source: str, stream: Stream, terminal: frozenset[str], transport: Transport) -> None:
     writer: asyncio.StreamWriter | None = None
     try:
         async with asyncio.timeout(CONNECT_TIMEOUT_S):
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
             writer.write(transport.request(stream.path))
             head = await reader.readuntil(b"\r\n\r\n")
         status = head.split(b" ", 2)[1].decode()
@@ -142,14 +146,20 @@ async def _raw(reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
 
 
 async def probe(
-    port: int, paths: list[str], rate: float, timeout_s: float, terminal: frozenset[str], transport: Transport
+    port: int,
+    source: str,
+    paths: list[str],
+    rate: float,
+    timeout_s: float,
+    terminal: frozenset[str],
+    transport: Transport,
 ) -> None:
     streams = [Stream(p) for p in paths]
     began = time.monotonic()
     tasks = []
     for i, stream in enumerate(streams):
         await asyncio.sleep(max(0.0, began + i / rate - time.monotonic()))
-        tasks.append(asyncio.create_task(_follow(port, stream, terminal, transport)))
+        tasks.append(asyncio.create_task(_follow(port, source, stream, terminal, transport)))
     await asyncio.gather(*(s.answered.wait() for s in streams))
     connect_s = time.monotonic() - began
     held = Counter("held" if s.outcome in ("ended", "terminal") else s.outcome for s in streams)
@@ -168,6 +178,7 @@ async def probe(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.stream_probe", description=__doc__)
     parser.add_argument("--port", type=int, required=True, help="the engine's port on 127.0.0.1")
+    parser.add_argument("--source", default="127.0.0.1", help="the address its connections come from")
     parser.add_argument("--rate", type=float, default=1000.0, help="new connections per second")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds before giving up on open streams")
     parser.add_argument("--terminal", nargs="+", default=sorted(TERMINAL_STATES), help="event names that end a stream")
@@ -175,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     paths = sys.stdin.read().split()
     transport = TRANSPORTS[args.transport]
-    asyncio.run(probe(args.port, paths, args.rate, args.timeout, frozenset(args.terminal), transport))
+    asyncio.run(probe(args.port, args.source, paths, args.rate, args.timeout, frozenset(args.terminal), transport))
     return 0
 
 

@@ -7,6 +7,7 @@ stream table into the docs' performance page, between its markers."""
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -89,10 +90,17 @@ def rows(streams: dict[str, Any]) -> list[list[str]]:
 
 def plan_sentence(streams: dict[str, Any]) -> str:
     p = streams["plan"]
+    processes = math.ceil(p["streams"] / p["per_process"]) if "per_process" in p else 1
+    where = (
+        "one server process each"
+        if processes == 1
+        else f"{processes} server processes on one port on Redis and {processes} nginx workers, the client spread "
+        f"over {processes} processes and source addresses"
+    )
     return (
-        f"{p['streams']:,} event streams opened at {p['connect_per_s']:g}/s by a client process of its own, "
+        f"{p['streams']:,} event streams opened at {p['connect_per_s']:g}/s by a client of its own, "
         f"held {p['hold_s']:g} s idle, then every job ends ({p['ends_per_s']:g} a second asked, the rate reached in "
-        "each row; nchan publishes on the same random schedule); one server process each, on this machine, in one run."
+        f"each row; nchan publishes on the same random schedule); {where}, on this machine, in one run."
     )
 
 

@@ -4,6 +4,7 @@ every stream it is given, every stream gets its terminal event, and each delay i
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,24 @@ async def test_every_engine_holds_every_stream_and_delivers_every_end(tmp_path: 
         assert extra == pytest.approx(socket["rss_per_stream_kib"] - stream["rss_per_stream_kib"], abs=0.01)
     # Jobs queued behind in-process slots: its memory is theirs too, so only its delay compares.
     assert set(results["engines"]["redis-inline-workers"]["vs_nchan"]) == {"p99_delay"}
+
+
+async def test_past_one_process_the_streams_spread_over_processes_on_one_port_and_client_addresses(
+    tmp_path: Path,
+) -> None:
+    """As 100,000 streams would be on this machine, with 60 and at most 25 a process: three
+    server processes sharing a port on Redis, three nginx workers, three probes each from an
+    address of its own. Embedded mode cannot spread its jobs, and says so."""
+    spread = replace(SMALL, per_process=25)
+    results = await measure(spread, tmp_path, ("embedded", "redis", "nchan"))
+    assert "embedded mode keeps a job in the process that made it" in results["engines"]["embedded"]["not_measured"]
+    for engine in ("redis", "nchan"):
+        r = results["engines"][engine]
+        assert r["processes"] == 3 and r["client_addresses"] == 3, (engine, r)
+        assert r["streams_held"] == sum(r["streams_per_process"]) == 60, (engine, r)
+        assert r["resets"] == 0 and r["ended_without_terminal_event"] == 0 and r["unfinished"] == 0, (engine, r)
+    # The kernel spreads connections over the processes that share the port.
+    assert len(results["engines"]["redis"]["streams_per_process"]) > 1
 
 
 async def test_a_held_streams_memory_is_accounted_by_package_against_the_floor() -> None:
