@@ -38,7 +38,9 @@ CONNECT_TIMEOUT_S = 10.0  # a connection not answered by then counts as timed ou
 @dataclass
 class Stream:
     path: str
-    outcome: str = "pending"  # an HTTP status on refusal, "reset", "timeout", "ended" or "terminal"
+    # An HTTP status on refusal, "reset", "timeout", "open" (until it ends), "ended" (without
+    # its terminal event) or "terminal".
+    outcome: str = "pending"
     opened_at: float | None = None  # time.time() when the answer's head arrived
     received_at: float | None = None  # time.time() when the terminal event arrived
     data: str | None = None
@@ -115,12 +117,13 @@ async def _follow(port: int, source: str, stream: Stream, terminal: frozenset[st
         if status != transport.status:
             stream.outcome = status
             return
-        stream.outcome, stream.opened_at = "ended", time.time()
+        stream.outcome, stream.opened_at = "open", time.time()
         stream.answered.set()
         async for event, data in transport.events(reader, writer, head):
             if event in terminal:
                 stream.outcome, stream.received_at, stream.data = "terminal", time.time(), data
                 return
+        stream.outcome = "ended"
     except TimeoutError:
         stream.outcome = "timeout"
     except (ConnectionResetError, asyncio.IncompleteReadError, ValueError):  # ValueError: a cut chunk size
@@ -162,11 +165,14 @@ async def probe(
         tasks.append(asyncio.create_task(_follow(port, source, stream, terminal, transport)))
     await asyncio.gather(*(s.answered.wait() for s in streams))
     connect_s = time.monotonic() - began
-    held = Counter("held" if s.outcome in ("ended", "terminal") else s.outcome for s in streams)
+    held = Counter("held" if s.outcome in ("open", "ended", "terminal") else s.outcome for s in streams)
     print(json.dumps({"outcomes": dict(held), "connect_s": round(connect_s, 2)}), flush=True)
     await asyncio.wait(tasks, timeout=max(1.0, timeout_s - (time.monotonic() - began)))
     for task in tasks:
         task.cancel()
+    for stream in streams:
+        if stream.outcome == "open":  # still waiting for its end when the time ran out: not cut
+            stream.outcome = "timeout"
     result = {
         "outcomes": dict(Counter(s.outcome for s in streams)),
         "connect_s": round(connect_s, 2),
