@@ -23,19 +23,26 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @contextlib.asynccontextmanager
+async def running(app: web.Application, port: int, handler_cancellation: bool = False) -> AsyncIterator[None]:
+    """`app` served on 127.0.0.1:`port` until the block ends."""
+    runner = web.AppRunner(app, handler_cancellation=handler_cancellation)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield
+    finally:
+        await runner.cleanup()
+
+
+@contextlib.asynccontextmanager
 async def serving(port: int, **posts: Handler) -> AsyncIterator[str]:
     """A small HTTP endpoint on loopback (a webhook receiver): `name=handler` answers POST
     /name. Yields the base URL."""
     app = web.Application()
     for name, handler in posts.items():
         app.router.add_post(f"/{name}", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
+    async with running(app, port):
         yield f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
 
 
 async def initiate(

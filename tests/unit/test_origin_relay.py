@@ -15,6 +15,7 @@ from aiohttp import web
 from checks.origin_relay import TAG_HEADER, OriginRelay
 from proxies.render import Hop
 from stack.processes import free_port
+from tests.helpers import running
 
 BLOB = hashlib.sha256(b"seed").digest() * 32768  # 1 MiB
 
@@ -57,15 +58,10 @@ async def relay() -> AsyncIterator[OriginRelay]:
     app.router.add_get("/stream", _stream)
     app.router.add_post("/slow", _slow)
     app.router.add_get("/ws", _socket)
-    runner = web.AppRunner(app, handler_cancellation=True)
-    await runner.setup()
     port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        with OriginRelay(Hop("127.0.0.1", port)) as running:
-            yield running
-    finally:
-        await runner.cleanup()
+    async with running(app, port, handler_cancellation=True):
+        with OriginRelay(Hop("127.0.0.1", port)) as relaying:
+            yield relaying
 
 
 async def test_each_request_is_recorded_with_the_services_status_on_one_connection(relay: OriginRelay) -> None:

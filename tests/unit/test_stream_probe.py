@@ -12,6 +12,7 @@ from aiohttp import web
 
 from benchmarks.stream_probe import Sse, probe
 from stack.processes import free_port
+from tests.helpers import running
 
 SOURCE = "127.0.0.2"
 
@@ -33,14 +34,9 @@ async def test_each_stream_is_told_apart_and_comes_from_the_probes_address(capsy
 
     app = web.Application()
     app.router.add_get("/{how}", stream)
-    runner = web.AppRunner(app, handler_cancellation=True)
-    await runner.setup()
     port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
+    async with running(app, port, handler_cancellation=True):
         await probe(port, SOURCE, ["/done", "/cut", "/open"], 100.0, 1.5, frozenset({"completed"}), Sse())
-    finally:
-        await runner.cleanup()
     held, result = (json.loads(line) for line in capsys.readouterr().out.splitlines())
     assert held["outcomes"] == {"held": 3}
     assert result["outcomes"] == {"terminal": 1, "ended": 1, "timeout": 1}
