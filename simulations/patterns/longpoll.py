@@ -3,7 +3,8 @@ until the job differs from what the client last saw, or for at most the capped w
 the client sends the next read as soon as an answer arrives.
 
 A read reaches the server half a round trip after it leaves (later if the network holds
-it). A change already there is answered at once; otherwise the read is answered when the
+it). The first read carries no ETag, so it is answered at once with the job as it is; a
+later one finding a change already there is too. Otherwise the read is answered when the
 job's next event goes out, or with 304 when the wait runs out. The terminal event reaches
 a held read as it reaches a stream (`push_latency_s`). A hop whose read limit is shorter
 than the wait cuts the read with its timeout status, and the client reads again.
@@ -36,10 +37,10 @@ def observe(ctx: Context, record: JobRecord) -> None:
         reads += 1
         record.bytes += s.prices.request_bytes
         arrives = sent + rtt / 2 + network.held_s(sent)
-        if finished <= arrives:
+        if finished <= arrives or seen is None:
             answered = arrives
         else:
-            change = next(t for t in events if t > (arrives if seen is None else seen))
+            change = next(t for t in events if t > seen)
             answered = arrives if change <= arrives else min(change, arrives + hold)
         if limit is not None and answered - arrives >= limit[0]:
             record.timed_out(limit[1])
