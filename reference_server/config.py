@@ -58,6 +58,11 @@ class DelayProfile:
     enabled: bool = True
 
 
+# Queues a process with WORKERS reads (jobs, webhooks: services.running_workers), each with
+# one blocking read that holds a pool connection while it waits for work.
+QUEUE_READERS = 2
+
+
 @dataclass(frozen=True)
 class Settings:
     host: str = "127.0.0.1"
@@ -472,6 +477,11 @@ def validate(s: Settings) -> Settings:
         raise ConfigError("WEBHOOK_SCHEDULE_S needs at least one attempt")
     if s.embedded and s.reuse_port:
         raise ConfigError("REUSE_PORT needs REDIS_URL: in embedded mode a job lives in the process that made it")
+    if not s.embedded and s.workers > 0 and s.redis_pool_size <= QUEUE_READERS:
+        raise ConfigError(
+            f"REDIS_POOL_SIZE must be above {QUEUE_READERS} in a process with WORKERS: its queue readers (jobs, "
+            f"webhooks) each hold a connection while they wait for work, and the jobs need another"
+        )
     if s.embedded and s.workers < 1:
         raise ConfigError("embedded mode (no Redis) needs WORKERS >= 1: no other process can run its jobs")
     if not s.webhook_secret:

@@ -43,6 +43,11 @@ HELP: dict[str, tuple[str, str]] = {
         "counter",
         "Event-stream reads tried again because the job store was busy or unreachable; the stream stays open.",
     ),
+    "dl_worker_store_retries_total": (
+        "counter",
+        "Worker store calls (job writes, reads, counters, queue acknowledgements) tried again because the job "
+        "store was busy or unreachable; the execution or webhook attempt carries on.",
+    ),
 }
 
 
@@ -66,6 +71,7 @@ BUFFERED = frozenset(
         "dl_event_streams_opened_total",
         "dl_event_streams_closed_total",
         "dl_stream_read_retries_total",  # counted while the store is short, so never a write of its own
+        "dl_worker_store_retries_total",  # the same
     }
 )
 FLUSH_EVERY_S = 0.2

@@ -14,8 +14,7 @@ import functools
 import hashlib
 import random
 import time
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Callable
 
 from ..artifacts.base import ArtifactStore, StorageUnavailable
 from ..config import Settings
@@ -26,11 +25,10 @@ from ..jobs.transitions import Change
 from ..jobs.workload import build_artifact, draw_delay_s, file_exists
 from ..metrics import Metrics
 from ..store.base import JobStore, Message
-from ..store.redis import TRANSIENT
 from .consume import consume
 from .leases import LeaseKeeper
+from .retry import Retrying
 
-T = TypeVar("T")
 STORAGE_ATTEMPTS = 3
 
 
@@ -49,6 +47,7 @@ class Executor:
         self.owner = owner
         self.lease_s = settings.scaled(settings.lease_s)
         self.leases = LeaseKeeper(store, self.lease_s)
+        self._retry = Retrying(self.lease_s, metrics)
         self._rng = random.Random()
 
     async def run(self, concurrency: int) -> None:
@@ -60,46 +59,36 @@ class Executor:
             with contextlib.suppress(asyncio.CancelledError):
                 await keeper
 
-    async def _retry(self, fn: Callable[[], Awaitable[T]]) -> T:
-        """Keep trying a store call through a dropped connection or a Redis restart."""
-        delay = 0.05
-        deadline = time.monotonic() + max(30.0, 4 * self.lease_s)
-        while True:
-            try:
-                return await fn()
-            except TRANSIENT:
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(delay)
-                delay = min(1.0, delay * 2)
-
     async def _update(self, job_id: str, fn: Callable[[Job], Change | None]) -> Change | None:
         return await self._retry(lambda: self.store.update(job_id, fn))
+
+    async def _get(self, job_id: str) -> Job | None:
+        return await self._retry(lambda: self.store.get(job_id))
 
     async def handle(self, consumer: str, message: Message) -> None:
         change = await self._update(message.job_id, lambda j: transitions.claim(j, consumer, time.time(), self.lease_s))
         if change is None:
-            job = await self.store.get(message.job_id)
+            job = await self._get(message.job_id)
             if job is None or job.state in TERMINAL_STATES:
-                await self.store.jobs.ack(message)
+                await self._retry(lambda: self.store.jobs.ack(message))
             # Otherwise another execution holds a live lease; the entry comes back if it dies.
             return
         job = change.job
         assert job.lease is not None
         token = job.lease.token
-        await self.metrics.inc("dl_executions_started_total", api="async")
+        await self._retry.count("dl_executions_started_total", api="async")
         if change.events and change.events[-1].data.get("reclaimed"):
-            await self.metrics.inc("dl_executions_reclaimed_total")
+            await self._retry.count("dl_executions_reclaimed_total")
         self.leases.hold(consumer, message, token)
         started = time.monotonic()
         try:
             await self._execute(job, token)
-            await self.metrics.inc("dl_executions_completed_total", api="async")
+            await self._retry.count("dl_executions_completed_total", api="async")
         except Fenced:
-            current = await self.store.get(job.id)
+            current = await self._get(job.id)
             if current is not None and current.state != "cancelled":
-                await self.metrics.inc("dl_duplicate_executions_total", api="async")
-                await self.metrics.inc("dl_wasted_worker_seconds_total", time.monotonic() - started, api="async")
+                await self._retry.count("dl_duplicate_executions_total", api="async")
+                await self._retry.count("dl_wasted_worker_seconds_total", time.monotonic() - started, api="async")
         finally:
             self.leases.release(job.id)
         await self._retry(lambda: self.store.jobs.ack(message))
@@ -146,11 +135,11 @@ class Executor:
         )
         if change is None and not await self._landed_earlier(job.id, token):
             raise Fenced(job.id)
-        await self.metrics.inc("dl_jobs_finished_total", state="completed" if error is None else "failed")
+        await self._retry.count("dl_jobs_finished_total", state="completed" if error is None else "failed")
 
     async def _landed_earlier(self, job_id: str, token: int) -> bool:
         # A retried write after a lost reply may find its own first attempt already applied.
-        job = await self.store.get(job_id)
+        job = await self._get(job_id)
         return job is not None and job.state in ("completed", "failed") and job.executions == token
 
     async def _upload(self, job_id: str, file_ids: list[int]) -> Artifact:

@@ -30,6 +30,7 @@ from ..jobs.model import Job
 from ..metrics import Metrics
 from ..store.base import JobStore, Message
 from .consume import consume
+from .retry import Retrying
 
 
 class WebhookDispatcher:
@@ -44,6 +45,7 @@ class WebhookDispatcher:
         self.lease_s = settings.scaled(settings.lease_s)
         self._signer = Webhook(settings.webhook_secret)
         self.policy = CallbackPolicy(settings.webhook_allowed_hosts)
+        self._retry = Retrying(self.lease_s, metrics)
 
     async def run(self, concurrency: int) -> None:
         timeout = aiohttp.ClientTimeout(total=max(0.05, self.s.scaled(self.s.webhook_timeout_s)))
@@ -63,10 +65,10 @@ class WebhookDispatcher:
 
     async def _deliver(self, session: aiohttp.ClientSession, message: Message) -> None:
         queue = self.store.webhooks
-        job = await self.store.get(message.job_id)
+        job = await self._retry(lambda: self.store.get(message.job_id))
         hook = job.webhook if job is not None else None
         if job is None or hook is None or hook.status != "pending":
-            await queue.ack(message)
+            await self._retry(lambda: queue.ack(message))
             return
         now = time.time()
         attempt = hook.attempts
@@ -74,9 +76,9 @@ class WebhookDispatcher:
         due = hook.next_at if hook.next_at is not None else (job.completed_at or now) + self.s.scaled(schedule[0])
         send_until = now + self.s.scaled(self.s.webhook_timeout_s) + self.lease_s
         claim = functools.partial(transitions.webhook_claim, attempt=attempt, due=due, now=now, until=send_until)
-        if await self.store.update(job.id, claim) is None:
+        if await self._retry(lambda: self.store.update(job.id, claim)) is None:
             # Not due yet, or another dispatcher is sending it: look again when that settles.
-            await queue.defer(message, max(due, hook.sending_until or 0) - now)
+            await self._retry(lambda: queue.defer(message, max(due, hook.sending_until or 0) - now))
             return
         # The allow-list may have changed since the job was accepted; what it refuses now is not sent.
         refusal = self.policy.url_refusal(urlsplit(hook.url))
@@ -97,16 +99,17 @@ class WebhookDispatcher:
             now=time.time(),
             next_in_s=next_in_s,
         )
-        await self.metrics.inc("dl_webhook_attempts_total")
+        await self._retry.count("dl_webhook_attempts_total")
         if not delivered:
-            await self.metrics.inc("dl_webhook_attempt_failures_total")
-        if await self.store.update(job.id, record) is None:
-            await queue.ack(message)  # the claim ran out and another dispatcher recorded this attempt
+            await self._retry.count("dl_webhook_attempt_failures_total")
+        if await self._retry(lambda: self.store.update(job.id, record)) is None:
+            # The claim ran out and another dispatcher recorded this attempt.
+            await self._retry(lambda: queue.ack(message))
         elif delivered or gave_up:
-            await self.metrics.inc("dl_webhook_deliveries_total", result="delivered" if delivered else "failed")
-            await queue.ack(message)
+            await self._retry.count("dl_webhook_deliveries_total", result="delivered" if delivered else "failed")
+            await self._retry(lambda: queue.ack(message))
         else:
-            await queue.defer(message, next_in_s)
+            await self._retry(lambda: queue.defer(message, next_in_s))
 
     async def _post(
         self, session: aiohttp.ClientSession, url: str, webhook_id: str, body: bytes

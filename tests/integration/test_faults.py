@@ -1,6 +1,6 @@
 """Crashes and outages on the real services: a worker killed mid-job, a worker frozen
 past its lease, Redis dropping connections and restarting, a Redis pool with no connection
-to spare, MinIO going away."""
+to spare (in an API process and in a worker), MinIO going away."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from core.sse import SseEvent, read_stream
-from reference_server.config import Settings
+from reference_server.config import QUEUE_READERS, Settings
 from stack.minio_server import MinioServer
 from stack.redis_server import RedisServer
 from stack.reference_process import ReferenceServer, ReferenceWorker, service_env
@@ -229,3 +229,30 @@ async def test_streams_outlast_a_redis_pool_with_no_connection_to_spare(
         assert seqs == sorted(set(seqs)), f"events repeated or out of order: {seqs}"
     m = await eventually(lambda: metrics(http, stack.url), lambda _: True, "the metrics through the short pool")
     assert m.get("dl_stream_read_retries_total", 0) > 0, "no stream found the pool short: the test proved nothing"
+
+
+async def test_a_worker_with_no_connection_to_spare_ends_counts_and_acknowledges_every_job(
+    http: aiohttp.ClientSession, make_stack, private_redis: RedisServer
+) -> None:
+    """Forty jobs end together in a worker whose pool has one connection beside its queue
+    readers' and waits a millisecond for it. Every store call after a job's end goes through
+    in the end, so each job completes once, is counted once and leaves the queue at once, not
+    a lease later."""
+    jobs = 40
+    stack = make_stack(WORKERS="0", LEASE_S="100000")  # 1,000 s at the tests' scale: no lease runs out here
+    stack.worker("w", slots=jobs, REDIS_POOL_SIZE=str(QUEUE_READERS + 1), REDIS_POOL_TIMEOUT_S="0.001")
+    ids = [(await initiate(http, stack.url, [70000 + 7 * i]))[1]["jobId"] for i in range(jobs)]
+    for job_id in ids:
+        assert (await wait_state(http, stack.url, job_id, {"completed"}))["executions"] == 1
+    m = await metric_reaches(http, stack.url, 'dl_executions_completed_total{api="async"}', jobs)
+    assert m['dl_executions_started_total{api="async"}'] == jobs
+    assert m['dl_executions_completed_total{api="async"}'] == jobs
+    assert m['dl_jobs_finished_total{state="completed"}'] == jobs
+    assert m.get("dl_duplicate_executions_total", 0) == 0
+    assert m.get("dl_worker_store_retries_total", 0) > 0, "no call found the pool short: the test proved nothing"
+    with redis.Redis(port=private_redis.port) as admin:
+
+        async def pending() -> int:
+            return int(admin.xpending("dl:queue:jobs", "workers")["pending"])
+
+        await eventually(pending, lambda n: n == 0, "every job's message acknowledged")

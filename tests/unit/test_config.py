@@ -32,6 +32,7 @@ def test_booleans_mean_what_they_say(raw: str, expected: bool) -> None:
         {"S3_ENDPOINT": "http://127.0.0.1:9000"},
         {"WORKERS": "0"},
         {"REUSE_PORT": "true"},  # embedded: the jobs are one process's
+        {"REDIS_URL": "redis://127.0.0.1:6379/0", "REDIS_POOL_SIZE": "2"},  # both taken by the queue readers
         {"DOWNLOAD_DELAY_PROFILE": "gaussian"},
     ],
 )
