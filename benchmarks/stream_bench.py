@@ -413,7 +413,7 @@ async def nchan(plan: StreamPlan, workdir: Path) -> dict[str, Any]:
 
 async def measure(plan: StreamPlan, workdir: Path, engines: tuple[str, ...] = ENGINES) -> dict[str, Any]:
     """Every engine in turn (they share the machine, so never at once), with ratios to nchan."""
-    results: dict[str, Any] = {"plan": asdict(plan), "engines": {}}
+    results: dict[str, Any] = {"plan": {**asdict(plan), "processes": plan.processes}, "engines": {}}
     engines_out: dict[str, Any] = results["engines"]
     for engine in engines:
         print(f"==> streams: {engine}, {plan.streams} streams at {plan.connect_per_s:g}/s", flush=True)
@@ -423,6 +423,7 @@ async def measure(plan: StreamPlan, workdir: Path, engines: tuple[str, ...] = EN
                 engines_out[engine] = {"not_measured": why}
                 continue
             engines_out[engine] = await nchan(plan, workdir / engine)
+            engines_out[engine]["processes"] = plan.processes
         else:
             own = (
                 plan if engine != "redis-inline-workers" else replace(plan, streams=plan.inline_streams or plan.streams)
@@ -431,7 +432,7 @@ async def measure(plan: StreamPlan, workdir: Path, engines: tuple[str, ...] = EN
                 engines_out[engine] = {"not_measured": _one_process_only(own, engine)}
                 continue
             engines_out[engine] = await reference(own, workdir / engine, engine)
-        engines_out[engine]["processes"] = plan.processes
+            engines_out[engine]["processes"] = own.processes
         print(f"    {json.dumps(engines_out[engine])}", flush=True)
     reference_engine = engines_out.get("nchan", {})
     if "delay" in reference_engine:

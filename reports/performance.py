@@ -7,7 +7,6 @@ stream table into the docs' performance page, between its markers."""
 from __future__ import annotations
 
 import json
-import math
 import re
 from pathlib import Path
 from typing import Any
@@ -90,7 +89,7 @@ def rows(streams: dict[str, Any]) -> list[list[str]]:
 
 def plan_sentence(streams: dict[str, Any]) -> str:
     p = streams["plan"]
-    processes = math.ceil(p["streams"] / p["per_process"]) if "per_process" in p else 1
+    processes = p["processes"]
     where = (
         "one server process each"
         if processes == 1
