@@ -44,7 +44,6 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +53,7 @@ import psutil
 from core.prometheus_text import counter_value
 from reference_server.api.schemas import FILE_ID_MIN
 from reference_server.config import Settings
+from reference_server.contract import epoch_s
 from reference_server.jobs.workload import existing_file_id
 from stack.minio_server import MinioServer
 from stack.nchan_server import MAX_FILES, NchanServer, nchan_missing
@@ -120,10 +120,6 @@ def _rss(processes: Iterable[psutil.Process]) -> int:
 
 def _cpu(processes: Iterable[psutil.Process]) -> float:
     return sum(t.user + t.system for t in (p.cpu_times() for p in processes))
-
-
-def _seconds(iso: str) -> float:
-    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
 def _percentiles(delays_s: list[float]) -> dict[str, float | None]:
@@ -353,7 +349,7 @@ async def reference(plan: StreamPlan, workdir: Path, engine: str) -> dict[str, A
             async def completed_at(job_id: str) -> float | None:
                 async with http.get(f"{server.url}/v1/download/jobs/{job_id}") as resp:
                     at = (await resp.json()).get("completedAt")
-                    return _seconds(at) if at else None
+                    return epoch_s(at) if at else None
 
             ends = dict(zip(job_ids, await _each(job_ids, completed_at), strict=True))
     finally:

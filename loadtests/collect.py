@@ -17,7 +17,6 @@ import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from checks.target import Target, dig
 from core.job_metrics import JobRecord, aggregate
 from core.prometheus_text import counter_value, series
 from core.scenario import Scenario
+from reference_server.contract import epoch_s
 
 from .protocol import UNANSWERED_INITIATE
 
@@ -122,7 +122,7 @@ def round_trip_s(entry: str, target: Target, cafile: str | None = None, samples:
 
 
 def _wall(iso: str | None) -> float | None:
-    return None if iso is None else datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+    return None if iso is None else epoch_s(iso)
 
 
 def server_view(server: str, job_id: str) -> dict[str, Any]:

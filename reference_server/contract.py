@@ -5,12 +5,20 @@ the server stays installable alone."""
 from __future__ import annotations
 
 import math
+from datetime import datetime
 
 # The delivery patterns the project compares.
 SYNC, POLLING, LONGPOLL, SSE, WEBSOCKET, WEBHOOK, HYBRID = (
     "sync", "polling", "longpoll", "sse", "websocket", "webhook", "hybrid",
 )  # fmt: skip
 PATTERNS = (SYNC, POLLING, LONGPOLL, SSE, WEBSOCKET, WEBHOOK, HYBRID)
+
+
+def epoch_s(wire_time: str) -> float:
+    """A time in a job's body (`createdAt`, `completedAt`…: ISO 8601 in UTC, `Z`-suffixed) as
+    seconds since the epoch, for clients that compare it with their own clocks."""
+    return datetime.fromisoformat(wire_time).timestamp()
+
 
 # Job states that end a job, well or badly: a client stops following there.
 COMPLETED = "completed"

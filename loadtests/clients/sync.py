@@ -5,7 +5,7 @@ started again."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from reference_server.contract import epoch_s
 
 from .base import JobRun
 
@@ -19,7 +19,7 @@ def run(job: JobRun) -> None:
         if resp.status_code == 200:
             answer = resp.json()
             if "completedAt" in answer:  # the reference server says when the work ended
-                job.log.server_completed = datetime.fromisoformat(answer["completedAt"]).timestamp()
+                job.log.server_completed = epoch_s(answer["completedAt"])
             job.learned(job.state(answer) or "")
             return
         job.log.error = f"start answered {resp.status_code}"

@@ -14,6 +14,7 @@ from playwright.sync_api import Browser, Page, Route, expect
 
 from loadtests.collect import read_metrics
 from proxies.render import Hop
+from reference_server.contract import epoch_s
 from stack.chromium import chromium
 from stack.full_stack import Stack, StackSpec
 from stack.processes import free_port
@@ -91,7 +92,7 @@ def test_three_downloads_complete_and_download_byte_for_byte(page: Page, tuned: 
         expect(row).to_have_attribute("data-status", "completed", timeout=15_000)
         expect(row).to_have_attribute("data-channel", "stream")
     slow = job_status(tuned, page.locator('tr[data-file-id="70014"]').get_attribute("data-job-id") or "")
-    took = _ts(slow["completedAt"]) - _ts(slow["startedAt"])
+    took = epoch_s(slow["completedAt"]) - epoch_s(slow["startedAt"])
     assert took > EDGE_LIMIT_S  # this one outlasted the edge's limit and still arrived
     for row in rows.all():
         job_id = row.get_attribute("data-job-id") or ""
@@ -101,12 +102,6 @@ def test_three_downloads_complete_and_download_byte_for_byte(page: Page, tuned: 
         assert hashlib.sha256(data).hexdigest() == job_status(tuned, job_id)["artifact"]["sha256"]
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=ARTIFACTS / "download-manager-completed.png", full_page=True)
-
-
-def _ts(iso: str) -> float:
-    from datetime import datetime
-
-    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
 def test_a_buffering_proxy_makes_the_page_fall_back_to_polling(page: Page) -> None:
