@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import re
 import statistics
 import sys
 import time
@@ -31,9 +30,9 @@ from playwright.sync_api import Request
 from tqdm import tqdm
 
 from loadtests.collect import server_view
-from reference_server.api.ops import WEBAPP
 from reference_server.config import Settings
 from reference_server.jobs.workload import existing_file_id
+from reference_server.webapp_page import page_constant_s
 from simulations.browser_pool import Browser, tab_rows
 from stack.chromium import chromium
 from stack.full_stack import Stack, StackSpec, StackUrls
@@ -56,11 +55,8 @@ OBSERVE_STALLS = 2  # a case is watched for this many of its longest stall limit
 
 
 def watchdog_s() -> float:
-    """The page's own wait for a first event (app.js's FIRST_EVENT_MS): stated once, there."""
-    found = re.search(r"const FIRST_EVENT_MS = (\d+);", (WEBAPP / "app.js").read_text())
-    if found is None:
-        raise RuntimeError("app.js no longer states FIRST_EVENT_MS")
-    return int(found.group(1)) / 1000
+    """The page's own wait for a first event."""
+    return page_constant_s("FIRST_EVENT_MS")
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from .config import Settings
 from .memory_trace import tracing
 from .metrics import Metrics
 from .services import build_artifacts, build_store, workers_beside_the_api
+from .webapp_page import WEBAPP
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -36,7 +37,7 @@ def create_app(settings: Settings) -> web.Application:
     for table in (ops.routes, legacy.routes, jobs.routes, events.routes, websocket.routes):
         app.add_routes(table)
     # The browser download manager: static files, no build step.
-    app.router.add_static("/app/", ops.WEBAPP, append_version=False)
+    app.router.add_static("/app/", WEBAPP, append_version=False)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await ctx.store.start()

@@ -22,9 +22,12 @@ from typing import Any
 
 import simpy
 
+from proxies.render import HTTP2_STREAMS
+from reference_server.webapp_page import page_constant_s
+
 HTTP1_CONNECTIONS = 6  # per origin, all tabs (Chromium's client_socket_pool_manager.cc)
-HTTP2_STREAMS = 100  # HAProxy's tune.h2.max-concurrent-streams default, which the edge announces
-SHARED_DEBOUNCE_S = 0.05  # app.js's lead(): the leader waits this long for the set of jobs to settle
+# app.js's lead(): the leader waits this long for the set of jobs to settle.
+SHARED_DEBOUNCE_S = page_constant_s("LEAD_SETTLE_MS")
 
 Process = Generator[simpy.Event, Any, None]
 

@@ -3,12 +3,11 @@ document, and (embedded mode) the signed artifact links."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from aiohttp import web
 
 from ..artifacts.local import LocalArtifacts
 from ..store.redis import TRANSIENT
+from ..webapp_page import WEBAPP
 from .context import context
 from .errors import ApiError
 from .openapi import document
@@ -48,9 +47,6 @@ async def openapi(request: web.Request) -> web.Response:
     ctx = context(request)
     s = ctx.settings
     return web.json_response(document(ctx.callbacks, s.scaled(s.longpoll_max_wait_s)))
-
-
-WEBAPP = Path(__file__).resolve().parent.parent / "webapp"
 
 
 @routes.get("/app")

@@ -23,6 +23,7 @@ const EVENT_TYPES = ["snapshot", "queued", "processing", "progress", "completed"
 const FIRST_EVENT_MS = 2500;
 const STREAM_ERRORS_BEFORE_POLLING = 2; // EventSource reconnects by itself; after this many, poll instead
 const MAX_STREAM_JOBS = 50;
+const LEAD_SETTLE_MS = 50; // a new leader's wait for tabs starting together, before it opens the stream
 // A long poll asks for more than any server holds; the server caps it (Preference-Applied).
 const LONGPOLL_WAIT_S = 60;
 const RETRY_MS = 1000;
@@ -261,7 +262,7 @@ function lead() {
   leadTimer = setTimeout(() => {
     const ids = [...followed.keys()].slice(0, MAX_STREAM_JOBS);
     openStream(ids, new Map(followed));
-  }, 50);
+  }, LEAD_SETTLE_MS);
 }
 
 if (bus) {
