@@ -162,6 +162,9 @@ class EdgeTls:
 
 # The engines that can terminate TLS at the entry, offering HTTP/2 first and HTTP/1.1 too.
 TLS_ENGINES = ("haproxy", "nginx")
+# Requests one HTTP/2 connection to the HAProxy edge carries at once (its SETTINGS_MAX_CONCURRENT_STREAMS;
+# HAProxy's own default too): what a browser's tabs share over HTTP/2.
+HTTP2_STREAMS = 100
 TLS_CHAIN_FILE = "edge-chain.pem"
 TLS_KEY_FILE = "edge-key.pem"
 
@@ -358,6 +361,7 @@ def render(config: ProxyConfig, folder: Path, root: str | None = None) -> Path:
         values.update(_caddy_values(config, root, read_ms, client_ms))
     else:
         values["servers"] = "\n".join(f"    server s{i} {hop}" for i, hop in enumerate(config.upstreams))
+        values["streams_per_connection"] = HTTP2_STREAMS
         values["errors"] = ERROR_PAGES[p.name].haproxy_errorfiles(root) if p.name in ERROR_PAGES else ""
     folder.mkdir(parents=True, exist_ok=True)
     if p.name in ERROR_PAGES:
