@@ -89,7 +89,8 @@ def rows(streams: dict[str, Any]) -> list[list[str]]:
 
 def plan_sentence(streams: dict[str, Any]) -> str:
     p = streams["plan"]
-    processes = p["processes"]
+    # A bench folder from before the count was written held each engine's streams in one process.
+    processes = p.get("processes", 1)
     where = (
         "one server process each"
         if processes == 1
