@@ -366,6 +366,12 @@ class Scenario:
         return min((p.lifetime_s for p in self.hops if p.lifetime_s is not None), default=None)
 
     @property
+    def lifetime_status(self) -> int | None:
+        """The status the hop with the shortest lifetime answers a response it ends before it began."""
+        limited = [p for p in self.hops if p.lifetime_s is not None]
+        return min(limited, key=lambda p: p.lifetime_s or math.inf).timeout_status if limited else None
+
+    @property
     def client_drops_per_hour(self) -> float:
         """The client's own stream-drop timer: off when a [network] makes the drops."""
         return self.clients.sse.drops_per_hour if self.network is None else 0.0

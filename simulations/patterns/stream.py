@@ -42,6 +42,9 @@ class StreamOutcome:
     heartbeats: int
     failures: int  # cuts and drops
     ended_at: float  # when the client stopped using the stream
+    # Connections a hop's lifetime ended before their response began (a buffered stream): each
+    # answered with the hop's error status, which the client counts as a proxy timeout.
+    ended_by_lifetime: int = 0
 
 
 @cache
@@ -186,17 +189,19 @@ def _follow_buffered(
     (`unanswered`), or a hop's lifetime ends it first (then with an error and no event)."""
     c = scenario.clients
     gives_out = min(unanswered, scenario.lifetime_limit or math.inf)
+    by_lifetime = gives_out < unanswered  # the hop answers first, with its error
     connects, conn_s, failures, connected = 1, 0.0, 0, opened
     transfers.append(opened)
     while connected + gives_out < finished:
         conn_s += gives_out
         failures += 1
         broke_at = connected + gives_out
+        refused = failures if by_lifetime else 0
         if give_up_after is not None and failures >= give_up_after:
-            return StreamOutcome(None, connects, conn_s, 0, 0, failures, broke_at)
+            return StreamOutcome(None, connects, conn_s, 0, 0, failures, broke_at, refused)
         again = broke_at + c.sse.reconnect_delay_s
         if again > deadline:
-            return StreamOutcome(None, connects, conn_s, 0, 0, failures, deadline)
+            return StreamOutcome(None, connects, conn_s, 0, 0, failures, deadline, refused)
         connects += 1
         connected = again + c.rtt_s
         transfers.append(again)
@@ -205,7 +210,8 @@ def _follow_buffered(
     delivered = 1 + sum(1 for t in events if t > connected)  # the snapshot and what followed, at once
     beats = int((finished - connected) // c.sse.heartbeat_s) if c.sse.heartbeat_s else 0
     conn_s += finished - connected
-    return StreamOutcome(finished + c.sse.push_latency_s, connects, conn_s, delivered, beats, failures, finished)
+    known = finished + c.sse.push_latency_s
+    return StreamOutcome(known, connects, conn_s, delivered, beats, failures, finished, failures if by_lifetime else 0)
 
 
 def follow_job(
@@ -229,6 +235,10 @@ def follow_job(
     )
     record.reconnects += out.connects - 1
     record.connection_s += out.connection_s
+    status = s.lifetime_status
+    for _ in range(out.ended_by_lifetime):
+        assert status is not None
+        record.timed_out(status)
     p = s.prices
     record.bytes += p.request_bytes * out.connects + p.event_bytes * out.events + p.heartbeat_bytes * out.heartbeats
     return out, deadline

@@ -183,3 +183,16 @@ def test_the_fifo_engine_gives_the_simpy_engine_s_records(pattern: str) -> None:
     for key in fast:
         if key not in TIMING_KEYS:
             assert fast[key] == pytest.approx(exact[key]), key
+
+
+def test_a_buffered_stream_past_a_lifetime_is_answered_with_the_hops_timeout_each_time() -> None:
+    """API Gateway holds the whole response and ends it at 29 s with a 504: a stream over a
+    longer job is refused every 29 s plus the reconnect delay, and each refusal is a timeout."""
+    result = run(scenario(proxies="api-gateway"), "sse", 20_000, 1)
+    gap = 29 + Clients().sse.reconnect_delay_s
+    # A job of D s sees floor((D - 29) / gap) + 1 refusals past 29 s, none below; D ~ U(10, 120).
+    grid = np.linspace(10, 120, 110_001)
+    expected = float(np.mean(np.where(grid > 29, np.floor((grid - 29) / gap) + 1, 0)))
+    assert result["timeouts_per_job"] == {"504": pytest.approx(expected, rel=0.03)}
+    assert result["timeouts_per_job"]["504"] == pytest.approx(result["stream_reconnects_per_job"])
+    assert not run(scenario(proxies="gcp-lb"), "sse", 2_000, 1)["timeouts_per_job"]  # a lifetime, but streamed
