@@ -257,11 +257,15 @@ def sweeps(plan: Plan, out: Path) -> None:
 
 
 def in_parallel(at_once: int, runs: Sequence[Callable[[], object]]) -> None:
-    """`at_once` of the runs at a time, in threads (each waits on its own processes); the
-    first failure is raised once the others have ended."""
-    with ThreadPoolExecutor(max_workers=at_once) as pool:
+    """`at_once` of the runs at a time, in threads (each waits on its own processes). On the
+    first failure, or Ctrl-C or SIGTERM, the runs not begun are dropped and the error raised
+    once those under way have stopped their services."""
+    pool = ThreadPoolExecutor(max_workers=at_once)
+    try:
         for future in [pool.submit(run) for run in runs]:
             future.result()
+    finally:
+        pool.shutdown(cancel_futures=True)
 
 
 def load_tests(plan: Plan, out: Path) -> None:

@@ -3,6 +3,7 @@ bench folder (it completes one; it does not invent the steps it skips)."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pytest
@@ -41,3 +42,15 @@ def test_a_new_run_takes_its_estimates_from_the_newest_earlier_run(
     (older / "bench.json").write_text('{"step_s": {"loadtests": 103.0}}')
     assert bench.previous_record(quick=True, root=None)["step_s"] == {"loadtests": 103.0}
     assert bench.previous_record(quick=False, root=None) == {}
+
+
+def test_runs_held_at_once_all_run_and_a_failure_fails_the_step() -> None:
+    done: list[int] = []
+    bench.in_parallel(2, [functools.partial(done.append, k) for k in range(5)])
+    assert sorted(done) == [0, 1, 2, 3, 4]
+
+    def fails() -> None:
+        raise RuntimeError("a load test failed")
+
+    with pytest.raises(RuntimeError, match="a load test failed"):
+        bench.in_parallel(2, [lambda: None, fails])
