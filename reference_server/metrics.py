@@ -12,9 +12,12 @@ from collections import defaultdict
 from .cache_bounds import METRIC_SERIES_KEPT
 from .store.base import JobStore
 
+# Counted by the store, in the transaction that ends the job (see `jobs_finished`).
+JOBS_FINISHED = "dl_jobs_finished_total"
+
 HELP: dict[str, tuple[str, str]] = {
     "dl_jobs_created_total": ("counter", "Jobs created by POST /v1/download/initiate."),
-    "dl_jobs_finished_total": ("counter", "Jobs that reached a terminal state, by state."),
+    JOBS_FINISHED: ("counter", "Jobs that reached a terminal state, by state."),
     "dl_initiate_replays_total": (
         "counter",
         "Initiates answered from an earlier one, by reason (idempotency_key, active_job).",
@@ -59,6 +62,13 @@ def metric(name: str, **labels: str) -> str:
         return name
     inner = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
     return f"{name}{{{inner}}}"
+
+
+def jobs_finished(state: str) -> str:
+    """The series a job's end is counted in. The store adds to it in the transaction that ends
+    the job, so the end is counted once: a write retried after a lost reply finds the job
+    ended and changes nothing, and a store that loses the end loses its count with it."""
+    return metric(JOBS_FINISHED, state=state)
 
 
 # Counted on every poll, stream or event: buffered in the process and written in batches,

@@ -196,5 +196,4 @@ async def cancel(request: web.Request) -> web.Response:
         raise ApiError(
             409, "job_finished", f"The job is already {current.state_at(time.time())}; it cannot be cancelled"
         )
-    await ctx.metrics.inc("dl_jobs_finished_total", state="cancelled")
     return web.json_response({"jobId": job.id, "status": "cancelled", "message": "Job cancelled successfully"})

@@ -36,6 +36,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..jobs.model import ACTIVE, Event, Job
 from ..jobs.transitions import Change, created
+from ..metrics import jobs_finished
 from . import redis_address
 from .base import CreateOutcome, Message, News, Notifier, NotReplicated, RateHit, StoredResponse, decide_create
 
@@ -364,6 +365,7 @@ class RedisStore:
                     if new.state != "queued":
                         pipe.srem(QUEUED, job_id)
                     if change.terminal:
+                        pipe.hincrbyfloat(METRICS, jobs_finished(new.state), 1)
                         assert new.forget_at is not None
                         keep_ms = int(max(1.0, new.forget_at - time.time()) * 1000)
                         pipe.pexpire(key, keep_ms)

@@ -135,7 +135,6 @@ class Executor:
         )
         if change is None and not await self._landed_earlier(job.id, token):
             raise Fenced(job.id)
-        await self._retry.count("dl_jobs_finished_total", state="completed" if error is None else "failed")
 
     async def _landed_earlier(self, job_id: str, token: int) -> bool:
         # A retried write after a lost reply may find its own first attempt already applied.
