@@ -361,15 +361,16 @@ class Scenario:
         return min((min(p.read_timeout_s, p.lifetime_s or math.inf), p.timeout_status) for p in self.hops)
 
     @property
-    def lifetime_limit(self) -> float | None:
-        """The shortest total lifetime on the chain: no response, however busy, outlives it."""
-        return min((p.lifetime_s for p in self.hops if p.lifetime_s is not None), default=None)
+    def shortest_lived(self) -> Proxy | None:
+        """The hop with the shortest total lifetime: no response, however busy, outlives it,
+        and one it ends before it began is answered with its `timeout_status`."""
+        limited = [p for p in self.hops if p.lifetime_s is not None]
+        return min(limited, key=lambda p: p.lifetime_s or math.inf) if limited else None
 
     @property
-    def lifetime_status(self) -> int | None:
-        """The status the hop with the shortest lifetime answers a response it ends before it began."""
-        limited = [p for p in self.hops if p.lifetime_s is not None]
-        return min(limited, key=lambda p: p.lifetime_s or math.inf).timeout_status if limited else None
+    def lifetime_limit(self) -> float | None:
+        hop = self.shortest_lived
+        return None if hop is None else hop.lifetime_s
 
     @property
     def client_drops_per_hour(self) -> float:

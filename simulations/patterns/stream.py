@@ -99,7 +99,10 @@ def follow(
     # A held request brings no byte at all, so the first of the two rules to run out ends it.
     unanswered = min(watchdog, first_byte_s or math.inf)
     if scenario.buffers_streams and not tunnelled:
-        return _follow_buffered(scenario, opened, started, finished, deadline, transfers, give_up_after, unanswered)
+        out = _follow_buffered(scenario, opened, started, finished, deadline, transfers, give_up_after, unanswered)
+        if (lifetime or math.inf) < unanswered:  # every connection it broke, the hop's lifetime broke
+            out.ended_by_lifetime = out.failures
+        return out
     never_idle = idle is None or 0 < policy.heartbeat_s <= idle
     if never_idle and drop_rate == 0 and not holds and lifetime is None:  # nothing can cut it: the fast path
         beats = int((finished - opened) // policy.heartbeat_s) if policy.heartbeat_s else 0
@@ -189,19 +192,17 @@ def _follow_buffered(
     (`unanswered`), or a hop's lifetime ends it first (then with an error and no event)."""
     c = scenario.clients
     gives_out = min(unanswered, scenario.lifetime_limit or math.inf)
-    by_lifetime = gives_out < unanswered  # the hop answers first, with its error
     connects, conn_s, failures, connected = 1, 0.0, 0, opened
     transfers.append(opened)
     while connected + gives_out < finished:
         conn_s += gives_out
         failures += 1
         broke_at = connected + gives_out
-        refused = failures if by_lifetime else 0
         if give_up_after is not None and failures >= give_up_after:
-            return StreamOutcome(None, connects, conn_s, 0, 0, failures, broke_at, refused)
+            return StreamOutcome(None, connects, conn_s, 0, 0, failures, broke_at)
         again = broke_at + c.sse.reconnect_delay_s
         if again > deadline:
-            return StreamOutcome(None, connects, conn_s, 0, 0, failures, deadline, refused)
+            return StreamOutcome(None, connects, conn_s, 0, 0, failures, deadline)
         connects += 1
         connected = again + c.rtt_s
         transfers.append(again)
@@ -210,8 +211,7 @@ def _follow_buffered(
     delivered = 1 + sum(1 for t in events if t > connected)  # the snapshot and what followed, at once
     beats = int((finished - connected) // c.sse.heartbeat_s) if c.sse.heartbeat_s else 0
     conn_s += finished - connected
-    known = finished + c.sse.push_latency_s
-    return StreamOutcome(known, connects, conn_s, delivered, beats, failures, finished, failures if by_lifetime else 0)
+    return StreamOutcome(finished + c.sse.push_latency_s, connects, conn_s, delivered, beats, failures, finished)
 
 
 def follow_job(
@@ -235,10 +235,11 @@ def follow_job(
     )
     record.reconnects += out.connects - 1
     record.connection_s += out.connection_s
-    status = s.lifetime_status
-    for _ in range(out.ended_by_lifetime):
-        assert status is not None
-        record.timed_out(status)
+    if out.ended_by_lifetime:
+        hop = s.shortest_lived
+        assert hop is not None
+        for _ in range(out.ended_by_lifetime):
+            record.timed_out(hop.timeout_status)
     p = s.prices
     record.bytes += p.request_bytes * out.connects + p.event_bytes * out.events + p.heartbeat_bytes * out.heartbeats
     return out, deadline
