@@ -422,22 +422,19 @@ async def measure(plan: StreamPlan, workdir: Path, engines: tuple[str, ...] = EN
     engines_out: dict[str, Any] = results["engines"]
     for engine in engines:
         print(f"==> streams: {engine}, {plan.streams} streams at {plan.connect_per_s:g}/s", flush=True)
+        own = replace(plan, streams=plan.inline_streams or plan.streams) if engine == "redis-inline-workers" else plan
         if engine == "nchan":
             why = nchan_missing()
             if why:
                 engines_out[engine] = {"not_measured": why}
                 continue
-            engines_out[engine] = await nchan(plan, workdir / engine)
-            engines_out[engine]["processes"] = plan.processes
+            engines_out[engine] = await nchan(own, workdir / engine)
         else:
-            own = (
-                plan if engine != "redis-inline-workers" else replace(plan, streams=plan.inline_streams or plan.streams)
-            )
             if own.processes > 1 and (engine.startswith("embedded") or engine == "redis-inline-workers"):
                 engines_out[engine] = {"not_measured": _one_process_only(own, engine)}
                 continue
             engines_out[engine] = await reference(own, workdir / engine, engine)
-            engines_out[engine]["processes"] = own.processes
+        engines_out[engine]["processes"] = own.processes
         print(f"    {json.dumps(engines_out[engine])}", flush=True)
     reference_engine = engines_out.get("nchan", {})
     if "delay" in reference_engine:
@@ -462,7 +459,7 @@ def _one_process_only(plan: StreamPlan, engine: str) -> str:
     what = (
         "embedded mode keeps a job in the process that made it"
         if engine.startswith("embedded")
-        else ("its configuration is one process running its own job slots")
+        else "its configuration is one process running its own job slots"
     )
     return (
         f"{plan.streams:,} streams take {plan.processes} processes of at most {plan.per_process:,} "
