@@ -15,6 +15,8 @@ import redis
 
 from core.sse import SseEvent, read_stream
 from reference_server.config import QUEUE_READERS, Settings
+from reference_server.jobs.workload import existing_file_id
+from reference_server.store.redis import GROUP
 from stack.minio_server import MinioServer
 from stack.redis_server import RedisServer
 from stack.reference_process import ReferenceServer, ReferenceWorker, service_env
@@ -241,7 +243,7 @@ async def test_a_worker_with_no_connection_to_spare_ends_counts_and_acknowledges
     jobs = 40
     stack = make_stack(WORKERS="0", LEASE_S="100000")  # 1,000 s at the tests' scale: no lease runs out here
     stack.worker("w", slots=jobs, REDIS_POOL_SIZE=str(QUEUE_READERS + 1), REDIS_POOL_TIMEOUT_S="0.001")
-    ids = [(await initiate(http, stack.url, [70000 + 7 * i]))[1]["jobId"] for i in range(jobs)]
+    ids = [(await initiate(http, stack.url, [existing_file_id(i, 70_000)]))[1]["jobId"] for i in range(jobs)]
     for job_id in ids:
         assert (await wait_state(http, stack.url, job_id, {"completed"}))["executions"] == 1
     m = await metric_reaches(http, stack.url, 'dl_executions_completed_total{api="async"}', jobs)
@@ -253,6 +255,6 @@ async def test_a_worker_with_no_connection_to_spare_ends_counts_and_acknowledges
     with redis.Redis(port=private_redis.port) as admin:
 
         async def pending() -> int:
-            return int(admin.xpending("dl:queue:jobs", "workers")["pending"])
+            return int(admin.xpending("dl:queue:jobs", GROUP)["pending"])
 
         await eventually(pending, lambda n: n == 0, "every job's message acknowledged")
