@@ -7,7 +7,9 @@ its work folder, and is stopped by pid: SIGTERM, then SIGKILL after a grace peri
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -44,10 +46,32 @@ def wait_until(probe: Callable[[], bool], what: str, timeout_s: float, describe:
         time.sleep(0.05)
 
 
+# The kernel gives outgoing connections their source ports from this range.
+EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+LISTEN_PORTS_FROM = 10_000  # below: the standard ports services take on hosts of their own
+FREE_PORT_TRIES = 100
+
+
+@functools.cache
+def _listen_ports() -> tuple[int, ...]:
+    low, high = (int(n) for n in EPHEMERAL_RANGE.read_text().split())
+    return (*range(LISTEN_PORTS_FROM, low), *range(high + 1, 65536))
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port nothing on 127.0.0.1 listens on, outside the ephemeral range. A port from
+    bind(0) is an ephemeral one, which an outgoing connection may take as its source port
+    before the service it was picked for binds it: a server failed to start with "address
+    already in use" beside another test worker's thousands of connections."""
+    for _ in range(FREE_PORT_TRIES):
+        port = random.choice(_listen_ports())
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise ServiceError(f"no free port outside the ephemeral range in {FREE_PORT_TRIES} tries")
 
 
 class ManagedProcess:
