@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import random
@@ -305,69 +306,66 @@ async def reference(plan: StreamPlan, workdir: Path, engine: str) -> dict[str, A
         work_ms = str(int(INLINE_JOB_S * 1000))
         env.update(DOWNLOAD_DELAY_MIN_MS=work_ms, DOWNLOAD_DELAY_MAX_MS=work_ms, WORKERS=str(INLINE_SLOTS))
         env["LEASE_S"] = str(10 * jobs_s)
-    services: list[RedisServer | MinioServer | ReferenceWorker] = []
-    if not engine.startswith("embedded"):
-        redis_server = RedisServer(workdir / "redis").start()
-        minio = MinioServer(workdir / "minio").start()
-        env.update(service_env(redis_server.url, minio))
-        services = [redis_server, minio]
-        if not inline:
-            services.append(ReferenceWorker(workdir / "worker", env).start())
-            env["WORKERS"] = "0"
-    port = free_port()
-    if plan.processes > 1:
-        env["REUSE_PORT"] = "true"
-    servers = [ReferenceServer(workdir / f"server{i}", env, port=port) for i in range(plan.processes)]
-    server = servers[0]  # any of them answers for every job: the set-up and read-back go to the port
-    for process in servers:
-        process.start()
-    probe = None
-    try:
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+    # Every service stopped in reverse, also when one after it fails to start.
+    with contextlib.ExitStack() as running:
+        if not engine.startswith("embedded"):
+            redis_server = running.enter_context(RedisServer(workdir / "redis"))
+            minio = running.enter_context(MinioServer(workdir / "minio"))
+            env.update(service_env(redis_server.url, minio))
+            if not inline:
+                running.enter_context(ReferenceWorker(workdir / "worker", env))
+                env["WORKERS"] = "0"
+        port = free_port()
+        if plan.processes > 1:
+            env["REUSE_PORT"] = "true"
+        servers = [
+            running.enter_context(ReferenceServer(workdir / f"server{i}", env, port=port))
+            for i in range(plan.processes)
+        ]
+        server = servers[0]  # any of them answers for every job: the set-up and read-back go to the port
+        probe = None
+        try:
+            async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
 
-            async def initiate(i: int) -> str:
-                # A file of its own (the same client asking for the same files gets the running
-                # job) that exists: the job ends completed, its artifact stored, as real ones do.
-                files = {"file_ids": [existing_file_id(i, FILE_ID_MIN)]}
-                async with http.post(f"{server.url}/v1/download/initiate", json=files) as resp:
-                    body = await resp.json()
-                    assert resp.status in (200, 201, 202), body
-                    return str(body["jobId"])
+                async def initiate(i: int) -> str:
+                    # A file of its own (the same client asking for the same files gets the running
+                    # job) that exists: the job ends completed, its artifact stored, as real ones do.
+                    files = {"file_ids": [existing_file_id(i, FILE_ID_MIN)]}
+                    async with http.post(f"{server.url}/v1/download/initiate", json=files) as resp:
+                        body = await resp.json()
+                        assert resp.status in (200, 201, 202), body
+                        return str(body["jobId"])
 
-            made = time.monotonic()
-            job_ids: list[str] = await _each(list(range(plan.streams)), initiate)
-            making_s = time.monotonic() - made
-            # Every job running before any stream opens: a job's start is an event on its stream,
-            # and the streams are to be measured idle. All of it, then the opening and the
-            # sample, must fit before the first job ends. (Inline, the jobs queue behind the slots.)
-            while not inline:
-                if time.monotonic() - made + plan.streams / plan.connect_per_s + plan.hold_s + 1 > plan.job_s:
-                    raise RuntimeError(
-                        f"{plan.streams} jobs were not all made and started in time for jobs of {plan.job_s:g} s"
-                    )
-                if await _started(http, server.url) >= plan.streams:
-                    await asyncio.sleep(1)  # the writes behind the last starts settle before the baseline
-                    break
-                await asyncio.sleep(0.5)
-            paths = [f"/v1/download/jobs/{j}/{'ws' if websocket else 'events'}" for j in job_ids]
-            transport = "websocket" if websocket else "sse"
-            probe = Probe(server.port, paths, plan, jobs_s=jobs_s, transport=transport)
-            held = await probe.hold([psutil.Process(s.process.pid) for s in servers])
-            streamed = await probe.result()
+                made = time.monotonic()
+                job_ids: list[str] = await _each(list(range(plan.streams)), initiate)
+                making_s = time.monotonic() - made
+                # Every job running before any stream opens: a job's start is an event on its stream,
+                # and the streams are to be measured idle. All of it, then the opening and the
+                # sample, must fit before the first job ends. (Inline, the jobs queue behind the slots.)
+                while not inline:
+                    if time.monotonic() - made + plan.streams / plan.connect_per_s + plan.hold_s + 1 > plan.job_s:
+                        raise RuntimeError(
+                            f"{plan.streams} jobs were not all made and started in time for jobs of {plan.job_s:g} s"
+                        )
+                    if await _started(http, server.url) >= plan.streams:
+                        await asyncio.sleep(1)  # the writes behind the last starts settle before the baseline
+                        break
+                    await asyncio.sleep(0.5)
+                paths = [f"/v1/download/jobs/{j}/{'ws' if websocket else 'events'}" for j in job_ids]
+                transport = "websocket" if websocket else "sse"
+                probe = Probe(server.port, paths, plan, jobs_s=jobs_s, transport=transport)
+                held = await probe.hold([psutil.Process(s.process.pid) for s in servers])
+                streamed = await probe.result()
 
-            async def completed_at(job_id: str) -> float | None:
-                async with http.get(f"{server.url}/v1/download/jobs/{job_id}") as resp:
-                    at = (await resp.json()).get("completedAt")
-                    return epoch_s(at) if at else None
+                async def completed_at(job_id: str) -> float | None:
+                    async with http.get(f"{server.url}/v1/download/jobs/{job_id}") as resp:
+                        at = (await resp.json()).get("completedAt")
+                        return epoch_s(at) if at else None
 
-            ends = dict(zip(job_ids, await _each(job_ids, completed_at), strict=True))
-    finally:
-        if probe is not None:
-            await probe.stop()
-        for process in servers:
-            process.stop()
-        for service in reversed(services):
-            service.stop()
+                ends = dict(zip(job_ids, await _each(job_ids, completed_at), strict=True))
+        finally:
+            if probe is not None:
+                await probe.stop()
     # A job that ended before its stream opened was answered at once: no notification to time.
     timed = [(received, ended, opened) for path, received, _, opened in streamed["streams"]
              if received is not None and (ended := ends[path.split("/")[-2]]) is not None]  # fmt: skip
