@@ -15,7 +15,7 @@ import json
 import random
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from aiohttp import web
 from aiohttp.abc import AbstractStreamWriter
@@ -211,6 +211,8 @@ class EventStream(web.StreamResponse):
     frame nor the middlewares' are kept while the stream is held: about 1 KiB less per held
     stream (`python -m benchmarks.stream_memory`). It owns the feed's watch and its slot, and
     gives both back when it ends."""
+
+    HEARTBEAT: ClassVar[bytes] = sse_format.PING
 
     def __init__(self, ctx: Context, feed: Feed, slot: Slot) -> None:
         super().__init__(headers=sse_format.HEADERS)

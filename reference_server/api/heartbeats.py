@@ -16,14 +16,21 @@ import socket
 import time
 from collections import OrderedDict
 from socket import AF_INET, AF_INET6
+from typing import ClassVar, Protocol
 
 from aiohttp import web
-
-from .sse_format import PING
 
 TICKS_PER_INTERVAL = 10  # a ping goes out at most a tenth of the interval late
 UNACKED_INTERVALS = 2  # a peer that acknowledges nothing for this many intervals is gone
 TCP_USER_TIMEOUT: int | None = getattr(socket, "TCP_USER_TIMEOUT", None)  # Linux only
+
+
+class Held(Protocol):
+    """An event stream or a WebSocket: a response held open, and what keeps it from being idle."""
+
+    HEARTBEAT: ClassVar[bytes]  # an SSE comment, a ping frame
+
+    async def write(self, data: bytes) -> None: ...
 
 
 class Heartbeats:
@@ -31,16 +38,16 @@ class Heartbeats:
         """0 means no heartbeats."""
         self.interval_s = interval_s
         # Each held stream's last write and its connection, the longest silent first.
-        self._last_write: OrderedDict[web.StreamResponse, tuple[float, asyncio.WriteTransport]] = OrderedDict()
+        self._last_write: OrderedDict[Held, tuple[float, asyncio.WriteTransport]] = OrderedDict()
 
-    def wrote(self, stream: web.StreamResponse) -> None:
+    def wrote(self, stream: Held) -> None:
         """The stream just sent something, so its next ping is a whole interval away."""
         entry = self._last_write.get(stream)
         if entry is not None:
             self._last_write[stream] = (time.monotonic(), entry[1])
             self._last_write.move_to_end(stream)
 
-    def keep(self, request: web.BaseRequest, stream: web.StreamResponse) -> asyncio.WriteTransport:
+    def keep(self, request: web.BaseRequest, stream: Held) -> asyncio.WriteTransport:
         """Heartbeats for a prepared stream from now until `drop`; returns its connection.
         (Not a context manager: a generator would cost each held stream 250 bytes.)"""
         transport = request.transport
@@ -58,7 +65,7 @@ class Heartbeats:
             timeout_ms = max(1000, round(UNACKED_INTERVALS * self.interval_s * 1000))
             sock.setsockopt(socket.IPPROTO_TCP, TCP_USER_TIMEOUT, timeout_ms)
 
-    def drop(self, stream: web.StreamResponse) -> None:
+    def drop(self, stream: Held) -> None:
         self._last_write.pop(stream, None)
 
     async def run(self) -> None:
@@ -75,13 +82,10 @@ class Heartbeats:
                 await _ping(stream, transport)
 
 
-async def _ping(stream: web.StreamResponse, transport: asyncio.WriteTransport) -> None:
+async def _ping(stream: Held, transport: asyncio.WriteTransport) -> None:
     # A stream with bytes still unsent needs no ping, and writing more to a client that
     # does not read would in the end wait for it (and stall every other stream's ping).
     if transport.is_closing() or transport.get_write_buffer_size():
         return
     with contextlib.suppress(ConnectionResetError, RuntimeError):  # the client went; its handler ends
-        if isinstance(stream, web.WebSocketResponse):
-            await stream.ping()
-        else:
-            await stream.write(PING)
+        await stream.write(stream.HEARTBEAT)

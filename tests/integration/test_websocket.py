@@ -1,6 +1,8 @@
 """The WebSocket feed on a real server process, in each mode: the same events and ids as
 the event stream, resume with lastEventId without loss or repetition, pings at the
-heartbeat interval, one socket for several jobs, and a clear 426 for a plain GET."""
+heartbeat interval, one socket for several jobs, and a clear 426 for a plain GET. A
+client's ping is answered and its close echoed, which ends the socket and frees its slot;
+a message from it is refused with 1003."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import pytest
 
 from reference_server.contract import TERMINAL_STATES
 from tests.conftest import Running, ServerFactory
-from tests.helpers import initiate
+from tests.helpers import eventually, initiate, metrics
 
 pytestmark = pytest.mark.integration
 
@@ -77,6 +79,39 @@ async def test_a_client_that_saw_every_end_is_closed_at_once(http: aiohttp.Clien
     got, _, _ = await _messages(http, url)
     again, code, _ = await _messages(http, f"{url}?lastEventId={got[-1]['id']}")
     assert again == [] and code == 1000
+
+
+async def test_a_client_ping_is_answered_and_its_close_ends_the_socket(
+    http: aiohttp.ClientSession, slow: Running
+) -> None:
+    _, body, _ = await initiate(http, slow.url, [70000])
+    held_before = (await metrics(http, slow.url)).get("dl_event_streams_open", 0)
+    async with http.ws_connect(f"{slow.url}/v1/download/jobs/{body['jobId']}/ws", autoping=False) as ws:
+        assert (await ws.receive_json())["event"] == "snapshot"
+        await ws.ping(b"are you there")
+        while (answer := await ws.receive(timeout=10)).type == aiohttp.WSMsgType.PING:
+            await ws.pong(answer.data)  # the server's heartbeats may come first
+        assert (answer.type, answer.data) == (aiohttp.WSMsgType.PONG, b"are you there")
+        await ws.close(code=4000)
+        assert ws.close_code == 4000, "the server echoes the client's close code"
+    # The job runs on for minutes: only the client's close can have ended the socket.
+    await eventually(
+        lambda: metrics(http, slow.url),
+        lambda m: m.get("dl_event_streams_open", 0) == held_before,
+        "the closed socket's slot given back",
+    )
+
+
+@pytest.mark.parametrize("send", ["send_str", "send_bytes"])
+async def test_a_message_from_the_client_is_refused_with_1003(
+    http: aiohttp.ClientSession, slow: Running, send: str
+) -> None:
+    _, body, _ = await initiate(http, slow.url, [70000])
+    async with http.ws_connect(f"{slow.url}/v1/download/jobs/{body['jobId']}/ws") as ws:
+        assert (await ws.receive_json())["event"] == "snapshot"
+        await getattr(ws, send)("hello" if send == "send_str" else b"hello")
+        answer = await ws.receive(timeout=10)
+        assert (answer.type, answer.data) == (aiohttp.WSMsgType.CLOSE, 1003)
 
 
 @pytest.mark.parametrize(
