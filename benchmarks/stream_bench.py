@@ -97,11 +97,15 @@ class StreamPlan:
     per_process: int = STREAMS_PER_PROCESS  # past this many streams, spread them over processes
 
     @classmethod
+    def needed_job_s(cls, streams: int, connect_per_s: float) -> float:
+        """The earliest first job end that leaves time to make and start `streams` jobs, open
+        every stream and hold them."""
+        return math.ceil(streams / MADE_PER_S + streams / connect_per_s + cls.hold_s + 1)
+
+    @classmethod
     def shortest_job_s(cls, streams: int, connect_per_s: float) -> float:
-        """A first job end late enough to make and start `streams` jobs, open every stream and
-        hold them (the default's 90 s, or more past about 20,000 streams)."""
-        needed = streams / MADE_PER_S + streams / connect_per_s + cls.hold_s + 1
-        return max(cls.job_s, math.ceil(needed))
+        """The command's first job end: the default's 90 s, or more past about 20,000 streams."""
+        return max(cls.job_s, cls.needed_job_s(streams, connect_per_s))
 
     @property
     def spread_s(self) -> float:
