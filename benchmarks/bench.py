@@ -137,6 +137,8 @@ QUICK = Plan(
     time_scale=0.02,
     micro=False,
     scale_seconds=6.0,  # 24 scenario seconds of arrivals: 2,000 clients at the peak
+    # Not smaller: at 0.2 (4.8 s of arrivals, the same clients) sync's API memory per waiting
+    # client rose from 23.8 to 30.9 KiB, polling's and long polling's held, and the step saved ~40 s.
     scale_time_scale=0.25,
     streams=2_000,
     inline_streams=1_000,

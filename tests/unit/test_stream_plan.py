@@ -12,4 +12,3 @@ def test_the_first_job_ends_after_every_job_is_made_and_every_stream_held() -> N
     needed = streams / MADE_PER_S + streams / 1000.0 + StreamPlan.hold_s
     assert needed < StreamPlan.shortest_job_s(streams, 1000.0) <= needed + 2
     assert needed < StreamPlan.needed_job_s(streams, 1000.0) <= needed + 2
-
