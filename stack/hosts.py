@@ -71,18 +71,28 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _namespaces() -> list[str]:
+    return [line.split()[0] for line in _lines("netns", "list") if line.strip()]
+
+
+def _links() -> list[str]:
+    return [line.split(":")[1].strip().split("@")[0] for line in _lines("-o", "link", "show") if ":" in line]
+
+
 def remove_stale() -> None:
-    """Namespaces and links of runs whose process is gone (killed before they could clean up)."""
-    namespaces = [line.split()[0] for line in _lines("netns", "list") if line.strip()]
-    links = [line.split(":")[1].strip().split("@")[0] for line in _lines("-o", "link", "show") if ":" in line]
-    for name in namespaces:
-        found = OURS.match(name)
-        if found and not _alive(int(found.group(1))):
-            _ip("netns", "del", name)
-    for name in links:
-        found = OURS.match(name)
-        if found and not _alive(int(found.group(1))):
-            _ip("link", "del", name)
+    """Namespaces and links of runs whose process is gone (killed before they could clean up).
+    Runs starting together find the same leftovers: one that another removed first is gone,
+    which is what was wanted. The links are listed after the namespaces are deleted, since
+    deleting a namespace deletes its veth pairs too."""
+    for kind, listed in (("netns", _namespaces), ("link", _links)):
+        for name in listed():
+            found = OURS.match(name)
+            if found and not _alive(int(found.group(1))):
+                try:
+                    _ip(kind, "del", name)
+                except ServiceError:
+                    if name in listed():
+                        raise
 
 
 def _free_subnet() -> ipaddress.IPv4Network:
