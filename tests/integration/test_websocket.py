@@ -81,6 +81,15 @@ async def test_a_client_that_saw_every_end_is_closed_at_once(http: aiohttp.Clien
     assert again == [] and code == 1000
 
 
+async def _answer(ws: aiohttp.ClientWebSocketResponse) -> aiohttp.WSMessage:
+    """The server's next message that is neither one of the job's events nor a ping: a slow
+    job may report progress, and the server ping, before it answers what the client sent."""
+    while (msg := await ws.receive(timeout=10)).type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.PING):
+        if msg.type == aiohttp.WSMsgType.PING:
+            await ws.pong(msg.data)
+    return msg
+
+
 async def test_a_client_ping_is_answered_and_its_close_ends_the_socket(
     http: aiohttp.ClientSession, slow: Running
 ) -> None:
@@ -89,8 +98,7 @@ async def test_a_client_ping_is_answered_and_its_close_ends_the_socket(
     async with http.ws_connect(f"{slow.url}/v1/download/jobs/{body['jobId']}/ws", autoping=False) as ws:
         assert (await ws.receive_json())["event"] == "snapshot"
         await ws.ping(b"are you there")
-        while (answer := await ws.receive(timeout=10)).type == aiohttp.WSMsgType.PING:
-            await ws.pong(answer.data)  # the server's heartbeats may come first
+        answer = await _answer(ws)
         assert (answer.type, answer.data) == (aiohttp.WSMsgType.PONG, b"are you there")
         await ws.close(code=4000)
         assert ws.close_code == 4000, "the server echoes the client's close code"
@@ -110,7 +118,7 @@ async def test_a_message_from_the_client_is_refused_with_1003(
     async with http.ws_connect(f"{slow.url}/v1/download/jobs/{body['jobId']}/ws") as ws:
         assert (await ws.receive_json())["event"] == "snapshot"
         await getattr(ws, send)("hello" if send == "send_str" else b"hello")
-        answer = await ws.receive(timeout=10)
+        answer = await _answer(ws)
         assert (answer.type, answer.data) == (aiohttp.WSMsgType.CLOSE, 1003)
 
 
