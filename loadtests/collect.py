@@ -71,6 +71,7 @@ class ServerTruth:
     sync_undelivered: float | None = None  # sync results that were ready but reached nobody
     wasted_real_s: float | None = None
     webhook_attempts: float | None = None
+    reclaimed: float | None = None  # executions started again after their lease ran out
 
 
 def reference_truth(pattern: str, delta: dict[str, float]) -> ServerTruth:
@@ -82,6 +83,7 @@ def reference_truth(pattern: str, delta: dict[str, float]) -> ServerTruth:
         sync_undelivered=delta.get("dl_sync_undelivered_total", 0.0),
         wasted_real_s=delta.get(f'dl_wasted_worker_seconds_total{{api="{api}"}}', 0.0),
         webhook_attempts=delta.get("dl_webhook_attempts_total", 0.0),
+        reclaimed=delta.get("dl_executions_reclaimed_total", 0.0),
     )
 
 
@@ -227,6 +229,7 @@ def summarise(
             None if truth.wasted_real_s is None else truth.wasted_real_s / scale + abandoned_work
         ),
         webhook_attempts_per_job=per_job(truth.webhook_attempts),
+        reclaimed_executions_per_job=per_job(truth.reclaimed),
         timeout_rate=sum(sum(r.timeouts.values()) for r in records) / n,
         late_start_p95_s=float(np.percentile([row["late_s"] for row in rows], 95)) / scale,
         execution_stretch_p50=_stretch(rows, scale),

@@ -25,4 +25,5 @@ def test_a_load_test_from_three_load_hosts_on_a_stack_of_hosts_matches_the_serve
     assert [w for w in summary["warnings"] if not w.startswith(PACE_WARNINGS)] == [], summary["warnings"]
     mismatched = {name: check for name, check in summary["accounting"].items() if not check["match"]}
     assert not mismatched, mismatched
-    assert summary["success_rate"] == 1.0 and summary["duplicate_executions_per_job"] == 0
+    assert summary["success_rate"] == 1.0
+    assert summary["duplicate_executions_per_job"] == summary["reclaimed_executions_per_job"]  # a stalled lease
