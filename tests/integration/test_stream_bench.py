@@ -39,9 +39,10 @@ async def test_past_one_process_the_streams_spread_over_processes_on_one_port_an
     tmp_path: Path,
 ) -> None:
     """As 100,000 streams would be on this machine, with 60 and at most 25 a process: three
-    server processes sharing a port on Redis, three nginx workers, three probes each from an
-    address of its own. Embedded mode cannot spread its jobs, and says so."""
-    spread = replace(SMALL, per_process=25)
+    server processes sharing a port on Redis, with the jobs over two worker processes, three
+    nginx workers, three probes each from an address of its own. Embedded mode cannot spread
+    its jobs, and says so."""
+    spread = replace(SMALL, per_process=25, worker_processes=2)
     results = await measure(spread, tmp_path, ("embedded", "redis", "nchan"))
     assert "embedded mode keeps a job in the process that made it" in results["engines"]["embedded"]["not_measured"]
     for engine in ("redis", "nchan"):
@@ -51,6 +52,7 @@ async def test_past_one_process_the_streams_spread_over_processes_on_one_port_an
         assert r["resets"] == 0 and r["ended_without_terminal_event"] == 0 and r["unfinished"] == 0, (engine, r)
     # The kernel spreads connections over the processes that share the port.
     assert len(results["engines"]["redis"]["streams_per_process"]) > 1
+    assert results["engines"]["redis"]["worker_processes"] == 2
 
 
 async def test_a_held_streams_memory_is_accounted_by_package_against_the_floor() -> None:
