@@ -15,6 +15,11 @@ nginx+nchan):
 `embedded-websocket` and `redis-websocket` are the first two with every client on the job's
 WebSocket instead of its event stream, so what a held socket costs more is read off the same run.
 
+`nchan-with-artifacts` is nchan again, each message published only once its job's artifact is
+built and stored in MinIO, as the Redis engine's worker does before each job's end. On Redis the
+machine does that work while the streams are being told; bare nchan measures delivery on a quiet
+machine. Each reference-server row gives its p99 against both.
+
 One more engine, `redis-inline-workers`, is the one-process deployment under a burst: one server
 process on Redis running `INLINE_SLOTS` job slots itself, every stream's job `INLINE_JOB_S` of
 work, queued behind those slots, so that hundreds of jobs end together while the streams wait.
@@ -53,16 +58,27 @@ import psutil
 
 from core.prometheus_text import counter_value
 from reference_server.api.schemas import FILE_ID_MIN
-from reference_server.config import Settings
+from reference_server.config import Settings, from_env
 from reference_server.contract import epoch_s
 from reference_server.jobs.workload import existing_file_id
+from reference_server.services import build_artifacts
+from reference_server.worker.executor import store_artifact
 from stack.minio_server import MinioServer
 from stack.nchan_server import MAX_FILES, NchanServer, nchan_missing
 from stack.processes import free_port
 from stack.redis_server import RedisServer
 from stack.reference_process import ReferenceServer, ReferenceWorker, service_env
 
-ENGINES = ("embedded", "embedded-websocket", "redis", "redis-websocket", "redis-inline-workers", "nchan")
+ENGINES = (
+    "embedded",
+    "embedded-websocket",
+    "redis",
+    "redis-websocket",
+    "redis-inline-workers",
+    "nchan",
+    "nchan-with-artifacts",
+)
+NCHAN = ("nchan", "nchan-with-artifacts")  # the reference engines, bare and with the jobs' artifact work
 WEBSOCKET = "-websocket"  # an engine so named is the engine before it, its clients on WebSockets
 # The in-process configuration that once cut streams on a shared pool (1,281 of 10,000).
 INLINE_SLOTS = 200
@@ -391,38 +407,55 @@ async def reference(plan: StreamPlan, workdir: Path, engine: str) -> dict[str, A
     return result
 
 
-async def nchan(plan: StreamPlan, workdir: Path) -> dict[str, Any]:
+async def nchan(plan: StreamPlan, workdir: Path, store_artifacts: bool = False) -> dict[str, Any]:
     """nginx+nchan, one message per channel, published at random times over the spread the
-    reference server's jobs end in: the same arrivals, at `ends_per_s`."""
-    server = NchanServer(workdir / "nchan", BACKLOG, workers=plan.processes).start()
+    reference server's jobs end in: the same arrivals, at `ends_per_s`.
+
+    With `store_artifacts` (`nchan-with-artifacts`), each message waits for its job's artifact,
+    built and stored in MinIO by the reference worker's own `store_artifact`: the work on this
+    machine that precedes each job's end on Redis, so their delays compare under one load."""
     probe = None
-    try:
-        master = psutil.Process(server.process.pid)
-        processes = [master, *master.children()]
-        channels = [f"c{i}" for i in range(plan.streams)]
-        probe = Probe(server.port, [f"/sub/{c}" for c in channels], plan, terminal="message")
-        held = await probe.hold(processes)
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
-            rng = random.Random(0)
-            offsets = sorted(rng.uniform(0, plan.spread_s) for _ in channels)
-            began = time.monotonic()
+    async with contextlib.AsyncExitStack() as running:
+        server = NchanServer(workdir / "nchan", BACKLOG, workers=plan.processes).start()
+        running.callback(server.stop)
+        artifacts, settings = None, Settings()
+        if store_artifacts:
+            settings = from_env(service_env(None, running.enter_context(MinioServer(workdir / "minio"))))
+            artifacts = build_artifacts(settings)
+            running.push_async_callback(artifacts.close)
+        try:
+            master = psutil.Process(server.process.pid)
+            processes = [master, *master.children()]
+            channels = [f"c{i}" for i in range(plan.streams)]
+            probe = Probe(server.port, [f"/sub/{c}" for c in channels], plan, terminal="message")
+            held = await probe.hold(processes)
+            async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+                rng = random.Random(0)
+                offsets = sorted(rng.uniform(0, plan.spread_s) for _ in channels)
+                stored: list[int] = []
+                began = time.monotonic()
 
-            async def publish(timed: tuple[float, str]) -> None:
-                offset, channel = timed
-                await asyncio.sleep(max(0.0, began + offset - time.monotonic()))
-                body = json.dumps({"publishedAt": time.time()})
-                async with http.post(f"{server.url}/pub/{channel}", data=body) as resp:
-                    assert resp.status in (200, 201, 202), await resp.text()
+                async def publish(timed: tuple[float, int]) -> None:
+                    offset, i = timed
+                    await asyncio.sleep(max(0.0, began + offset - time.monotonic()))
+                    if artifacts is not None:
+                        await store_artifact(artifacts, settings, channels[i], [existing_file_id(i, FILE_ID_MIN)])
+                        stored.append(i)
+                    body = json.dumps({"publishedAt": time.time()})
+                    async with http.post(f"{server.url}/pub/{channels[i]}", data=body) as resp:
+                        assert resp.status in (200, 201, 202), await resp.text()
 
-            await _each(list(zip(offsets, channels, strict=True)), publish)
-            published_s = time.monotonic() - began
-        streamed = await probe.result()
-    finally:
-        if probe is not None:
-            await probe.stop()
-        server.stop()
+                await _each(list(zip(offsets, range(plan.streams), strict=True)), publish)
+                published_s = time.monotonic() - began
+            streamed = await probe.result()
+        finally:
+            if probe is not None:
+                await probe.stop()
     delays = [received - json.loads(data)["publishedAt"] for _, received, data, _ in streamed["streams"] if received]
-    return _summary(held, streamed, delays, plan.streams / published_s)
+    result = _summary(held, streamed, delays, plan.streams / published_s)
+    if store_artifacts:
+        result["artifacts_stored"] = len(stored)
+    return result
 
 
 async def measure(plan: StreamPlan, workdir: Path, engines: tuple[str, ...] = ENGINES) -> dict[str, Any]:
@@ -432,12 +465,12 @@ async def measure(plan: StreamPlan, workdir: Path, engines: tuple[str, ...] = EN
     for engine in engines:
         print(f"==> streams: {engine}, {plan.streams} streams at {plan.connect_per_s:g}/s", flush=True)
         own = replace(plan, streams=plan.inline_streams or plan.streams) if engine == "redis-inline-workers" else plan
-        if engine == "nchan":
+        if engine in NCHAN:
             why = nchan_missing()
             if why:
                 engines_out[engine] = {"not_measured": why}
                 continue
-            engines_out[engine] = await nchan(own, workdir / engine)
+            engines_out[engine] = await nchan(own, workdir / engine, store_artifacts=engine != "nchan")
         else:
             if own.processes > 1 and (engine.startswith("embedded") or engine == "redis-inline-workers"):
                 engines_out[engine] = {"not_measured": _one_process_only(own, engine)}
@@ -445,17 +478,17 @@ async def measure(plan: StreamPlan, workdir: Path, engines: tuple[str, ...] = EN
             engines_out[engine] = await reference(own, workdir / engine, engine)
         engines_out[engine]["processes"] = own.processes
         print(f"    {json.dumps(engines_out[engine])}", flush=True)
-    reference_engine = engines_out.get("nchan", {})
-    if "delay" in reference_engine:
-        for engine in engines:
-            if engine == "nchan" or "delay" not in engines_out[engine]:
-                continue
-            mine = engines_out[engine]
-            mine["vs_nchan"] = {"p99_delay": _ratio(mine["delay"]["p99_ms"], reference_engine["delay"]["p99_ms"])}
+    bare, loaded = (engines_out.get(engine, {}) for engine in NCHAN)
+    for engine in engines:
+        mine = engines_out[engine]
+        if engine in NCHAN or "delay" not in mine:
+            continue
+        if "delay" in bare:
+            mine["vs_nchan"] = {"p99_delay": _ratio(mine["delay"]["p99_ms"], bare["delay"]["p99_ms"])}
             if "inline_workers" not in mine:  # its memory is its jobs' too
-                mine["vs_nchan"]["rss_per_stream"] = _ratio(
-                    mine["rss_per_stream_kib"], reference_engine["rss_per_stream_kib"]
-                )
+                mine["vs_nchan"]["rss_per_stream"] = _ratio(mine["rss_per_stream_kib"], bare["rss_per_stream_kib"])
+        if "delay" in loaded:
+            mine["vs_nchan_with_artifacts"] = {"p99_delay": _ratio(mine["delay"]["p99_ms"], loaded["delay"]["p99_ms"])}
     for engine in engines:
         streams_engine = engine.removesuffix(WEBSOCKET)
         if engine != streams_engine and "rss_per_stream_kib" in engines_out.get(streams_engine, {}):

@@ -24,6 +24,7 @@ ENGINES = {
     # Its RSS is its 200 running jobs' as well, so it has no memory ratio.
     "redis-inline-workers": "reference server, Redis + MinIO, 200 job slots in the same process",
     "nchan": "nginx + nchan (reference engine)",
+    "nchan-with-artifacts": "nginx + nchan, each message after its job's artifact is stored in MinIO",
 }
 HEADERS = [
     "engine",
@@ -35,6 +36,7 @@ HEADERS = [
     "jobs ending per s",
     "end → client p50 / p99",
     "vs nchan (RSS, p99)",
+    "p99 vs nchan with artifacts",
 ]
 # The memory breakdown's columns: what `benchmarks.stream_memory.breakdown` measured, by key.
 MEMORY_COLUMNS = {
@@ -71,6 +73,7 @@ def rows(streams: dict[str, Any]) -> list[list[str]]:
         ratio = r.get("vs_nchan", {})
         rss_ratio = f"{ratio['rss_per_stream']:g}x" if ratio.get("rss_per_stream") else "-"
         versus = f"{rss_ratio}, {ratio['p99_delay']:g}x" if ratio.get("p99_delay") else "-"
+        loaded = r.get("vs_nchan_with_artifacts", {}).get("p99_delay")
         out.append(
             [
                 label,
@@ -82,6 +85,7 @@ def rows(streams: dict[str, Any]) -> list[list[str]]:
                 f"{r['terminal_events_per_s']:g}",
                 f"{_ms(r['delay']['p50_ms'])} / {_ms(r['delay']['p99_ms'])}",
                 versus,
+                f"{loaded:g}x" if loaded else "-",
             ]
         )
     return out

@@ -26,6 +26,9 @@ async def test_every_engine_holds_every_stream_and_delivers_every_end(tmp_path: 
         assert r["rss_per_stream_kib"] > 0, (engine, r)
     for engine in ("embedded", "embedded-websocket", "redis", "redis-websocket"):
         assert set(results["engines"][engine]["vs_nchan"]) == {"rss_per_stream", "p99_delay"}
+        assert set(results["engines"][engine]["vs_nchan_with_artifacts"]) == {"p99_delay"}
+    # The loaded reference engine stored every message's artifact before publishing it.
+    assert results["engines"]["nchan-with-artifacts"]["artifacts_stored"] == SMALL.streams
     # A WebSocket's cost beyond an event stream's, in the same mode and run.
     for mode in ("embedded", "redis"):
         socket, stream = results["engines"][f"{mode}-websocket"], results["engines"][mode]
