@@ -69,16 +69,17 @@ from stack.processes import free_port
 from stack.redis_server import RedisServer
 from stack.reference_process import ReferenceServer, ReferenceWorker, service_env
 
+# The reference engines: nchan bare, and publishing each message after its job's artifact work.
+NCHAN, NCHAN_WITH_ARTIFACTS = "nchan", "nchan-with-artifacts"
 ENGINES = (
     "embedded",
     "embedded-websocket",
     "redis",
     "redis-websocket",
     "redis-inline-workers",
-    "nchan",
-    "nchan-with-artifacts",
+    NCHAN,
+    NCHAN_WITH_ARTIFACTS,
 )
-NCHAN = ("nchan", "nchan-with-artifacts")  # the reference engines, bare and with the jobs' artifact work
 WEBSOCKET = "-websocket"  # an engine so named is the engine before it, its clients on WebSockets
 # The in-process configuration that once cut streams on a shared pool (1,281 of 10,000).
 INLINE_SLOTS = 200
@@ -432,15 +433,16 @@ async def nchan(plan: StreamPlan, workdir: Path, store_artifacts: bool = False) 
             async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
                 rng = random.Random(0)
                 offsets = sorted(rng.uniform(0, plan.spread_s) for _ in channels)
-                stored: list[int] = []
+                stored = 0
                 began = time.monotonic()
 
                 async def publish(timed: tuple[float, int]) -> None:
+                    nonlocal stored
                     offset, i = timed
                     await asyncio.sleep(max(0.0, began + offset - time.monotonic()))
                     if artifacts is not None:
                         await store_artifact(artifacts, settings, channels[i], [existing_file_id(i, FILE_ID_MIN)])
-                        stored.append(i)
+                        stored += 1
                     body = json.dumps({"publishedAt": time.time()})
                     async with http.post(f"{server.url}/pub/{channels[i]}", data=body) as resp:
                         assert resp.status in (200, 201, 202), await resp.text()
@@ -454,7 +456,7 @@ async def nchan(plan: StreamPlan, workdir: Path, store_artifacts: bool = False) 
     delays = [received - json.loads(data)["publishedAt"] for _, received, data, _ in streamed["streams"] if received]
     result = _summary(held, streamed, delays, plan.streams / published_s)
     if store_artifacts:
-        result["artifacts_stored"] = len(stored)
+        result["artifacts_stored"] = stored
     return result
 
 
@@ -465,12 +467,12 @@ async def measure(plan: StreamPlan, workdir: Path, engines: tuple[str, ...] = EN
     for engine in engines:
         print(f"==> streams: {engine}, {plan.streams} streams at {plan.connect_per_s:g}/s", flush=True)
         own = replace(plan, streams=plan.inline_streams or plan.streams) if engine == "redis-inline-workers" else plan
-        if engine in NCHAN:
+        if engine in (NCHAN, NCHAN_WITH_ARTIFACTS):
             why = nchan_missing()
             if why:
                 engines_out[engine] = {"not_measured": why}
                 continue
-            engines_out[engine] = await nchan(own, workdir / engine, store_artifacts=engine != "nchan")
+            engines_out[engine] = await nchan(own, workdir / engine, store_artifacts=engine == NCHAN_WITH_ARTIFACTS)
         else:
             if own.processes > 1 and (engine.startswith("embedded") or engine == "redis-inline-workers"):
                 engines_out[engine] = {"not_measured": _one_process_only(own, engine)}
@@ -478,10 +480,10 @@ async def measure(plan: StreamPlan, workdir: Path, engines: tuple[str, ...] = EN
             engines_out[engine] = await reference(own, workdir / engine, engine)
         engines_out[engine]["processes"] = own.processes
         print(f"    {json.dumps(engines_out[engine])}", flush=True)
-    bare, loaded = (engines_out.get(engine, {}) for engine in NCHAN)
+    bare, loaded = engines_out.get(NCHAN, {}), engines_out.get(NCHAN_WITH_ARTIFACTS, {})
     for engine in engines:
         mine = engines_out[engine]
-        if engine in NCHAN or "delay" not in mine:
+        if engine in (NCHAN, NCHAN_WITH_ARTIFACTS) or "delay" not in mine:
             continue
         if "delay" in bare:
             mine["vs_nchan"] = {"p99_delay": _ratio(mine["delay"]["p99_ms"], bare["delay"]["p99_ms"])}
