@@ -6,6 +6,7 @@ its work folder, and is stopped by pid: SIGTERM, then SIGKILL after a grace peri
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import os
@@ -50,6 +51,10 @@ def wait_until(probe: Callable[[], bool], what: str, timeout_s: float, describe:
 EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
 LISTEN_PORTS_FROM = 10_000  # below: the standard ports services take on hosts of their own
 FREE_PORT_TRIES = 100
+# Ports handed out lately, not handed out again: one service's two ports, or the ports of
+# services started one after another, are picked before any of them binds. MinIO once got the
+# same port for its API and its console, and would not start.
+_HANDED_OUT: collections.deque[int] = collections.deque(maxlen=1024)
 
 
 @functools.cache
@@ -65,12 +70,15 @@ def free_port() -> int:
     already in use" beside another test worker's thousands of connections."""
     for _ in range(FREE_PORT_TRIES):
         port = random.choice(_listen_ports())
+        if port in _HANDED_OUT:
+            continue
         with socket.socket() as sock:
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
                 continue
-            return port
+        _HANDED_OUT.append(port)
+        return port
     raise ServiceError(f"no free port outside the ephemeral range in {FREE_PORT_TRIES} tries")
 
 

@@ -28,3 +28,8 @@ def test_a_port_in_use_is_not_picked() -> None:
     finally:
         for sock in taken:
             sock.close()
+
+
+def test_a_port_handed_out_lately_is_not_handed_out_again_before_it_is_bound() -> None:
+    ports = [free_port() for _ in range(500)]
+    assert len(set(ports)) == len(ports)
