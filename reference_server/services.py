@@ -84,10 +84,11 @@ async def workers_beside_the_api(
     settings: Settings, store: JobStore, artifacts: ArtifactStore, metrics: Metrics
 ) -> AsyncIterator[None]:
     """The job slots of a process that serves the API too. On Redis they get a client and a
-    pool of their own: every job's writes are WATCH/MULTI transactions of three to five round
-    trips, and 200 slots whose jobs ended together held two thirds of a shared pool while the
-    event streams queued behind them to read (a stream waiting past the pool's timeout was
-    cut). In embedded mode the store is the jobs themselves, so they share it."""
+    pool of their own: every job holds a connection for a round trip or two at each of its
+    store calls (taking its queue entry, each change, the acknowledgement), and 200 slots
+    whose jobs ended together held two thirds of a shared pool while the event streams
+    queued behind them to read (a stream waiting past the pool's timeout was cut). In
+    embedded mode the store is the jobs themselves, so they share it."""
     if settings.redis_url is None or settings.workers == 0:
         async with running_workers(settings, store, artifacts, metrics):
             yield

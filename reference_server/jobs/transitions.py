@@ -1,8 +1,8 @@
 """Every change a job can go through, as pure functions on a `Job`.
 
-Both stores run these same functions, inside one atomic step each (a lock in memory,
-WATCH/MULTI in Redis), so the rules live in one place. A function returns None when the
-change does not apply (wrong state, stale lease); the caller then writes nothing.
+Both stores run these same functions, inside one atomic step each (a lock in memory, a
+compare-and-set script in Redis), so the rules live in one place. A function returns None
+when the change does not apply (wrong state, stale lease); the caller then writes nothing.
 Writes from a worker carry the fencing token it got when it claimed the job: after a
 lease was taken over, the old holder's writes are refused.
 """
@@ -20,6 +20,9 @@ class Change:
     job: Job
     events: list[Event] = field(default_factory=list)
     terminal: bool = False  # leaves the active set; a webhook may be due
+    # Counter series the store adds one to in the step that writes the change, so that what it
+    # counts is counted once: a write retried after a lost reply finds the change made.
+    counted: list[str] = field(default_factory=list)
 
     def emit(self, type_: str, **data: object) -> None:
         self.job.seq += 1

@@ -143,6 +143,8 @@ class MemoryStore:
             self._events[job_id].extend(change.events)
             if change.job.state != "queued":
                 self._queued.discard(job_id)
+            for series in change.counted:
+                self._counters[series] += 1
             if change.terminal:
                 self._counters[jobs_finished(change.job.state)] += 1
                 if job.dedupe_key and self._active.get(job.dedupe_key) == job_id:

@@ -1,7 +1,8 @@
 """Jobs, event logs and queues in Redis, shared by every server and worker process.
 
-- `dl:job:{id}`: the job as JSON; every change goes through WATCH/MULTI, so a change
-  computed from a stale copy is retried, never written.
+- `dl:job:{id}`: the job as JSON; a change is written by a script only if the job is still as
+  it was read (a new job, under WATCH/MULTI), so one computed from a stale copy is decided
+  again, never written.
 - `dl:events:{id}`: a stream whose entry ids are `0-<seq>`, the SSE event ids.
 - `dl:queue:jobs`, `dl:queue:webhooks`: streams read by the consumer group `workers`;
   an entry stays pending until acknowledged, and one idle longer than the lease is
@@ -66,23 +67,54 @@ redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[2])
 redis.call('XACK', KEYS[1], ARGV[4], ARGV[1])
 redis.call('XDEL', KEYS[1], ARGV[1])
 """
-# Moves the due members into the stream; returns the milliseconds until the next is due, or -1.
-PROMOTE_SCRIPT = """
+# Takes one entry for a consumer in one round trip: one whose holder went silent for a lease,
+# else a new one, once the deferred jobs now due are in the stream. Returns the entry's id and
+# job, or the milliseconds until the next deferred job is due (-1: none) for the blocking read
+# that follows. Three round trips, one for each step, were a third of a worker's store calls.
+TAKE_SCRIPT = """
+local group, consumer = ARGV[1], ARGV[2]
+local idle = redis.call('XAUTOCLAIM', KEYS[1], group, consumer, ARGV[3], '0-0', 'COUNT', 1)[2]
+if #idle > 0 then return {idle[1][1], idle[1][2][2]} end
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
 for _, job in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 100)) do
   redis.call('ZREM', KEYS[2], job)
   redis.call('XADD', KEYS[1], '*', 'job', job)
 end
+local new = redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', 1, 'STREAMS', KEYS[1], '>')
+if new then return {new[1][2][1][1], new[1][2][1][2][2]} end
 local nxt = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
 if #nxt == 0 then return -1 end
 return math.max(0, tonumber(nxt[2]) - now)
 """
-# The active-job index forgets a job that ended, unless it already names a newer one. Inside
-# the job's transaction, rather than watched and read before it: those were two round trips
-# between a job's end and its notice. An index left naming an ended job is ignored (`create`).
-RELEASE_SCRIPT = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+# A job's change, written only if the job is still as it was read (a compare-and-set: one round
+# trip where WATCH, GET and MULTI/EXEC took three, and the worker process is what holds the
+# Redis tail back). Otherwise nothing is written and the job as it is now is returned, to decide
+# again on; 0 if it is gone. What it writes: the job; its new events onto its log, and their
+# notice; its removal from the queued set; the counters the change names; and, once it ends,
+# its expiry, its release from the active-job index (unless that names a newer job already)
+# and its webhook's delivery.
+# KEYS: the job, its event log, the queued set, the counters, the webhook queue[, its index entry]
+# ARGV: the job as read, as changed, its id, its state, the notice ('' without events), the
+#       milliseconds an ended job is kept ('' while it runs), '1' if a webhook is due, the
+#       number of events, their sequence numbers and texts, then the counter series
+UPDATE_SCRIPT = f"""
+local job = redis.call('GET', KEYS[1])
+if job ~= ARGV[1] then return job or 0 end
+local id, state, notice, keep_ms = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+local events = tonumber(ARGV[8])
+for i = 9, 8 + 2 * events, 2 do redis.call('XADD', KEYS[2], '0-' .. ARGV[i], 'e', ARGV[i + 1]) end
+if notice ~= '' then redis.call('PUBLISH', '{NOTIFY}', notice) end
+if state ~= 'queued' then redis.call('SREM', KEYS[3], id) end
+for i = 9 + 2 * events, #ARGV do redis.call('HINCRBYFLOAT', KEYS[4], ARGV[i], 1) end
+if keep_ms ~= '' then
+  redis.call('PEXPIRE', KEYS[1], keep_ms)
+  redis.call('PEXPIRE', KEYS[2], keep_ms)
+  if KEYS[6] and redis.call('GET', KEYS[6]) == id then redis.call('DEL', KEYS[6]) end
+  if ARGV[7] == '1' then redis.call('XADD', KEYS[5], '*', 'job', id) end
+end
+return 1
 """
 SENTINEL_TIMEOUT_S = 0.5  # a Sentinel that does not answer by then is skipped for the next
 TRANSIENT = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
@@ -138,7 +170,7 @@ class RedisQueue:
         self.stream = stream
         self.due = f"{stream}:due"
         self._defer = client.register_script(DEFER_SCRIPT)
-        self._promote = client.register_script(PROMOTE_SCRIPT)
+        self._take = client.register_script(TAKE_SCRIPT)
 
     async def ensure_group(self) -> None:
         try:
@@ -148,15 +180,14 @@ class RedisQueue:
                 raise
 
     async def get(self, consumer: str, block_s: float, reclaim_idle_s: float) -> Message | None:
-        reply = await self._r.xautoclaim(
-            self.stream, GROUP, consumer, min_idle_time=max(1, int(reclaim_idle_s * 1000)), start_id="0-0", count=1
-        )
-        entries = reply[1]
-        if entries:
-            return self._message(entries[0])
-        next_due_ms = int(await self._promote(keys=[self.stream, self.due]))
-        block_ms = int(block_s * 1000) if next_due_ms < 0 else min(int(block_s * 1000), next_due_ms)
         try:
+            taken = await self._take(
+                keys=[self.stream, self.due], args=[GROUP, consumer, max(1, int(reclaim_idle_s * 1000))]
+            )
+            if isinstance(taken, list):
+                return Message(taken[0], taken[1])
+            next_due_ms = int(taken)
+            block_ms = int(block_s * 1000) if next_due_ms < 0 else min(int(block_s * 1000), next_due_ms)
             got = await self._r.xreadgroup(GROUP, consumer, {self.stream: ">"}, count=1, block=max(1, block_ms))
         except ResponseError as exc:
             if "NOGROUP" not in str(exc):
@@ -164,15 +195,11 @@ class RedisQueue:
             await self.ensure_group()  # the stream was lost with a Redis restart without persistence
             return None
         # [(stream, [(id, fields)])] of decoded text; redis-py types the reply loosely.
-        for _stream, stream_entries in cast(list[tuple[str, list[Any]]], got or []):
-            if stream_entries:
-                return self._message(stream_entries[0])
+        for _stream, entries in cast(list[tuple[str, list[Any]]], got or []):
+            if entries:
+                entry_id, fields = entries[0]
+                return Message(entry_id, fields["job"])
         return None
-
-    @staticmethod
-    def _message(entry: Any) -> Message:
-        entry_id, fields = entry
-        return Message(entry_id, fields["job"])
 
     async def ack(self, message: Message) -> None:
         async with self._r.pipeline(transaction=True) as pipe:
@@ -209,6 +236,7 @@ class RedisStore:
         self.notifier = Notifier()
         self._listener: asyncio.Task[None] | None = None
         self._rate = self.r.register_script(RATE_SCRIPT)
+        self._update = self.r.register_script(UPDATE_SCRIPT)
 
     async def start(self, listen: bool = True) -> None:
         await self.jobs.ensure_group()
@@ -275,7 +303,8 @@ class RedisStore:
                         if active is not None and active.state not in ACTIVE:
                             active = None
                     # Approximate on purpose: watching one shared key would serialise every initiate.
-                    queued = await pipe.scard(QUEUED)
+                    # (A pipeline watching nothing would only queue the read, not make it.)
+                    queued = await (pipe if watched else self.r).scard(QUEUED)
                     kind = decide_create(stored, response.fingerprint, active, queued, self.max_queued)
                     if kind != "created":
                         await pipe.unwatch()
@@ -338,46 +367,47 @@ class RedisStore:
 
     @staticmethod
     def _append(pipe: Any, change: Change, job_json: str) -> None:
-        """The change's events onto the job's log, and its notice. Each event and the job are
-        serialised once, for both: the worker process is what holds the Redis tail back."""
+        """A new job's first event onto its log, and its notice (`UPDATE_SCRIPT` writes those
+        of every later change)."""
         logged = [event.to_json() for event in change.events]
         for event, text in zip(change.events, logged, strict=True):
             pipe.xadd(_events_key(change.job.id), {"e": text}, id=f"0-{event.seq}")
-        if logged:
-            pipe.publish(NOTIFY, _notice(change, logged, job_json))
+        pipe.publish(NOTIFY, _notice(change, logged, job_json))
 
     async def update(self, job_id: str, fn: Callable[[Job], Change | None]) -> Change | None:
-        key = _job_key(job_id)
-        async with self.r.pipeline(transaction=True) as pipe:
-            while True:
-                try:
-                    await pipe.watch(key)
-                    job = await self._get_with(pipe, job_id)
-                    change = fn(job) if job is not None else None
-                    if change is None:
-                        await pipe.unwatch()
-                        return None
-                    new = change.job
-                    pipe.multi()
-                    job_json = new.to_json()
-                    pipe.set(key, job_json, keepttl=True)  # an ended job keeps its expiry through later writes
-                    self._append(pipe, change, job_json)
-                    if new.state != "queued":
-                        pipe.srem(QUEUED, job_id)
-                    if change.terminal:
-                        pipe.hincrbyfloat(METRICS, jobs_finished(new.state), 1)
-                        assert new.forget_at is not None
-                        keep_ms = int(max(1.0, new.forget_at - time.time()) * 1000)
-                        pipe.pexpire(key, keep_ms)
-                        pipe.pexpire(_events_key(job_id), keep_ms)
-                        if new.dedupe_key:
-                            pipe.eval(RELEASE_SCRIPT, 1, f"dl:active:{new.dedupe_key}", job_id)
-                        if new.webhook is not None:
-                            pipe.xadd(self.webhooks.stream, {"job": job_id})
-                    await pipe.execute()
-                    return change
-                except WatchError:
-                    continue
+        read = await self.r.get(_job_key(job_id))
+        while read:
+            change = fn(Job.from_json(read))
+            if change is None:
+                return None
+            keys, args = self._writes(change, _text(read))
+            written = await self._update(keys=keys, args=args)
+            if written == 1:
+                return change
+            read = written  # changed since it was read, or gone (0)
+        return None
+
+    def _writes(self, change: Change, read: str) -> tuple[list[str], list[str | int]]:
+        """`UPDATE_SCRIPT`'s keys and arguments for `change` to the job as `read`. Each event and
+        the job are serialised once, for the log and the notice both."""
+        job = change.job
+        logged = [event.to_json() for event in change.events]
+        job_json = job.to_json()
+        keys = [_job_key(job.id), _events_key(job.id), QUEUED, METRICS, self.webhooks.stream]
+        counted = list(change.counted)
+        keep_ms: str | int = ""
+        if change.terminal:
+            counted.append(jobs_finished(job.state))
+            assert job.forget_at is not None
+            keep_ms = int(max(1.0, job.forget_at - time.time()) * 1000)
+            if job.dedupe_key:
+                keys.append(f"dl:active:{job.dedupe_key}")
+        notice = _notice(change, logged, job_json) if logged else ""
+        webhook_due = "1" if change.terminal and job.webhook is not None else ""
+        args: list[str | int] = [read, job_json, job.id, job.state, notice, keep_ms, webhook_due, len(logged)]
+        for event, text in zip(change.events, logged, strict=True):
+            args += [event.seq, text]
+        return keys, args + counted
 
     async def incr(self, name: str, by: float = 1) -> None:
         await self.r.hincrbyfloat(METRICS, name, by)

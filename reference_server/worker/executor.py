@@ -23,13 +23,17 @@ from ..jobs import transitions
 from ..jobs.model import Artifact, FileResult, Job, JobError
 from ..jobs.transitions import Change
 from ..jobs.workload import build_artifact, draw_delay_s, file_exists
-from ..metrics import Metrics
+from ..metrics import Metrics, metric
 from ..store.base import JobStore, Message
 from .consume import consume
 from .leases import LeaseKeeper
 from .retry import Retrying
 
 STORAGE_ATTEMPTS = 3
+# Counted by the store in the write that claims or finishes the job (`Change.counted`).
+STARTED = metric("dl_executions_started_total", api="async")
+RECLAIMED = metric("dl_executions_reclaimed_total")
+COMPLETED = metric("dl_executions_completed_total", api="async")
 
 
 async def store_artifact(artifacts: ArtifactStore, settings: Settings, job_id: str, file_ids: list[int]) -> Artifact:
@@ -82,7 +86,9 @@ class Executor:
         return await self._retry(lambda: self.store.get(job_id))
 
     async def handle(self, consumer: str, message: Message) -> None:
-        change = await self._update(message.job_id, lambda j: transitions.claim(j, consumer, time.time(), self.lease_s))
+        change = await self._update(
+            message.job_id, lambda j: _counted_claim(transitions.claim(j, consumer, time.time(), self.lease_s))
+        )
         if change is None:
             job = await self._get(message.job_id)
             if job is None or job.state in TERMINAL_STATES:
@@ -92,14 +98,10 @@ class Executor:
         job = change.job
         assert job.lease is not None
         token = job.lease.token
-        await self._retry.count("dl_executions_started_total", api="async")
-        if change.events and change.events[-1].data.get("reclaimed"):
-            await self._retry.count("dl_executions_reclaimed_total")
         self.leases.hold(consumer, message, token)
         started = time.monotonic()
         try:
             await self._execute(job, token)
-            await self._retry.count("dl_executions_completed_total", api="async")
         except Fenced:
             current = await self._get(job.id)
             if current is not None and current.state != "cancelled":
@@ -147,7 +149,8 @@ class Executor:
                 error = JobError("STORAGE_UNAVAILABLE", f"Could not store the artifact: {exc}", retryable=True)
         ttl = self.s.scaled(self.s.job_ttl_s)
         change = await self._update(
-            job.id, lambda j: transitions.finish(j, token, time.time(), ttl, files, artifact, error)
+            job.id,
+            lambda j: _counted(transitions.finish(j, token, time.time(), ttl, files, artifact, error), COMPLETED),
         )
         if change is None and not await self._landed_earlier(job.id, token):
             raise Fenced(job.id)
@@ -156,3 +159,14 @@ class Executor:
         # A retried write after a lost reply may find its own first attempt already applied.
         job = await self._get(job_id)
         return job is not None and job.state in ("completed", "failed") and job.executions == token
+
+
+def _counted(change: Change | None, *series: str) -> Change | None:
+    if change is not None:
+        change.counted.extend(series)
+    return change
+
+
+def _counted_claim(change: Change | None) -> Change | None:
+    reclaimed = change is not None and change.events[-1].data.get("reclaimed")
+    return _counted(change, STARTED, *([RECLAIMED] if reclaimed else []))

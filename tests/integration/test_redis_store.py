@@ -1,0 +1,63 @@
+"""The Redis store's compare-and-set: a change decided on a job that changed since it was read
+is decided again on the job as it is, and what it counts is counted once."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+
+from reference_server.jobs import transitions
+from reference_server.jobs.model import FileResult, Job
+from reference_server.jobs.transitions import Change
+from reference_server.metrics import jobs_finished
+from reference_server.store.base import StoredResponse
+from reference_server.store.redis import RedisStore
+from stack.redis_server import RedisServer
+
+pytestmark = pytest.mark.integration
+COUNTED = "dl_executions_started_total"
+
+
+async def test_a_change_decided_on_a_stale_read_is_decided_again(private_redis: RedisServer) -> None:
+    store = RedisStore(private_redis.url, max_queued=10, pool_size=4, pool_timeout_s=1)
+    await store.start(listen=False)
+    other = redis.Redis.from_url(private_redis.url, decode_responses=True)
+    try:
+        job = Job(id="j1", file_ids=[70000], client="c", created_at=0.0, files=[FileResult(70000)])
+        await store.create(job, None, StoredResponse("f", 202, {}), ttl_s=60, idem_ttl_s=60)
+        seen: list[str] = []
+
+        def claim(j: Job) -> Change | None:
+            seen.append(j.state)
+            if len(seen) == 1:  # another process claims it between this read and this write
+                rival = transitions.claim(j, "rival", now=0, lease_s=1000)
+                assert rival is not None
+                other.set("dl:job:j1", rival.job.to_json())
+            change = transitions.claim(j, "me", now=0, lease_s=1000)
+            if change is not None:
+                change.counted.append(COUNTED)
+            return change
+
+        assert await store.update("j1", claim) is None  # the second decision: it is taken
+        assert seen == ["queued", "processing"]
+        stored = await store.get("j1")
+        assert stored is not None and stored.lease is not None and stored.lease.owner == "rival"
+        assert COUNTED not in await store.counters()
+        assert other.xlen("dl:events:j1") == 1  # the refused claim logged nothing
+
+        def cancel(j: Job) -> Change | None:
+            change = transitions.cancel(j, now=1, ttl_s=60)
+            if change is not None:
+                change.counted.append(COUNTED)
+            return change
+
+        ended = await store.update("j1", cancel)
+        assert ended is not None and ended.terminal
+        assert await store.update("j1", cancel) is None  # once ended, a second try changes nothing
+        counters = await store.counters()
+        assert counters[COUNTED] == 1 and counters[jobs_finished("cancelled")] == 1
+        assert 0 < other.pttl("dl:job:j1") <= 120_000 and 0 < other.pttl("dl:events:j1") <= 120_000
+        assert await store.update("gone", cancel) is None
+    finally:
+        other.close()
+        await store.close()
