@@ -105,3 +105,25 @@ def test_admission_rules() -> None:
     assert decide_create(None, "fp", new_job(), 0, 10) == "active"
     assert decide_create(None, "fp", None, 10, 10) == "queue_full"
     assert decide_create(None, "fp", None, 9, 10) == "created"
+
+
+def test_a_transition_leaves_the_job_it_was_given_as_it_was() -> None:
+    # Transitions copy a job shallowly: whatever one changes in place must be its own.
+    job = new_job(webhook=Webhook(url="http://h/", id="msg_1"))
+    claimed = t.claim(job, "a", 0, 10)
+    assert claimed is not None
+    before = claimed.job.to_json()
+    changes = [
+        t.renew(claimed.job, 1, now=5, lease_s=10),
+        t.report_progress(claimed.job, 1, [FileResult(70000, "ready", 1)], 50),
+        t.finish(claimed.job, 1, 9, 60, [FileResult(70000, "ready", 1)], Artifact("k", 1, "s"), None),
+        t.cancel(claimed.job, 9, 60),
+    ]
+    assert all(c is not None for c in changes)
+    assert claimed.job.to_json() == before
+    ended = changes[2]
+    assert ended is not None
+    before = ended.job.to_json()
+    attempted = t.webhook_attempt(ended.job, 0, 204, None, delivered=True, gave_up=False, now=10, next_in_s=0)
+    assert attempted is not None and t.webhook_claim(ended.job, 0, due=0, now=10, until=20) is not None
+    assert ended.job.to_json() == before
