@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import random
 import zipfile
@@ -45,7 +46,11 @@ def mean_delay_s(profile: DelayProfile) -> float:
 
 
 def file_bytes(file_id: int, size: int) -> bytes:
-    return random.Random(file_id).randbytes(size)
+    """A prepared file's stand-in: a block drawn from its id, repeated to its size. Drawing every
+    byte cost 160 us of CPU per 64 KiB file, in the worker at each job's end, and the bytes
+    themselves matter to nobody."""
+    block = hashlib.blake2b(file_id.to_bytes(8, "big", signed=True)).digest()
+    return (block * (size // len(block) + 1))[:size]
 
 
 def build_artifact(file_ids: list[int], size_per_file: int) -> bytes:

@@ -39,7 +39,7 @@ COMPLETED = metric("dl_executions_completed_total", api="async")
 async def store_artifact(artifacts: ArtifactStore, settings: Settings, job_id: str, file_ids: list[int]) -> Artifact:
     """Build a finished job's zip and store it, trying again after a pause: the work a job's
     end waits for (the stream bench puts the same before each of nchan's messages)."""
-    data = await asyncio.to_thread(build_artifact, file_ids, settings.artifact_bytes_per_file)
+    data, digest = await asyncio.to_thread(_built, file_ids, settings.artifact_bytes_per_file)
     key = f"downloads/{job_id}.zip"
     for attempt in range(1, STORAGE_ATTEMPTS + 1):
         try:
@@ -49,7 +49,13 @@ async def store_artifact(artifacts: ArtifactStore, settings: Settings, job_id: s
             if attempt == STORAGE_ATTEMPTS:
                 raise
             await asyncio.sleep(settings.scaled(2.0) * attempt)
-    return Artifact(key=key, size=len(data), sha256=hashlib.sha256(data).hexdigest())
+    return Artifact(key=key, size=len(data), sha256=digest)
+
+
+def _built(file_ids: list[int], size_per_file: int) -> tuple[bytes, str]:
+    """The zip and its digest, both off the event loop."""
+    data = build_artifact(file_ids, size_per_file)
+    return data, hashlib.sha256(data).hexdigest()
 
 
 class Fenced(Exception):
