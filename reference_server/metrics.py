@@ -10,6 +10,7 @@ import functools
 from collections import defaultdict
 
 from .cache_bounds import METRIC_SERIES_KEPT
+from .jobs.transitions import Change
 from .store.base import JobStore
 
 # Counted by the store, in the transaction that ends the job (see `jobs_finished`).
@@ -69,6 +70,12 @@ def jobs_finished(state: str) -> str:
     the job, so the end is counted once: a write retried after a lost reply finds the job
     ended and changes nothing, and a store that loses the end loses its count with it."""
     return metric(JOBS_FINISHED, state=state)
+
+
+def counted_by(change: Change) -> list[str]:
+    """The series a store adds one to in the write that makes `change`: those it names, and a
+    job's end by its state."""
+    return [*change.counted, *([jobs_finished(change.job.state)] if change.terminal else [])]
 
 
 # Counted on every poll, stream or event: buffered in the process and written in batches,

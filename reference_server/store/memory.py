@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from ..jobs.model import ACTIVE, Event, Job
 from ..jobs.transitions import Change, created
-from ..metrics import jobs_finished
+from ..metrics import counted_by
 from .base import CreateOutcome, Message, News, Notifier, RateHit, StoredResponse, decide_create
 
 PRUNE_EVERY = 1024  # creates between sweeps of ended jobs
@@ -143,10 +143,9 @@ class MemoryStore:
             self._events[job_id].extend(change.events)
             if change.job.state != "queued":
                 self._queued.discard(job_id)
-            for series in change.counted:
+            for series in counted_by(change):
                 self._counters[series] += 1
             if change.terminal:
-                self._counters[jobs_finished(change.job.state)] += 1
                 if job.dedupe_key and self._active.get(job.dedupe_key) == job_id:
                     del self._active[job.dedupe_key]
                 if change.job.webhook is not None:

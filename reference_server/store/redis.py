@@ -37,7 +37,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..jobs.model import ACTIVE, Event, Job
 from ..jobs.transitions import Change, created
-from ..metrics import jobs_finished
+from ..metrics import counted_by
 from . import redis_address
 from .base import CreateOutcome, Message, News, Notifier, NotReplicated, RateHit, StoredResponse, decide_create
 
@@ -394,10 +394,8 @@ class RedisStore:
         logged = [event.to_json() for event in change.events]
         job_json = job.to_json()
         keys = [_job_key(job.id), _events_key(job.id), QUEUED, METRICS, self.webhooks.stream]
-        counted = list(change.counted)
         keep_ms: str | int = ""
         if change.terminal:
-            counted.append(jobs_finished(job.state))
             assert job.forget_at is not None
             keep_ms = int(max(1.0, job.forget_at - time.time()) * 1000)
             if job.dedupe_key:
@@ -407,7 +405,7 @@ class RedisStore:
         args: list[str | int] = [read, job_json, job.id, job.state, notice, keep_ms, webhook_due, len(logged)]
         for event, text in zip(change.events, logged, strict=True):
             args += [event.seq, text]
-        return keys, args + counted
+        return keys, args + counted_by(change)
 
     async def incr(self, name: str, by: float = 1) -> None:
         await self.r.hincrbyfloat(METRICS, name, by)
