@@ -66,7 +66,7 @@ from reference_server.worker.executor import store_artifact
 from stack.minio_server import MinioServer
 from stack.nchan_server import MAX_FILES, NchanServer, nchan_missing
 from stack.processes import free_port
-from stack.redis_server import RedisServer
+from stack.redis_server import FSYNC_POLICIES, Fsync, RedisServer
 from stack.reference_process import ReferenceServer, ReferenceWorker, service_env
 
 # The reference engines: nchan bare, and publishing each message after its job's artifact work.
@@ -115,6 +115,11 @@ class StreamPlan:
     # Worker processes the jobs are spread over on Redis, each with its own pool: at 100,000
     # jobs in flight, one completed 62 a second of the 250 asked.
     worker_processes: int = 1
+    # Redis syncs its append-only file once a second, its own default. A sync before every answer,
+    # on the disk MinIO writes each artifact to, is the store's durability, not the streams': at
+    # 2,000 streams it ended 183-189 jobs a second against 198-204, p50 3.2-7.7 ms against 2.7-3.1
+    # (docs/performance.md). `--redis-fsync always` measures it.
+    redis_fsync: Fsync = "everysec"
 
     @classmethod
     def needed_job_s(cls, streams: int, connect_per_s: float) -> float:
@@ -333,7 +338,7 @@ async def reference(plan: StreamPlan, workdir: Path, engine: str) -> dict[str, A
     # Every service stopped in reverse, also when one after it fails to start.
     with contextlib.ExitStack() as running:
         if not engine.startswith("embedded"):
-            redis_server = running.enter_context(RedisServer(workdir / "redis"))
+            redis_server = running.enter_context(RedisServer(workdir / "redis", fsync=plan.redis_fsync))
             minio = running.enter_context(MinioServer(workdir / "minio"))
             env.update(service_env(redis_server.url, minio))
             if not inline:
@@ -526,6 +531,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--worker-processes", type=int, default=StreamPlan.worker_processes, help="on Redis, the jobs' worker processes"
     )
+    parser.add_argument(
+        "--redis-fsync", choices=FSYNC_POLICIES, default=StreamPlan.redis_fsync, help="how often Redis syncs to disk"
+    )
     parser.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES))
     parser.add_argument("--out", type=Path, default=Path("results/stream-bench.json"))
     args = parser.parse_args(argv)
@@ -538,6 +546,7 @@ def main(argv: list[str] | None = None) -> int:
         job_s=job_s,
         ends_per_s=args.ends_per_s,
         worker_processes=args.worker_processes,
+        redis_fsync=args.redis_fsync,
     )
     with tempfile.TemporaryDirectory(prefix="stream-bench-") as tmp:
         results = asyncio.run(measure(plan, Path(tmp), tuple(args.engines)))

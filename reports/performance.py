@@ -101,10 +101,13 @@ def plan_sentence(streams: dict[str, Any]) -> str:
         else f"{processes} server processes on one port on Redis and {processes} nginx workers, the client spread "
         f"over {processes} processes and source addresses"
     )
+    # Before the bench chose, its Redis synced every write.
+    fsync = p.get("redis_fsync", "always")
     return (
         f"{p['streams']:,} event streams opened at {p['connect_per_s']:g}/s by a client of its own, "
         f"held {p['hold_s']:g} s idle, then every job ends ({p['ends_per_s']:g} a second asked, the rate reached in "
-        f"each row; nchan publishes on the same random schedule); {where}, on this machine, in one run."
+        f"each row; nchan publishes on the same random schedule); {where}, on this machine, in one run. "
+        f"Redis syncs its append-only file with `appendfsync {fsync}`."
     )
 
 

@@ -1,15 +1,28 @@
-"""A private redis-server on a free port, persisting with an fsync'd append-only file so a
-restart mid-test loses nothing (the tests restart it on purpose)."""
+"""A private redis-server on a free port, persisting to an append-only file.
+
+How often that file is synced to disk is the `fsync` policy:
+- `always` (the default, what the tests use): each write is on disk before Redis answers it, so a
+  SIGKILL, or a crash of the machine, loses nothing acknowledged. The tests kill and restart it on
+  purpose.
+- `everysec` (Redis's own default): each write is handed to the kernel before Redis answers it and
+  synced within a second or two, in the background, so a crash of the machine can lose that much
+  (and so can a killed Redis whose last sync was slow to finish).
+  The stream bench uses it: there `always` ended fewer jobs a second, each reaching its stream
+  later (docs/performance.md, "The Redis tail").
+"""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Literal, get_args
 
 from .hosts import LOCAL, Place
 from .processes import ManagedProcess, ProcessService, ServiceError, tcp_open
 
 PORT = 6379
+Fsync = Literal["always", "everysec"]
+FSYNC_POLICIES: tuple[Fsync, ...] = get_args(Fsync)
 
 
 def redis_binary() -> str:
@@ -21,7 +34,12 @@ def redis_binary() -> str:
 
 class RedisServer(ProcessService):
     def __init__(
-        self, workdir: Path, port: int | None = None, replica_of: RedisServer | None = None, place: Place = LOCAL
+        self,
+        workdir: Path,
+        port: int | None = None,
+        replica_of: RedisServer | None = None,
+        place: Place = LOCAL,
+        fsync: Fsync = "always",
     ) -> None:
         """`replica_of`: a master to replicate."""
         binary = redis_binary()
@@ -34,7 +52,7 @@ class RedisServer(ProcessService):
             "--bind", place.address,
             "--dir", str(workdir),
             "--appendonly", "yes",
-            "--appendfsync", "always",
+            "--appendfsync", fsync,
             "--save", "",
             "--protected-mode", "no",
             *(["--replicaof", replica_of.place.address, str(replica_of.port)] if replica_of else []),

@@ -1,7 +1,9 @@
 """The Redis store's compare-and-set: a change decided on a job that changed since it was read
-is decided again on the job as it is, and what it counts is counted once."""
+is decided again on the job as it is, and what it counts is counted once; and the Redis it runs on syncs to disk as asked."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 import redis
@@ -12,7 +14,7 @@ from reference_server.jobs.transitions import Change
 from reference_server.metrics import jobs_finished
 from reference_server.store.base import StoredResponse
 from reference_server.store.redis import RedisStore
-from stack.redis_server import RedisServer
+from stack.redis_server import FSYNC_POLICIES, Fsync, RedisServer
 
 pytestmark = pytest.mark.integration
 COUNTED = "dl_executions_started_total"
@@ -61,3 +63,14 @@ async def test_a_change_decided_on_a_stale_read_is_decided_again(private_redis: 
     finally:
         other.close()
         await store.close()
+
+
+@pytest.mark.parametrize("fsync", FSYNC_POLICIES)
+def test_the_server_syncs_its_append_only_file_as_asked(tmp_path: Path, fsync: Fsync) -> None:
+    with RedisServer(tmp_path / "redis", fsync=fsync) as server:
+        client = redis.Redis.from_url(server.url, decode_responses=True)
+        try:
+            assert client.config_get("appendfsync") == {"appendfsync": fsync}
+            assert client.config_get("appendonly") == {"appendonly": "yes"}
+        finally:
+            client.close()

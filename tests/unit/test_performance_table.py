@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from reports.performance import PAGE_MARKERS, markdown, update_page
+from reports.performance import PAGE_MARKERS, markdown, plan_sentence, update_page
 
 ONE_RUN = {
     "plan": {"streams": 100, "connect_per_s": 50.0, "hold_s": 1.0, "ends_per_s": 20.0},
@@ -54,3 +54,9 @@ def test_a_page_without_the_markers_is_refused(tmp_path: Path) -> None:
     page.write_text("no table here\n")
     with pytest.raises(ValueError, match="has no performance markers"):
         update_page(page, ONE_RUN, "")
+
+
+def test_the_plan_says_how_redis_synced_and_an_older_run_synced_every_write() -> None:
+    plan: dict[str, object] = {"streams": 100, "connect_per_s": 50.0, "hold_s": 1.0, "ends_per_s": 20.0}
+    assert "`appendfsync everysec`" in plan_sentence({"plan": {**plan, "redis_fsync": "everysec"}})
+    assert "`appendfsync always`" in plan_sentence({"plan": plan})
