@@ -131,7 +131,8 @@ class MemoryStore:
     async def events(self, job_id: str, after_seq: int) -> tuple[list[Event], Job | None]:
         return [e for e in self._events.get(job_id, ()) if e.seq > after_seq], self._jobs.get(job_id)
 
-    async def update(self, job_id: str, fn: Callable[[Job], Change | None]) -> Change | None:
+    async def update(self, job_id: str, fn: Callable[[Job], Change | None], known: Job | None = None) -> Change | None:
+        # Decided on the job as it stands, under the lock: `known` saves nothing here.
         async with self._lock:
             job = self._jobs.get(job_id)
             if job is None:

@@ -85,8 +85,8 @@ class Executor:
             with contextlib.suppress(asyncio.CancelledError):
                 await keeper
 
-    async def _update(self, job_id: str, fn: Callable[[Job], Change | None]) -> Change | None:
-        return await self._retry(lambda: self.store.update(job_id, fn))
+    async def _update(self, job_id: str, fn: Callable[[Job], Change | None], known: Job | None = None) -> Change | None:
+        return await self._retry(lambda: self.store.update(job_id, fn, known))
 
     async def _get(self, job_id: str) -> Job | None:
         return await self._retry(lambda: self.store.get(job_id))
@@ -117,9 +117,12 @@ class Executor:
             self.leases.release(job.id)
         await self._retry(lambda: self.store.jobs.ack(message))
 
-    async def _write(self, job_id: str, token: int, fn: Callable[[Job], Change | None]) -> None:
-        if await self._update(job_id, fn) is None:
-            raise Fenced(job_id)
+    async def _write(self, job: Job, fn: Callable[[Job], Change | None]) -> Job:
+        """The job as `fn` changed it, the job this execution last wrote."""
+        change = await self._update(job.id, fn, known=job)
+        if change is None:
+            raise Fenced(job.id)
+        return change.job
 
     async def _execute(self, job: Job, token: int) -> None:
         files = [FileResult(f.file_id) for f in job.files]
@@ -141,7 +144,7 @@ class Executor:
                 if progress > shown:
                     shown = progress
                     report = functools.partial(transitions.report_progress, token=token, files=files, progress=progress)
-                    await self._write(job.id, token, report)
+                    job = await self._write(job, report)
             item.status = "ready" if file_exists(item.file_id) else "not_found"
             item.size = self.s.artifact_bytes_per_file if item.status == "ready" else None
         ready = [f.file_id for f in files if f.status == "ready"]
@@ -157,6 +160,7 @@ class Executor:
         change = await self._update(
             job.id,
             lambda j: _counted(transitions.finish(j, token, time.time(), ttl, files, artifact, error), COMPLETED),
+            known=job,
         )
         if change is None and not await self._landed_earlier(job.id, token):
             raise Fenced(job.id)

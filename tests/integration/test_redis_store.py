@@ -1,5 +1,6 @@
 """The Redis store's compare-and-set: a change decided on a job that changed since it was read
-is decided again on the job as it is, and what it counts is counted once; and the Redis it runs on syncs to disk as asked."""
+(or since the caller last wrote it) is decided again on the job as it is, and what it counts is
+counted once; and the Redis it runs on syncs to disk as asked."""
 
 from __future__ import annotations
 
@@ -60,6 +61,50 @@ async def test_a_change_decided_on_a_stale_read_is_decided_again(private_redis: 
         assert counters[COUNTED] == 1 and counters[jobs_finished("cancelled")] == 1
         assert 0 < other.pttl("dl:job:j1") <= 120_000 and 0 < other.pttl("dl:events:j1") <= 120_000
         assert await store.update("gone", cancel) is None
+    finally:
+        other.close()
+        await store.close()
+
+
+async def test_a_change_from_the_job_last_written_reads_nothing_unless_it_changed(private_redis: RedisServer) -> None:
+    store = RedisStore(private_redis.url, max_queued=10, pool_size=4, pool_timeout_s=1)
+    await store.start(listen=False)
+    other = redis.Redis.from_url(private_redis.url, decode_responses=True)
+
+    def reads() -> int:
+        """GETs so far, those in the update script included: it reads the job once to compare."""
+        return int(other.info("commandstats").get("cmdstat_get", {}).get("calls", 0))
+
+    try:
+        job = Job(id="j2", file_ids=[70000], client="c", created_at=0.0, files=[FileResult(70000)])
+        await store.create(job, None, StoredResponse("f", 202, {}), ttl_s=60, idem_ttl_s=60)
+        claimed = await store.update("j2", lambda j: transitions.claim(j, "me", now=0, lease_s=1000))
+        assert claimed is not None and claimed.job.lease is not None
+        token, files = claimed.job.lease.token, [FileResult(70000)]
+        before = reads()
+        half = await store.update(
+            "j2", lambda j: transitions.report_progress(j, token, files, progress=50), known=claimed.job
+        )
+        assert half is not None and reads() == before + 1  # the script's compare: the caller read nothing
+        stored = await store.get("j2")
+        assert stored is not None and stored.progress == 50
+
+        # Another process renews the lease: what this one knew is stale, so it is decided again.
+        renewed = transitions.renew(stored, token, now=5, lease_s=1000)
+        assert renewed is not None
+        other.set("dl:job:j2", renewed.job.to_json())
+        seen: list[float] = []
+
+        def report(j: Job) -> Change | None:
+            assert j.lease is not None
+            seen.append(j.lease.until)
+            return transitions.report_progress(j, token, files, progress=80)
+
+        assert await store.update("j2", report, known=half.job) is not None
+        assert seen == [1000, 1005]
+        stored = await store.get("j2")
+        assert stored is not None and stored.progress == 80 and stored.lease is not None
+        assert stored.lease.until == 1005  # the renewal is kept
     finally:
         other.close()
         await store.close()
