@@ -6,9 +6,9 @@ nginx+nchan):
 1. `streams` streams are opened at `connect_per_s` by a client process of its own
    (`benchmarks.stream_probe`), one stream per job or channel;
 2. with all of them held, the server's RSS and CPU are sampled for `hold_s`;
-3. every job then ends (reference server: the jobs were created with one fixed duration,
-   so they end in the order and at the rate they were made; nchan: one message per channel
-   is published at the rate the reference server's jobs ended in the same run);
+3. every job then ends on one seeded schedule at `ends_per_s` (`StreamPlan.end_offsets`): the
+   reference server's jobs are each given the work (`X-Simulated-Work-Ms`) that ends them at
+   their time, and nchan publishes each channel's one message at its time;
 4. the delay of each stream is the time its terminal event arrived less the time the job
    completed (`completedAt`, read back afterwards) or the message was published (in its body).
 
@@ -59,7 +59,7 @@ import psutil
 from core.prometheus_text import counter_value
 from reference_server.api.schemas import FILE_ID_MIN
 from reference_server.config import Settings, from_env
-from reference_server.contract import epoch_s
+from reference_server.contract import SIMULATED_WORK_HEADER, epoch_s
 from reference_server.jobs.workload import existing_file_id
 from reference_server.services import build_artifacts
 from reference_server.worker.executor import store_artifact
@@ -135,6 +135,13 @@ class StreamPlan:
     @property
     def spread_s(self) -> float:
         return self.streams / self.ends_per_s
+
+    def end_offsets(self) -> list[float]:
+        """When each job ends (or its channel's message is published), in seconds after the first:
+        one seeded schedule at `ends_per_s` that every engine follows. (Until 5ebbb5a a job's
+        end was drawn from its start, and the time to make every job spread the ends further.)"""
+        rng = random.Random(0)
+        return sorted(rng.uniform(0, self.spread_s) for _ in range(self.streams))
 
     @property
     def processes(self) -> int:
@@ -320,10 +327,8 @@ async def reference(plan: StreamPlan, workdir: Path, engine: str) -> dict[str, A
     env = {
         **UNLIMITED_CLIENT,
         "TIME_SCALE": "1",
-        # Every job starts at once and ends after `job_s` plus a random share of the spread,
-        # so the ends arrive at about `ends_per_s`, once every stream is open.
-        "DOWNLOAD_DELAY_MIN_MS": str(int(plan.job_s * 1000)),
-        "DOWNLOAD_DELAY_MAX_MS": str(int((plan.job_s + plan.spread_s) * 1000)),
+        # Each job's work is set when it is made, so that it ends on the schedule.
+        "SIMULATED_WORK_HEADER": "true",
         "PROGRESS_STEPS": "1",
         "LEASE_S": str(10 * (plan.job_s + plan.spread_s)),  # no renewals: they are the workers' cost, not the streams'
         "WORKERS": str(plan.streams),
@@ -362,12 +367,16 @@ async def reference(plan: StreamPlan, workdir: Path, engine: str) -> dict[str, A
                     # A file of its own (the same client asking for the same files gets the running
                     # job) that exists: the job ends completed, its artifact stored, as real ones do.
                     files = {"file_ids": [existing_file_id(i, FILE_ID_MIN)]}
-                    async with http.post(f"{server.url}/v1/download/initiate", json=files) as resp:
+                    # Its work runs from its start, a moment after this: it ends that much late.
+                    work_s = first_end + offsets[i] - time.monotonic()
+                    headers = {} if inline else {SIMULATED_WORK_HEADER: str(max(0, round(work_s * 1000)))}
+                    async with http.post(f"{server.url}/v1/download/initiate", json=files, headers=headers) as resp:
                         body = await resp.json()
                         assert resp.status in (200, 201, 202), body
                         return str(body["jobId"])
 
                 made = time.monotonic()
+                first_end, offsets = made + plan.job_s, plan.end_offsets()
                 job_ids: list[str] = await _each(list(range(plan.streams)), initiate)
                 making_s = time.monotonic() - made
                 # Every job running before any stream opens: a job's start is an event on its stream,
@@ -414,8 +423,8 @@ async def reference(plan: StreamPlan, workdir: Path, engine: str) -> dict[str, A
 
 
 async def nchan(plan: StreamPlan, workdir: Path, store_artifacts: bool = False) -> dict[str, Any]:
-    """nginx+nchan, one message per channel, published at random times over the spread the
-    reference server's jobs end in: the same arrivals, at `ends_per_s`.
+    """nginx+nchan, one message per channel, published on the schedule the reference server's
+    jobs end on (`StreamPlan.end_offsets`): the same arrivals, at `ends_per_s`.
 
     With `store_artifacts` (`nchan-with-artifacts`), each message waits for its job's artifact,
     built and stored in MinIO by the reference worker's own `store_artifact`: the work on this
@@ -436,8 +445,7 @@ async def nchan(plan: StreamPlan, workdir: Path, store_artifacts: bool = False) 
             probe = Probe(server.port, [f"/sub/{c}" for c in channels], plan, terminal="message")
             held = await probe.hold(processes)
             async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
-                rng = random.Random(0)
-                offsets = sorted(rng.uniform(0, plan.spread_s) for _ in channels)
+                offsets = plan.end_offsets()
                 stored = 0
                 began = time.monotonic()
 
