@@ -115,10 +115,8 @@ class StreamPlan:
     # Worker processes the jobs are spread over on Redis, each with its own pool: at 100,000
     # jobs in flight, one completed 62 a second of the 250 asked.
     worker_processes: int = 1
-    # Redis syncs its append-only file once a second, its own default. A sync before every answer,
-    # on the disk MinIO writes each artifact to, is the store's durability, not the streams': at
-    # 2,000 streams it ended 183-189 jobs a second against 198-204, p50 3.2-7.7 ms against 2.7-3.1
-    # (docs/performance.md). `--redis-fsync always` measures it.
+    # Redis's own default: a sync before every answer is the store's durability, not the streams'
+    # path (its cost here: docs/performance.md, "Redis's fsync"). `--redis-fsync always` measures it.
     redis_fsync: Fsync = "everysec"
 
     @classmethod
@@ -138,8 +136,8 @@ class StreamPlan:
 
     def end_offsets(self) -> list[float]:
         """When each job ends (or its channel's message is published), in seconds after the first:
-        one seeded schedule at `ends_per_s` that every engine follows. (Until 5ebbb5a a job's
-        end was drawn from its start, and the time to make every job spread the ends further.)"""
+        one seeded schedule at `ends_per_s` that every engine follows, however long the jobs took
+        to make."""
         rng = random.Random(0)
         return sorted(rng.uniform(0, self.spread_s) for _ in range(self.streams))
 

@@ -7,8 +7,7 @@ How often that file is synced to disk is the `fsync` policy:
 - `everysec` (Redis's own default): each write is handed to the kernel before Redis answers it and
   synced within a second or two, in the background, so a crash of the machine can lose that much
   (and so can a killed Redis whose last sync was slow to finish).
-  The stream bench uses it: there `always` ended fewer jobs a second, each reaching its stream
-  later (docs/performance.md, "The Redis tail").
+  The stream bench uses it (why: `benchmarks.stream_bench.StreamPlan.redis_fsync`).
 """
 
 from __future__ import annotations
