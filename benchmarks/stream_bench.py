@@ -26,6 +26,10 @@ work, queued behind those slots, so that hundreds of jobs end together while the
 Its memory is the jobs' as well as the streams', so only its cut streams and delays compare; a
 job that ended before its stream opened is answered at once and counted apart, not as a delay.
 
+With `--rounds N` every engine runs N times, the engines in turn within each round, and each
+row is judged against its spread (`benchmarks.stream_rounds`): one run's p99 on a shared machine
+says as much about the machine's moment as about the engine.
+
 Past what one process may hold (`STREAMS_PER_PROCESS`, three quarters of the open-file limit),
 the streams are spread: on Redis over several server processes on one port (`REUSE_PORT`), nginx
 over as many workers, and the client over as many probe processes, each connecting from an
@@ -33,6 +37,7 @@ address of its own in 127.0.0.0/8 (`CLIENT_ADDRESSES`). Embedded mode keeps its 
 process, so it is not measured beyond that.
 
     python -m benchmarks.stream_bench --streams 10000 --out results/stream-bench.json
+    python -m benchmarks.stream_bench --streams 10000 --rounds 3 --engines embedded redis nchan
 """
 
 from __future__ import annotations
@@ -68,6 +73,8 @@ from stack.nchan_server import MAX_FILES, NchanServer, nchan_missing
 from stack.processes import free_port
 from stack.redis_server import FSYNC_POLICIES, Fsync, RedisServer
 from stack.reference_process import ReferenceServer, ReferenceWorker, service_env
+
+from .stream_rounds import measured, one_row, p99, rss, versus
 
 # The reference engines: nchan bare, and publishing each message after its job's artifact work.
 NCHAN, NCHAN_WITH_ARTIFACTS = "nchan", "nchan-with-artifacts"
@@ -118,6 +125,9 @@ class StreamPlan:
     # Redis's own default: a sync before every answer is the store's durability, not the streams'
     # path (its cost here: docs/performance.md, "Redis's fsync"). `--redis-fsync always` measures it.
     redis_fsync: Fsync = "everysec"
+    # Each engine this many times, the engines in turn within a round: a p99 and its ratio to
+    # nchan judged against their spread (`benchmarks.stream_rounds`).
+    rounds: int = 1
 
     @classmethod
     def needed_job_s(cls, streams: int, connect_per_s: float) -> float:
@@ -472,42 +482,52 @@ async def nchan(plan: StreamPlan, workdir: Path, store_artifacts: bool = False) 
 
 
 async def measure(plan: StreamPlan, workdir: Path, engines: tuple[str, ...] = ENGINES) -> dict[str, Any]:
-    """Every engine in turn (they share the machine, so never at once), with ratios to nchan."""
-    results: dict[str, Any] = {"plan": {**asdict(plan), "processes": plan.processes}, "engines": {}}
-    engines_out: dict[str, Any] = results["engines"]
-    for engine in engines:
-        print(f"==> streams: {engine}, {plan.streams} streams at {plan.connect_per_s:g}/s", flush=True)
-        own = replace(plan, streams=plan.inline_streams or plan.streams) if engine == "redis-inline-workers" else plan
-        if engine in (NCHAN, NCHAN_WITH_ARTIFACTS):
-            why = nchan_missing()
-            if why:
-                engines_out[engine] = {"not_measured": why}
-                continue
-            engines_out[engine] = await nchan(own, workdir / engine, store_artifacts=engine == NCHAN_WITH_ARTIFACTS)
-        else:
-            if own.processes > 1 and (engine.startswith("embedded") or engine == "redis-inline-workers"):
-                engines_out[engine] = {"not_measured": _one_process_only(own, engine)}
-                continue
-            engines_out[engine] = await reference(own, workdir / engine, engine)
-        engines_out[engine]["processes"] = own.processes
-        print(f"    {json.dumps(engines_out[engine])}", flush=True)
-    bare, loaded = engines_out.get(NCHAN, {}), engines_out.get(NCHAN_WITH_ARTIFACTS, {})
+    """Every engine in turn (they share the machine, so never at once), `plan.rounds` times over,
+    with ratios to nchan taken within each round (`benchmarks.stream_rounds`)."""
+    runs: dict[str, list[dict[str, Any]]] = {engine: [] for engine in engines}
+    for number in range(plan.rounds):
+        for engine in engines:
+            of = f", round {number + 1} of {plan.rounds}" if plan.rounds > 1 else ""
+            print(f"==> streams: {engine}, {plan.streams} streams at {plan.connect_per_s:g}/s{of}", flush=True)
+            runs[engine].append(await _engine(plan, workdir / f"{engine}-{number}", engine))
+            print(f"    {json.dumps(runs[engine][-1])}", flush=True)
+    engines_out = {engine: one_row(runs[engine]) for engine in engines}
+    none: list[dict[str, Any]] = [{}] * plan.rounds
+    bare, loaded = runs.get(NCHAN, none), runs.get(NCHAN_WITH_ARTIFACTS, none)
     for engine in engines:
         mine = engines_out[engine]
-        if engine in (NCHAN, NCHAN_WITH_ARTIFACTS) or "delay" not in mine:
+        if engine in (NCHAN, NCHAN_WITH_ARTIFACTS) or not measured(runs[engine]):
             continue
-        if "delay" in bare:
-            mine["vs_nchan"] = {"p99_delay": _ratio(mine["delay"]["p99_ms"], bare["delay"]["p99_ms"])}
+        if measured(bare):
+            mine["vs_nchan"] = versus(runs[engine], bare, "p99_delay", p99)
             if "inline_workers" not in mine:  # its memory is its jobs' too
-                mine["vs_nchan"]["rss_per_stream"] = _ratio(mine["rss_per_stream_kib"], bare["rss_per_stream_kib"])
-        if "delay" in loaded:
-            mine["vs_nchan_with_artifacts"] = {"p99_delay": _ratio(mine["delay"]["p99_ms"], loaded["delay"]["p99_ms"])}
+                mine["vs_nchan"].update(versus(runs[engine], bare, "rss_per_stream", rss))
+        if measured(loaded):
+            mine["vs_nchan_with_artifacts"] = versus(runs[engine], loaded, "p99_delay", p99)
     for engine in engines:
         streams_engine = engine.removesuffix(WEBSOCKET)
-        if engine != streams_engine and "rss_per_stream_kib" in engines_out.get(streams_engine, {}):
-            extra = engines_out[engine]["rss_per_stream_kib"] - engines_out[streams_engine]["rss_per_stream_kib"]
-            engines_out[engine]["vs_event_stream"] = {"extra_kib_per_stream": round(extra, 2)}
-    return results
+        socket, stream = engines_out[engine], engines_out.get(streams_engine, {})
+        if engine != streams_engine and "rss_per_stream_kib" in socket and "rss_per_stream_kib" in stream:
+            socket["vs_event_stream"] = versus(
+                runs[engine], runs[streams_engine], "extra_kib_per_stream", rss, lambda a, b: round(a - b, 2)
+            )
+    return {"plan": {**asdict(plan), "processes": plan.processes}, "engines": engines_out}
+
+
+async def _engine(plan: StreamPlan, workdir: Path, engine: str) -> dict[str, Any]:
+    """One engine's run, or why it was not measured."""
+    own = replace(plan, streams=plan.inline_streams or plan.streams) if engine == "redis-inline-workers" else plan
+    if engine in (NCHAN, NCHAN_WITH_ARTIFACTS):
+        why = nchan_missing()
+        if why:
+            return {"not_measured": why}
+        result = await nchan(own, workdir, store_artifacts=engine == NCHAN_WITH_ARTIFACTS)
+    elif own.processes > 1 and (engine.startswith("embedded") or engine == "redis-inline-workers"):
+        return {"not_measured": _one_process_only(own, engine)}
+    else:
+        result = await reference(own, workdir, engine)
+    result["processes"] = own.processes
+    return result
 
 
 def _one_process_only(plan: StreamPlan, engine: str) -> str:
@@ -520,10 +540,6 @@ def _one_process_only(plan: StreamPlan, engine: str) -> str:
         f"{plan.streams:,} streams take {plan.processes} processes of at most {plan.per_process:,} "
         f"(three quarters of the {MAX_FILES:,} files one process may open here), and {what}"
     )
-
-
-def _ratio(mine: float | None, theirs: float | None) -> float | None:
-    return round(mine / theirs, 2) if mine is not None and theirs else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -540,12 +556,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--redis-fsync", choices=FSYNC_POLICIES, default=StreamPlan.redis_fsync, help="how often Redis syncs to disk"
     )
+    parser.add_argument(
+        "--rounds", type=int, default=StreamPlan.rounds, help="each engine this many times, the engines in turn"
+    )
     parser.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES))
     parser.add_argument("--out", type=Path, default=Path("results/stream-bench.json"))
     args = parser.parse_args(argv)
     job_s = args.job_s or StreamPlan.shortest_job_s(args.streams, args.connect_per_s)
     if args.worker_processes < 1:
         parser.error("--worker-processes must be at least 1")
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     plan = StreamPlan(
         args.streams,
         args.connect_per_s,
@@ -553,6 +574,7 @@ def main(argv: list[str] | None = None) -> int:
         ends_per_s=args.ends_per_s,
         worker_processes=args.worker_processes,
         redis_fsync=args.redis_fsync,
+        rounds=args.rounds,
     )
     with tempfile.TemporaryDirectory(prefix="stream-bench-") as tmp:
         results = asyncio.run(measure(plan, Path(tmp), tuple(args.engines)))

@@ -61,6 +61,16 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:g} ms"
 
 
+def _spread(text: str, span: list[float] | None, unit: str) -> str:
+    """A figure and, from a bench of several rounds, its lowest and highest round."""
+    return text if not span else f"{text} ({span[0]:g}-{span[1]:g}{unit})"
+
+
+def _times(ratios: dict[str, Any], key: str) -> str | None:
+    value = ratios.get(key)
+    return _spread(f"{value:g}x", ratios.get(f"{key}_range"), "x") if value else None
+
+
 def rows(streams: dict[str, Any]) -> list[list[str]]:
     out = []
     for engine, label in ENGINES.items():
@@ -71,9 +81,9 @@ def rows(streams: dict[str, Any]) -> list[list[str]]:
             out.append([label, f"not measured: {r['not_measured']}", *[""] * (len(HEADERS) - 2)])
             continue
         ratio = r.get("vs_nchan", {})
-        rss_ratio = f"{ratio['rss_per_stream']:g}x" if ratio.get("rss_per_stream") else "-"
-        versus = f"{rss_ratio}, {ratio['p99_delay']:g}x" if ratio.get("p99_delay") else "-"
-        loaded = r.get("vs_nchan_with_artifacts", {}).get("p99_delay")
+        p99_ratio = _times(ratio, "p99_delay")
+        versus = f"{_times(ratio, 'rss_per_stream') or '-'}, {p99_ratio}" if p99_ratio else "-"
+        loaded = _times(r.get("vs_nchan_with_artifacts", {}), "p99_delay")
         out.append(
             [
                 label,
@@ -83,9 +93,9 @@ def rows(streams: dict[str, Any]) -> list[list[str]]:
                 f"{r['rss_per_stream_kib']:.1f} KiB",
                 f"{r['cpu_share_holding']:.1%} of a core",
                 f"{r['terminal_events_per_s']:g}",
-                f"{_ms(r['delay']['p50_ms'])} / {_ms(r['delay']['p99_ms'])}",
+                _spread(f"{_ms(r['delay']['p50_ms'])} / {_ms(r['delay']['p99_ms'])}", r.get("p99_ms_range"), " ms"),
                 versus,
-                f"{loaded:g}x" if loaded else "-",
+                loaded or "-",
             ]
         )
     return out
@@ -101,12 +111,19 @@ def plan_sentence(streams: dict[str, Any]) -> str:
         else f"{processes} server processes on one port on Redis and {processes} nginx workers, the client spread "
         f"over {processes} processes and source addresses"
     )
-    # Before the bench chose, its Redis synced every write.
-    fsync = p.get("redis_fsync", "always")
+    # Before the bench chose, its Redis synced every write; before it had rounds, it ran one.
+    fsync, rounds = p.get("redis_fsync", "always"), p.get("rounds", 1)
+    run = (
+        "in one run"
+        if rounds == 1
+        else f"in one run of {rounds} rounds, the engines in turn in each. A row is its round with the median "
+        "p99, with the resets and the streams cut summed over every round; in brackets, the lowest and highest "
+        "round, and each ratio is taken within a round"
+    )
     return (
         f"{p['streams']:,} event streams opened at {p['connect_per_s']:g}/s by a client of its own, "
         f"held {p['hold_s']:g} s idle, then every job ends ({p['ends_per_s']:g} a second asked, the rate reached in "
-        f"each row; nchan publishes on the same random schedule); {where}, on this machine, in one run. "
+        f"each row; nchan publishes on the same random schedule); {where}, on this machine, {run}. "
         f"Redis syncs its append-only file with `appendfsync {fsync}`."
     )
 

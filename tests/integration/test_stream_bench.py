@@ -38,6 +38,19 @@ async def test_every_engine_holds_every_stream_and_delivers_every_end(tmp_path: 
     assert set(results["engines"]["redis-inline-workers"]["vs_nchan"]) == {"p99_delay"}
 
 
+async def test_in_rounds_every_engine_runs_each_round_and_its_ratios_are_taken_within_rounds(tmp_path: Path) -> None:
+    results = await measure(replace(SMALL, rounds=2), tmp_path, ("embedded", "nchan"))
+    embedded, nchan = results["engines"]["embedded"], results["engines"]["nchan"]
+    for row in (embedded, nchan):
+        assert len(row["rounds"]) == 2 and all(r["streams_held"] == SMALL.streams for r in row["rounds"]), row
+        low, high = row["p99_ms_range"]
+        assert low <= row["delay"]["p99_ms"] <= high
+        assert row["resets"] == row["ended_without_terminal_event"] == 0, row
+    low, high = embedded["vs_nchan"]["p99_delay_range"]
+    assert low <= embedded["vs_nchan"]["p99_delay"] <= high
+    assert results["plan"]["rounds"] == 2
+
+
 async def test_past_one_process_the_streams_spread_over_processes_on_one_port_and_client_addresses(
     tmp_path: Path,
 ) -> None:

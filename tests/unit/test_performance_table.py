@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from reports.performance import PAGE_MARKERS, markdown, plan_sentence, update_page
 
-ONE_RUN = {
+ONE_RUN: dict[str, Any] = {
     "plan": {"streams": 100, "connect_per_s": 50.0, "hold_s": 1.0, "ends_per_s": 20.0},
     "engines": {
         "embedded": {
@@ -60,3 +61,23 @@ def test_the_plan_says_how_redis_synced_and_an_older_run_synced_every_write() ->
     plan: dict[str, object] = {"streams": 100, "connect_per_s": 50.0, "hold_s": 1.0, "ends_per_s": 20.0}
     assert "`appendfsync everysec`" in plan_sentence({"plan": {**plan, "redis_fsync": "everysec"}})
     assert "`appendfsync always`" in plan_sentence({"plan": plan})
+
+
+def test_a_bench_of_several_rounds_shows_each_figure_with_its_lowest_and_highest_round() -> None:
+    embedded = {
+        **ONE_RUN["engines"]["embedded"],
+        "p99_ms_range": [2.5, 4.0],
+        "vs_nchan": {
+            "rss_per_stream": 2.0,
+            "rss_per_stream_range": [1.9, 2.1],
+            "p99_delay": 1.5,
+            "p99_delay_range": [0.8, 3.0],
+        },
+        "vs_nchan_with_artifacts": {"p99_delay": 0.5, "p99_delay_range": [0.4, 0.7]},
+    }
+    rounds = {"plan": {**ONE_RUN["plan"], "rounds": 3}, "engines": {"embedded": embedded}}
+    row = "| 1 ms / 3 ms (2.5-4 ms) | 2x (1.9-2.1x), 1.5x (0.8-3x) | 0.5x (0.4-0.7x) |"
+    assert row in markdown(rounds)
+    sentence = plan_sentence(rounds)
+    assert "in one run of 3 rounds" in sentence and "summed over every round" in sentence
+    assert "in one run." in plan_sentence(ONE_RUN)  # before rounds, or with one
