@@ -36,6 +36,7 @@ from reference_server.webapp_page import page_constant_s
 from simulations.browser_pool import Browser, tab_rows
 from stack.chromium import chromium
 from stack.full_stack import Stack, StackSpec, StackUrls
+from stack.processes import stop_services_on_sigterm
 
 # How a tab follows its jobs (app.js's `?channel=`): the shared stream first, then per tab.
 CHANNELS = ("shared", "hybrid", "sse", "longpoll", "websocket", "polling")
@@ -325,6 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--protocols", nargs="+", choices=PROTOCOLS, help="only these (default: both)")
     parser.add_argument("--out", type=Path, help="write the results here as JSON (default: stdout)")
     args = parser.parse_args(argv)
+    stop_services_on_sigterm()
     plan = QUICK_TABS if args.quick else FULL_TABS
     plan = TabsPlan(
         tuple(args.channels or plan.channels), tuple(args.protocols or plan.protocols), tuple(args.tabs or plan.tabs)

@@ -70,7 +70,7 @@ from reference_server.services import build_artifacts
 from reference_server.worker.executor import store_artifact
 from stack.minio_server import MinioServer
 from stack.nchan_server import MAX_FILES, NchanServer, nchan_missing
-from stack.processes import free_port
+from stack.processes import free_port, stop_services_on_sigterm
 from stack.redis_server import FSYNC_POLICIES, Fsync, RedisServer
 from stack.reference_process import ReferenceServer, ReferenceWorker, service_env
 
@@ -562,6 +562,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES))
     parser.add_argument("--out", type=Path, default=Path("results/stream-bench.json"))
     args = parser.parse_args(argv)
+    stop_services_on_sigterm()
     job_s = args.job_s or StreamPlan.shortest_job_s(args.streams, args.connect_per_s)
     if args.worker_processes < 1:
         parser.error("--worker-processes must be at least 1")

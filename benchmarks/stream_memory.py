@@ -34,7 +34,7 @@ from reference_server.api.schemas import FILE_ID_MIN
 from reference_server.app import create_app
 from reference_server.config import Settings, from_env
 from stack.minio_server import MinioServer
-from stack.processes import free_port
+from stack.processes import free_port, stop_services_on_sigterm
 from stack.redis_server import RedisServer
 from stack.reference_process import service_env
 
@@ -176,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--streams", type=int, default=2000)
     parser.add_argument("--redis", action="store_true", help="also on Redis and MinIO (started here)")
     args = parser.parse_args(argv)
+    stop_services_on_sigterm()
     print(json.dumps(asyncio.run(breakdown(args.streams, args.redis)), indent=2))
     return 0
 

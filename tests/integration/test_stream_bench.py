@@ -4,6 +4,7 @@ every stream it is given, every stream gets its terminal event, and each delay i
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 
 from benchmarks.stream_bench import ENGINES, StreamPlan, measure
 from benchmarks.stream_memory import breakdown
+from tests.sigterm import commands, end_midway
 
 pytestmark = pytest.mark.integration
 SMALL = StreamPlan(streams=60, connect_per_s=200.0, hold_s=0.5, job_s=4.0, ends_per_s=60.0, grace_s=20.0)
@@ -81,3 +83,11 @@ async def test_a_held_streams_memory_is_accounted_by_package_against_the_floor()
     for bare in ("aiohttp_floor", "aiohttp_websocket_floor"):
         assert found[bare]["by_package_kib"].get("reference_server", 0.0) < 0.5  # the floor runs none of our code
         assert found[bare]["by_package_kib"]["aiohttp"] > 0
+
+
+def test_a_stream_bench_ended_by_sigterm_stops_every_service_it_started(tmp_path: Path) -> None:
+    argv = [sys.executable, "-m", "benchmarks.stream_bench", "--streams", "60", "--job-s", "60", "--engines", "redis",
+            "--out", str(tmp_path / "stream-bench.json")]  # fmt: skip
+    # Once the probe runs, Redis, MinIO, the API and its worker are all up.
+    names = end_midway(argv, lambda started: any("benchmarks.stream_probe" in c for c in commands(started)))
+    assert {"redis-server", "minio"} <= names, names

@@ -4,16 +4,14 @@ behind; a load test stopped with SIGTERM midway leaves nothing behind either."""
 from __future__ import annotations
 
 import signal
-import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
-import psutil
 import pytest
 
-from stack.processes import TERMINATED, tcp_open
+from stack.processes import tcp_open
+from tests.sigterm import end_midway
 from tests.stack.stack_cli import printed_summary, stack_up
 
 NETWORK_SCENARIO = Path(__file__).parents[1] / "loadtests" / "blackholes.toml"
@@ -41,20 +39,6 @@ def test_stack_up_prints_urls_serves_and_tears_down_on_ctrl_c() -> None:
 def test_a_load_test_ended_by_sigterm_stops_every_service_it_started(tmp_path: Path) -> None:
     argv = [sys.executable, "-m", "loadtests", "run", "--scenario", str(NETWORK_SCENARIO), "--pattern", "polling",
             "--duration", "60", "--backend", "processes", "--out", str(tmp_path)]  # fmt: skip
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        me = psutil.Process(proc.pid)
-        deadline = time.monotonic() + 60
-        started: list[psutil.Process] = []
-        while time.monotonic() < deadline and not (tmp_path / "locust.log").exists():
-            time.sleep(0.2)  # Locust starts once the stack and the network are up
-        started = me.children(recursive=True)
-        names = {p.name() for p in started}
-        assert {"redis-server", "nginx", "haproxy", "server"} <= names, names  # server: Toxiproxy's binary
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=60) == TERMINATED
-        alive = [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
-        assert not alive, [p.name() for p in alive]
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    # Locust starts once the stack and the network are up.
+    names = end_midway(argv, lambda _: (tmp_path / "locust.log").exists())
+    assert {"redis-server", "nginx", "haproxy", "server"} <= names, names  # server: Toxiproxy's binary
