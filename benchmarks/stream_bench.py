@@ -492,8 +492,7 @@ async def measure(plan: StreamPlan, workdir: Path, engines: tuple[str, ...] = EN
             runs[engine].append(await _engine(plan, workdir / f"{engine}-{number}", engine))
             print(f"    {json.dumps(runs[engine][-1])}", flush=True)
     engines_out = {engine: one_row(runs[engine]) for engine in engines}
-    none: list[dict[str, Any]] = [{}] * plan.rounds
-    bare, loaded = runs.get(NCHAN, none), runs.get(NCHAN_WITH_ARTIFACTS, none)
+    bare, loaded = runs.get(NCHAN, []), runs.get(NCHAN_WITH_ARTIFACTS, [])
     for engine in engines:
         mine = engines_out[engine]
         if engine in (NCHAN, NCHAN_WITH_ARTIFACTS) or not measured(runs[engine]):

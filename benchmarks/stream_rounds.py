@@ -37,8 +37,8 @@ def rss(run: dict[str, Any]) -> float | None:
 
 
 def measured(runs: list[dict[str, Any]]) -> bool:
-    """Every round has a p99: the engine ran, and delivered."""
-    return all(p99(run) is not None for run in runs)
+    """The engine ran (in this bench), and every round has a p99."""
+    return bool(runs) and all(p99(run) is not None for run in runs)
 
 
 def one_row(runs: list[dict[str, Any]]) -> dict[str, Any]:

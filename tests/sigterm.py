@@ -7,18 +7,25 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
 import psutil
 
 from stack.processes import TERMINATED
 
+T = TypeVar("T")
 
-def commands(processes: list[psutil.Process]) -> list[str]:
+
+def _read(processes: list[psutil.Process], what: Callable[[psutil.Process], T]) -> list[T]:
     found = []
     for process in processes:
         with contextlib.suppress(psutil.Error):  # it may have ended since it was listed
-            found.append(" ".join(process.cmdline()))
+            found.append(what(process))
     return found
+
+
+def commands(processes: list[psutil.Process]) -> list[str]:
+    return [" ".join(argv) for argv in _read(processes, psutil.Process.cmdline)]
 
 
 def end_midway(argv: list[str], under_way: Callable[[list[psutil.Process]], bool], timeout_s: float = 60) -> set[str]:
@@ -33,10 +40,7 @@ def end_midway(argv: list[str], under_way: Callable[[list[psutil.Process]], bool
         while time.monotonic() < deadline and not under_way(started):
             time.sleep(0.2)
             started = me.children(recursive=True)
-        names = set()
-        for process in started:
-            with contextlib.suppress(psutil.Error):
-                names.add(process.name())
+        names = set(_read(started, psutil.Process.name))
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == TERMINATED
         alive = [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
